@@ -1,0 +1,69 @@
+//! Error types of the program model.
+
+use crate::lm::LmError;
+
+/// A completion that could not be turned into typed outputs. Keeps the raw text so
+/// evaluation can score it as a failure and optimizers can use it as feedback.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("could not parse {}: {message}", field.as_deref().map(|f| format!("field '{f}'")).unwrap_or_else(|| "completion".into()))]
+pub struct ParseError {
+    /// The field that failed, when one did.
+    pub field: Option<String>,
+    /// What was wrong.
+    pub message: String,
+    /// The raw completion text (the last one tried).
+    pub raw: String,
+}
+
+impl ParseError {
+    /// A parse error about one field.
+    pub fn field(field: &str, message: impl Into<String>, raw: &str) -> Self {
+        Self { field: Some(field.to_string()), message: message.into(), raw: raw.to_string() }
+    }
+    /// A parse error about the whole completion.
+    pub fn whole(message: impl Into<String>, raw: &str) -> Self {
+        Self { field: None, message: message.into(), raw: raw.to_string() }
+    }
+}
+
+/// Why running a predictor or program failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PredictError {
+    /// The model call failed.
+    #[error("predictor '{predictor}': LM call failed: {source}")]
+    Lm {
+        /// Predictor name.
+        predictor: String,
+        /// Underlying error.
+        source: LmError,
+    },
+    /// The completion could not be parsed (after the JSON retry).
+    #[error("predictor '{predictor}': {source}")]
+    Parse {
+        /// Predictor name.
+        predictor: String,
+        /// Underlying error, with the raw completion.
+        source: ParseError,
+    },
+    /// A required input was not provided.
+    #[error("predictor '{predictor}': missing input field '{field}'")]
+    MissingInput {
+        /// Predictor name.
+        predictor: String,
+        /// Field name.
+        field: String,
+    },
+    /// Program wiring problem found at run time.
+    #[error("program error: {0}")]
+    Program(String),
+}
+
+impl PredictError {
+    /// The raw completion, when the failure was a parse failure.
+    pub fn raw_completion(&self) -> Option<&str> {
+        match self {
+            PredictError::Parse { source, .. } => Some(&source.raw),
+            _ => None,
+        }
+    }
+}
