@@ -5,6 +5,7 @@
 //! and the [`LanguageModel`] trait that every model implementation satisfies.
 #![warn(missing_docs)]
 
+pub mod adapter;
 pub mod error;
 pub mod example;
 pub mod lm;
