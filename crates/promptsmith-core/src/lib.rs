@@ -6,14 +6,24 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod dspy;
 pub mod error;
 pub mod example;
 pub mod lm;
 pub mod module;
+pub mod predict;
+pub mod program;
 pub mod signature;
+pub mod spec;
+pub mod state;
 
+pub use adapter::{Adapter, AdapterKind, Demo};
 pub use error::{ParseError, PredictError};
 pub use example::{value_to_text, Example, Prediction, TraceStep};
 pub use lm::{ChatMessage, ChatRequest, ChatResponse, Choice, LanguageModel, LmError, ResponseFormat, Role, Usage};
 pub use module::Module;
+pub use predict::{CallOptions, Predictor, PredictorKind};
+pub use program::{Program, ProgramBuilder, Source, Step};
 pub use signature::{Field, FieldType, Signature, SignatureBuilder, SignatureError};
+pub use spec::{load_program, ProgramSpec, SpecError};
+pub use state::{PredictorState, ProgramState, StateError, STATE_FORMAT_VERSION};

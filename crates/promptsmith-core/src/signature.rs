@@ -100,7 +100,7 @@ pub struct SignatureError {
 }
 
 /// Typed inputs -> typed outputs, plus an instruction.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Signature {
     /// Input fields, in order.
     pub inputs: Vec<Field>,
@@ -218,12 +218,6 @@ impl std::str::FromStr for Signature {
 #[derive(Debug, Default, Clone)]
 pub struct SignatureBuilder {
     sig: Signature,
-}
-
-impl Default for Signature {
-    fn default() -> Self {
-        Self { inputs: Vec::new(), outputs: Vec::new(), instruction: None }
-    }
 }
 
 impl SignatureBuilder {

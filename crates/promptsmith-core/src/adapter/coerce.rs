@@ -99,7 +99,7 @@ pub fn extract_number(text: &str) -> Option<f64> {
         return Some(n);
     }
     let boxed = t.rfind("\\boxed{").map(|i| &t[i + 7..]).and_then(|rest| rest.find('}').map(|j| &rest[..j]));
-    if let Some(n) = boxed.and_then(|b| last_number(b)) {
+    if let Some(n) = boxed.and_then(last_number) {
         return Some(n);
     }
     last_number(t)
