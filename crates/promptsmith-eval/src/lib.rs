@@ -10,8 +10,10 @@
 
 pub mod dataset;
 pub mod error;
+pub mod metric;
 
 pub use dataset::{
     load_dataset, resolve_dataset, DataFormat, DataSearchPath, Dataset, DatasetManifest, ResolvedDataset,
 };
 pub use error::{EvalError, Result};
+pub use metric::{metric_by_name, Metric, MetricResult};

@@ -1,0 +1,493 @@
+//! Metrics: how well a prediction matches an example's label, as a score in `[0, 1]` plus
+//! feedback text that says why (optimizers such as GEPA feed that text back to the model).
+//!
+//! Built-in metrics are looked up by snake_case id with [`metric_by_name`]; an id may carry one
+//! parameter after a colon (`regex:^\(?[A-E]\)?$`, `numeric_match:1e-3`).
+
+pub mod numeric;
+pub mod text;
+
+use crate::error::{EvalError, Result};
+use numeric::{find_numbers, format_number, numbers_match};
+use promptsmith_core::{value_to_text, Example, Prediction};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use text::{excerpt, normalize_basic, token_f1};
+
+/// The field compared when none is given.
+pub const DEFAULT_FIELD: &str = "answer";
+
+/// Ids of the built-in metrics.
+pub const METRIC_IDS: &[&str] = &["exact_match", "numeric_match", "f1", "contains", "regex"];
+
+/// Default relative tolerance of [`NumericMatch`].
+pub const DEFAULT_REL_TOL: f64 = 1e-6;
+
+/// Longest excerpt of a value quoted in feedback.
+const QUOTE_CHARS: usize = 200;
+
+/// A score in `[0, 1]` and, optionally, text explaining it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    /// The score, in `[0, 1]`.
+    pub score: f64,
+    /// Why the score is what it is (e.g. `expected 18, got 16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+}
+
+impl MetricResult {
+    /// A score with feedback. The score is clamped to `[0, 1]`; NaN becomes 0.
+    pub fn new(score: f64, feedback: impl Into<String>) -> Self {
+        MetricResult { score: clamp_score(score), feedback: Some(feedback.into()) }
+    }
+
+    /// A score without feedback (clamped like [`MetricResult::new`]).
+    pub fn score_only(score: f64) -> Self {
+        MetricResult { score: clamp_score(score), feedback: None }
+    }
+
+    /// Score 0 with the given explanation.
+    pub fn fail(feedback: impl Into<String>) -> Self {
+        MetricResult::new(0.0, feedback)
+    }
+
+    /// Whether the score is 1.
+    pub fn is_perfect(&self) -> bool {
+        self.score >= 1.0
+    }
+}
+
+fn clamp_score(score: f64) -> f64 {
+    if score.is_nan() {
+        0.0
+    } else {
+        score.clamp(0.0, 1.0)
+    }
+}
+
+/// Scores one prediction against one example.
+pub trait Metric: Send + Sync {
+    /// The metric's id (e.g. `exact_match`), for reports.
+    fn name(&self) -> &str;
+
+    /// Scores `prediction` against the labels of `example`.
+    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult;
+}
+
+/// Builds a built-in metric from its id (optionally `id:param`) comparing `field`.
+///
+/// - `exact_match`: equal after trimming, lowercasing and collapsing whitespace.
+/// - `numeric_match[:rel_tol]`: the last number on each side, equal within a relative tolerance
+///   (default 1e-6).
+/// - `f1`: SQuAD token F1 (partial credit).
+/// - `contains`: the prediction contains the expected text (normalized like `exact_match`).
+/// - `regex[:pattern]`: see [`RegexMatch`].
+///
+/// When the expected value is a JSON array, each element is an acceptable answer and the best
+/// score counts.
+pub fn metric_by_name(id: &str, field: &str) -> Result<Box<dyn Metric>> {
+    let (base, param) = match id.split_once(':') {
+        Some((base, param)) => (base, Some(param)),
+        None => (id, None),
+    };
+    let no_param = |metric: Box<dyn Metric>| match param {
+        Some(_) => Err(EvalError::InvalidMetric { id: base.to_string(), message: "takes no parameter".into() }),
+        None => Ok(metric),
+    };
+    match base {
+        "exact_match" => no_param(Box::new(ExactMatch::new(field))),
+        "f1" => no_param(Box::new(F1::new(field))),
+        "contains" => no_param(Box::new(Contains::new(field))),
+        "numeric_match" => {
+            let rel_tol = match param {
+                None => DEFAULT_REL_TOL,
+                Some(p) => p.trim().parse::<f64>().ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or_else(|| {
+                    EvalError::InvalidMetric {
+                        id: base.to_string(),
+                        message: format!("tolerance '{p}' is not a non-negative number"),
+                    }
+                })?,
+            };
+            Ok(Box::new(NumericMatch::new(field).with_tolerance(rel_tol)))
+        }
+        "regex" => match param {
+            None => Ok(Box::new(RegexMatch::expected_as_pattern(field))),
+            Some(pattern) => Ok(Box::new(RegexMatch::with_pattern(field, pattern)?)),
+        },
+        _ => Err(EvalError::UnknownMetric {
+            id: id.to_string(),
+            known: METRIC_IDS.iter().map(|s| s.to_string()).collect(),
+        }),
+    }
+}
+
+/// The expected values (several when the label is a JSON array) and the predicted text, or the
+/// failing result when either side is missing.
+fn sides(
+    example: &Example,
+    prediction: &Prediction,
+    field: &str,
+) -> std::result::Result<(Vec<Value>, String), MetricResult> {
+    let expected = match example.get(field) {
+        None | Some(Value::Null) => {
+            return Err(MetricResult::fail(format!("example has no label '{field}' to compare against")))
+        }
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        Some(v) => vec![v.clone()],
+    };
+    let predicted = match prediction.get(field) {
+        None | Some(Value::Null) => return Err(MetricResult::fail(format!("prediction has no field '{field}'"))),
+        Some(v) => value_to_text(v),
+    };
+    Ok((expected, predicted))
+}
+
+/// Quoted expected value(s) for feedback: `'x'` or `one of 'x', 'y'`.
+fn describe_expected(expected: &[String]) -> String {
+    match expected {
+        [one] => format!("'{}'", excerpt(one, QUOTE_CHARS)),
+        many => format!(
+            "one of {}",
+            many.iter().map(|e| format!("'{}'", excerpt(e, QUOTE_CHARS))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Equal after trimming, lowercasing and collapsing whitespace.
+#[derive(Debug, Clone)]
+pub struct ExactMatch {
+    field: String,
+}
+
+impl ExactMatch {
+    /// Compares `field`.
+    pub fn new(field: impl Into<String>) -> Self {
+        ExactMatch { field: field.into() }
+    }
+}
+
+impl Default for ExactMatch {
+    fn default() -> Self {
+        ExactMatch::new(DEFAULT_FIELD)
+    }
+}
+
+impl Metric for ExactMatch {
+    fn name(&self) -> &str {
+        "exact_match"
+    }
+
+    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let (expected, predicted) = match sides(example, prediction, &self.field) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
+        let got = normalize_basic(&predicted);
+        if expected.iter().any(|e| normalize_basic(e) == got) {
+            MetricResult::new(1.0, format!("correct: '{}'", excerpt(&predicted, QUOTE_CHARS)))
+        } else {
+            MetricResult::fail(format!(
+                "expected {}, got '{}'",
+                describe_expected(&expected),
+                excerpt(&predicted, QUOTE_CHARS)
+            ))
+        }
+    }
+}
+
+/// The prediction contains the expected text (both normalized like [`ExactMatch`]).
+#[derive(Debug, Clone)]
+pub struct Contains {
+    field: String,
+}
+
+impl Contains {
+    /// Compares `field`.
+    pub fn new(field: impl Into<String>) -> Self {
+        Contains { field: field.into() }
+    }
+}
+
+impl Default for Contains {
+    fn default() -> Self {
+        Contains::new(DEFAULT_FIELD)
+    }
+}
+
+impl Metric for Contains {
+    fn name(&self) -> &str {
+        "contains"
+    }
+
+    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let (expected, predicted) = match sides(example, prediction, &self.field) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
+        let got = normalize_basic(&predicted);
+        match expected.iter().find(|e| got.contains(&normalize_basic(e))) {
+            Some(e) => MetricResult::new(1.0, format!("correct: the answer contains '{}'", excerpt(e, QUOTE_CHARS))),
+            None => MetricResult::fail(format!(
+                "expected the answer to contain {}, got '{}'",
+                describe_expected(&expected),
+                excerpt(&predicted, QUOTE_CHARS)
+            )),
+        }
+    }
+}
+
+/// SQuAD token F1 (lowercase, no punctuation or articles), as partial credit.
+#[derive(Debug, Clone)]
+pub struct F1 {
+    field: String,
+}
+
+impl F1 {
+    /// Compares `field`.
+    pub fn new(field: impl Into<String>) -> Self {
+        F1 { field: field.into() }
+    }
+}
+
+impl Default for F1 {
+    fn default() -> Self {
+        F1::new(DEFAULT_FIELD)
+    }
+}
+
+impl Metric for F1 {
+    fn name(&self) -> &str {
+        "f1"
+    }
+
+    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let (expected, predicted) = match sides(example, prediction, &self.field) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
+        let mut best: Option<(f64, f64, f64, &String)> = None;
+        for e in &expected {
+            let r = token_f1(&predicted, e);
+            if best.is_none_or(|(f1, ..)| r.f1 > f1) {
+                best = Some((r.f1, r.precision, r.recall, e));
+            }
+        }
+        let Some((f1, precision, recall, reference)) = best else {
+            return MetricResult::fail(format!("example has no label '{}' to compare against", self.field));
+        };
+        let got = excerpt(&predicted, QUOTE_CHARS);
+        let reference = excerpt(reference, QUOTE_CHARS);
+        if f1 >= 1.0 {
+            MetricResult::new(1.0, format!("correct: '{got}'"))
+        } else {
+            MetricResult::new(
+                f1,
+                format!("token F1 {f1:.2} (precision {precision:.2}, recall {recall:.2}): expected '{reference}', got '{got}'"),
+            )
+        }
+    }
+}
+
+/// Numbers equal within a relative tolerance. Each side is a JSON number or text; from text the
+/// last number is taken (`"The answer is $1,234.50."` gives 1234.5; `3/4` gives 0.75).
+#[derive(Debug, Clone)]
+pub struct NumericMatch {
+    field: String,
+    rel_tol: f64,
+}
+
+impl NumericMatch {
+    /// Compares `field` with the default tolerance (1e-6 relative).
+    pub fn new(field: impl Into<String>) -> Self {
+        NumericMatch { field: field.into(), rel_tol: DEFAULT_REL_TOL }
+    }
+
+    /// Sets the relative tolerance.
+    pub fn with_tolerance(mut self, rel_tol: f64) -> Self {
+        self.rel_tol = rel_tol;
+        self
+    }
+}
+
+impl Default for NumericMatch {
+    fn default() -> Self {
+        NumericMatch::new(DEFAULT_FIELD)
+    }
+}
+
+/// A JSON number as is; text through [`numeric::last_number`].
+fn value_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        other => find_numbers(&value_to_text(other)).last().map(|n| n.value),
+    }
+}
+
+impl Metric for NumericMatch {
+    fn name(&self) -> &str {
+        "numeric_match"
+    }
+
+    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let (expected, predicted_text) = match sides(example, prediction, &self.field) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let expected_numbers: Vec<f64> = expected.iter().filter_map(value_number).collect();
+        if expected_numbers.is_empty() {
+            let shown: Vec<String> = expected.iter().map(value_to_text).collect();
+            return MetricResult::fail(format!("expected value {} holds no number", describe_expected(&shown)));
+        }
+        let shown_expected = match expected_numbers.as_slice() {
+            [one] => format_number(*one),
+            many => format!("one of {}", many.iter().map(|n| format_number(*n)).collect::<Vec<_>>().join(", ")),
+        };
+        let predicted = prediction.get(&self.field).and_then(value_number);
+        match predicted {
+            None => MetricResult::fail(format!(
+                "expected {shown_expected}, got no number in '{}'",
+                excerpt(&predicted_text, QUOTE_CHARS)
+            )),
+            Some(got) if expected_numbers.iter().any(|e| numbers_match(*e, got, self.rel_tol)) => {
+                MetricResult::new(1.0, format!("correct: {}", format_number(got)))
+            }
+            Some(got) => MetricResult::fail(format!("expected {shown_expected}, got {}", format_number(got))),
+        }
+    }
+}
+
+/// Regular-expression metric, in one of three modes:
+///
+/// - no pattern (`regex`): the expected value is itself a pattern the prediction must match
+///   (unanchored; use `^...$` to anchor, `(?i)` for case-insensitivity);
+/// - a pattern without capture groups (`regex:^\d+$`): score 1 when the prediction matches;
+/// - a pattern with a capture group (`regex:answer is (\w+)`): the text captured by the group
+///   named `answer`, else group 1, from the first match must equal the expected value
+///   (normalized like [`ExactMatch`]).
+#[derive(Debug, Clone)]
+pub struct RegexMatch {
+    field: String,
+    pattern: Option<regex::Regex>,
+}
+
+impl RegexMatch {
+    /// Treats each example's expected value as the pattern.
+    pub fn expected_as_pattern(field: impl Into<String>) -> Self {
+        RegexMatch { field: field.into(), pattern: None }
+    }
+
+    /// Uses a fixed pattern.
+    pub fn with_pattern(field: impl Into<String>, pattern: &str) -> Result<Self> {
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| EvalError::InvalidMetric { id: "regex".into(), message: format!("invalid pattern: {e}") })?;
+        Ok(RegexMatch { field: field.into(), pattern: Some(re) })
+    }
+}
+
+impl Metric for RegexMatch {
+    fn name(&self) -> &str {
+        "regex"
+    }
+
+    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let got = match prediction.get(&self.field) {
+            None | Some(Value::Null) => return MetricResult::fail(format!("prediction has no field '{}'", self.field)),
+            Some(v) => value_to_text(v),
+        };
+        let shown_got = excerpt(&got, QUOTE_CHARS);
+        let Some(re) = &self.pattern else {
+            let (expected, _) = match sides(example, prediction, &self.field) {
+                Ok(s) => s,
+                Err(r) => return r,
+            };
+            let patterns: Vec<String> = expected.iter().map(value_to_text).collect();
+            let mut invalid = Vec::new();
+            for p in &patterns {
+                match regex::Regex::new(p) {
+                    Ok(re) if re.is_match(&got) => return MetricResult::new(1.0, format!("correct: matches /{p}/")),
+                    Ok(_) => {}
+                    Err(e) => invalid.push(format!("/{p}/ is not a valid pattern ({e})")),
+                }
+            }
+            let mut feedback = format!("'{shown_got}' does not match {}", describe_patterns(&patterns));
+            if !invalid.is_empty() {
+                feedback.push_str(&format!("; {}", invalid.join("; ")));
+            }
+            return MetricResult::fail(feedback);
+        };
+        if re.captures_len() <= 1 {
+            return if re.is_match(&got) {
+                MetricResult::new(1.0, format!("correct: matches /{}/", re.as_str()))
+            } else {
+                MetricResult::fail(format!("'{shown_got}' does not match /{}/", re.as_str()))
+            };
+        }
+        let (expected, _) = match sides(example, prediction, &self.field) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
+        let captured = re.captures(&got).and_then(|c| c.name("answer").or_else(|| c.get(1))).map(|m| m.as_str());
+        match captured {
+            None => MetricResult::fail(format!(
+                "expected {}, but /{}/ found nothing in '{shown_got}'",
+                describe_expected(&expected),
+                re.as_str()
+            )),
+            Some(c) if expected.iter().any(|e| normalize_basic(e) == normalize_basic(c)) => {
+                MetricResult::new(1.0, format!("correct: '{}'", excerpt(c, QUOTE_CHARS)))
+            }
+            Some(c) => MetricResult::fail(format!(
+                "expected {}, got '{}' (extracted with /{}/)",
+                describe_expected(&expected),
+                excerpt(c, QUOTE_CHARS),
+                re.as_str()
+            )),
+        }
+    }
+}
+
+fn describe_patterns(patterns: &[String]) -> String {
+    match patterns {
+        [one] => format!("/{one}/"),
+        many => format!("any of {}", many.iter().map(|p| format!("/{p}/")).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// A metric from a closure, for metrics written in code.
+pub struct FnMetric<F> {
+    name: String,
+    f: F,
+}
+
+impl<F> FnMetric<F>
+where
+    F: Fn(&Example, &Prediction) -> MetricResult + Send + Sync,
+{
+    /// Wraps `f` under `name`.
+    pub fn new(name: impl Into<String>, f: F) -> Self {
+        FnMetric { name: name.into(), f }
+    }
+}
+
+impl<F> Metric for FnMetric<F>
+where
+    F: Fn(&Example, &Prediction) -> MetricResult + Send + Sync,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let mut r = (self.f)(example, prediction);
+        r.score = clamp_score(r.score);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests;
