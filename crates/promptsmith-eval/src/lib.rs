@@ -11,9 +11,11 @@
 pub mod dataset;
 pub mod error;
 pub mod metric;
+pub mod stats;
 
 pub use dataset::{
     load_dataset, resolve_dataset, DataFormat, DataSearchPath, Dataset, DatasetManifest, ResolvedDataset,
 };
 pub use error::{EvalError, Result};
 pub use metric::{metric_by_name, Metric, MetricResult};
+pub use stats::Summary;

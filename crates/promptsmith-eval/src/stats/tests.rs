@@ -1,0 +1,174 @@
+//! Reference values come from SciPy 1.17 (`scipy.stats`), as noted beside each test.
+
+use super::*;
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol
+}
+
+const A: [f64; 7] = [0.2, 0.5, 0.9, 0.4, 0.7, 0.1, 0.8];
+const B: [f64; 9] = [0.3, 0.1, 0.4, 0.2, 0.0, 0.5, 0.35, 0.25, 0.15];
+
+#[test]
+fn summary_matches_scipy() {
+    // x.mean(), x.std(ddof=1), stats.sem(x), stats.t.interval(0.95, n-1, loc=mean, scale=sem)
+    let s = summarize(&A);
+    assert_eq!(s.n, 7);
+    assert!(close(s.mean, 0.5142857142857143, 1e-12));
+    assert!(close(s.std, 0.30237157840738177, 1e-12));
+    assert!(close(s.std_error, 0.11428571428571428, 1e-12));
+    let ci = s.ci95.unwrap();
+    assert!(close(ci.low, 0.23463864558343112, 1e-9), "{ci:?}");
+    assert!(close(ci.high, 0.7939327829879976, 1e-9), "{ci:?}");
+    assert_eq!(ci.confidence, 0.95);
+    let ci99 = t_interval(&A, 0.99).unwrap();
+    assert!(close(ci99.low, 0.09057965470573648, 1e-9), "{ci99:?}");
+    assert!(close(ci99.high, 0.9379917738656922, 1e-9), "{ci99:?}");
+}
+
+#[test]
+fn summary_of_binary_scores_matches_scipy() {
+    let x = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0];
+    let s = summarize(&x);
+    assert!(close(s.mean, 0.7, 1e-12));
+    assert!(close(s.std, 0.4830458915396479, 1e-12));
+    assert!(close(s.std_error, 0.15275252316519464, 1e-12));
+    let ci = s.ci95.unwrap();
+    assert!(close(ci.low, 0.3544497855863562, 1e-9));
+    assert!(close(ci.high, 1.0455502144136437, 1e-9));
+}
+
+#[test]
+fn degenerate_summaries() {
+    let empty = summarize(&[]);
+    assert_eq!((empty.n, empty.mean, empty.std, empty.std_error, empty.ci95), (0, 0.0, 0.0, 0.0, None));
+    let one = summarize(&[0.5]);
+    assert_eq!((one.mean, one.std, one.ci95), (0.5, 0.0, None));
+    let constant = summarize(&[1.0, 1.0, 1.0]);
+    let ci = constant.ci95.unwrap();
+    assert_eq!((ci.low, ci.high), (1.0, 1.0));
+    assert!(t_interval(&A, 1.0).is_err());
+    assert!(t_interval(&A, 0.0).is_err());
+    // Serializes without NaN (JSON has none).
+    let json = serde_json::to_string(&one).unwrap();
+    assert_eq!(json, r#"{"n":1,"mean":0.5,"std":0.0,"std_error":0.0}"#);
+}
+
+#[test]
+fn welch_matches_scipy() {
+    // stats.ttest_ind(a, b, equal_var=False)
+    let w = welch_t_test(&A, &B).unwrap();
+    assert!(close(w.t, 2.1045726897697477, 1e-9), "{w:?}");
+    assert!(close(w.df, 8.473027245799633, 1e-9), "{w:?}");
+    assert!(close(w.p_value, 0.06653117537716927, 1e-9), "{w:?}");
+    let c = [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+    let d = [0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+    let w = welch_t_test(&c, &d).unwrap();
+    assert!(close(w.t, 2.7595986330233995, 1e-9), "{w:?}");
+    assert!(close(w.df, 20.88764044943821, 1e-9), "{w:?}");
+    assert!(close(w.p_value, 0.011781420035135213, 1e-9), "{w:?}");
+    // Swapping the groups flips the sign only.
+    let w2 = welch_t_test(&d, &c).unwrap();
+    assert!(close(w2.t, -w.t, 1e-12) && close(w2.p_value, w.p_value, 1e-12));
+}
+
+#[test]
+fn welch_edge_cases() {
+    let same = welch_t_test(&[1.0, 1.0], &[1.0, 1.0, 1.0]).unwrap();
+    assert_eq!((same.t, same.p_value, same.df), (0.0, 1.0, 3.0));
+    let apart = welch_t_test(&[1.0, 1.0], &[0.0, 0.0]).unwrap();
+    assert_eq!((apart.t, apart.p_value), (f64::INFINITY, 0.0));
+    assert_eq!(
+        welch_t_test(&[1.0], &[0.0, 1.0]).unwrap_err().to_string(),
+        "statistics: Welch's t-test needs at least 2 scores per group, got 1 and 2"
+    );
+}
+
+#[test]
+fn sign_test_matches_scipy_binomtest() {
+    // stats.binomtest(k, n, 0.5).pvalue
+    let cases: &[(usize, usize, f64)] = &[
+        (8, 2, 0.109375),
+        (2, 8, 0.109375),
+        (5, 5, 1.0),
+        (15, 3, 0.007537841796875),
+        (0, 5, 0.0625),
+        (40, 60, 0.05688793364098089),
+        (20, 10, 0.09873714670538905),
+        (0, 1, 1.0),
+    ];
+    for &(wins, losses, p) in cases {
+        let mut a = vec![1.0; wins];
+        a.extend(vec![0.0; losses]);
+        let mut b = vec![0.0; wins];
+        b.extend(vec![1.0; losses]);
+        // Ties do not change the test.
+        a.extend([0.5, 0.5]);
+        b.extend([0.5, 0.5]);
+        let s = sign_test(&a, &b).unwrap();
+        assert_eq!((s.wins, s.losses, s.ties), (wins, losses, 2));
+        assert!(close(s.p_value, p, 1e-12), "{wins}/{losses}: {} vs {p}", s.p_value);
+    }
+    let all_ties = sign_test(&[1.0, 0.0], &[1.0, 0.0]).unwrap();
+    assert_eq!((all_ties.ties, all_ties.p_value), (2, 1.0));
+    assert_eq!(
+        sign_test(&[1.0], &[1.0, 0.0]).unwrap_err().to_string(),
+        "statistics: paired comparison needs score lists of equal length, got 1 and 2"
+    );
+    // Large n stays accurate: binomtest(400, 1000).pvalue = 2.728464156065947e-10.
+    let big = binomial_cdf_half(400, 1000) * 2.0;
+    assert!(close(big / 2.728464156065947e-10, 1.0, 1e-9), "{big}");
+}
+
+#[test]
+fn bootstrap_is_deterministic_and_close_to_scipy() {
+    let mut x = vec![1.0; 70];
+    x.extend(vec![0.0; 30]);
+    let ci = bootstrap_mean_ci(&x, 20_000, 0.95, 7).unwrap();
+    assert_eq!(ci, bootstrap_mean_ci(&x, 20_000, 0.95, 7).unwrap());
+    // scipy.stats.bootstrap(..., method='percentile') gives (0.61, 0.79); resampling noise
+    // between generators is about one step of 1/n.
+    assert!(close(ci.low, 0.61, 0.0101), "{ci:?}");
+    assert!(close(ci.high, 0.79, 0.0101), "{ci:?}");
+    assert!(ci.contains(0.7));
+    let constant = bootstrap_mean_ci(&[0.4; 5], 100, 0.9, 1).unwrap();
+    assert!(close(constant.low, 0.4, 1e-12) && close(constant.high, 0.4, 1e-12));
+    assert!(bootstrap_mean_ci(&[], 100, 0.95, 1).is_err());
+    assert!(bootstrap_mean_ci(&x, 0, 0.95, 1).is_err());
+}
+
+#[test]
+fn paired_bootstrap_close_to_scipy() {
+    let a: Vec<f64> = (0..100).map(|i| if i % 10 < 7 { 1.0 } else { 0.0 }).collect();
+    let b: Vec<f64> = (0..100).map(|i| if i % 10 < 5 || i % 10 == 9 { 1.0 } else { 0.0 }).collect();
+    let r = paired_bootstrap_diff_ci(&a, &b, 20_000, 0.95, 3).unwrap();
+    assert_eq!(r.n, 100);
+    assert!(close(r.mean_diff, 0.1, 1e-12));
+    // scipy.stats.bootstrap on the differences, percentile: (0.0, 0.2).
+    assert!(close(r.ci.low, 0.0, 0.0101), "{r:?}");
+    assert!(close(r.ci.high, 0.2, 0.0101), "{r:?}");
+    assert!(r.share_above_zero > 0.9 && r.share_above_zero < 1.0, "{r:?}");
+    let swapped = paired_bootstrap_diff_ci(&b, &a, 20_000, 0.95, 3).unwrap();
+    assert!(close(swapped.mean_diff, -0.1, 1e-12));
+    assert!(paired_bootstrap_diff_ci(&a, &b[..10], 100, 0.95, 3).is_err());
+}
+
+#[test]
+fn quantiles_interpolate_like_numpy() {
+    let sorted = [1.0, 2.0, 3.0, 4.0];
+    // numpy.quantile([1,2,3,4], [0, 0.25, 0.5, 1]) = [1, 1.75, 2.5, 4]
+    assert_eq!(quantile_sorted(&sorted, 0.0), 1.0);
+    assert_eq!(quantile_sorted(&sorted, 0.25), 1.75);
+    assert_eq!(quantile_sorted(&sorted, 0.5), 2.5);
+    assert_eq!(quantile_sorted(&sorted, 1.0), 4.0);
+}
+
+#[test]
+fn compare_bundles_everything() {
+    let c = compare_paired(&A, &A.map(|x| x * 0.5), 1).unwrap();
+    assert_eq!(c.sign.wins, 7);
+    assert!(c.bootstrap.ci.low > 0.0);
+    assert!(c.welch.is_some());
+    let json = serde_json::to_value(c).unwrap();
+    assert!(json["bootstrap"]["ci"]["low"].is_number());
+}
