@@ -394,7 +394,7 @@ impl OpenAiClient {
             drop(permit);
             match outcome {
                 Ok(r) => return Ok(r),
-                Err((e, after)) if e.is_transient() && retry < self.config.max_retries => {
+                Err((e, after)) if should_retry(&e) && retry < self.config.max_retries => {
                     tracing::debug!("transient error from {}: {e}", self.chat_url);
                     retry_after = after;
                     retry += 1;
@@ -476,6 +476,15 @@ impl LanguageModel for OpenAiClient {
 
     fn model_name(&self) -> String {
         self.config.model.clone()
+    }
+}
+
+/// Whether another attempt may help: transient errors, except a 429 that reports an
+/// exhausted account quota (OpenAI's `insufficient_quota`), which waiting does not fix.
+fn should_retry(e: &LmError) -> bool {
+    match e {
+        LmError::Http { status: 429, detail, .. } if detail.to_ascii_lowercase().contains("quota") => false,
+        e => e.is_transient(),
     }
 }
 

@@ -365,3 +365,19 @@ async fn history_goes_to_jsonl() {
     assert_eq!(lines[0].request.messages[1].content, "a");
     assert_eq!(lines[1].response.as_ref().unwrap().text(), "ok");
 }
+
+#[tokio::test]
+async fn exhausted_quota_is_not_retried() {
+    let fake = FakeServer::start(|_, _, _| {
+        Reply::json(
+            429,
+            json!({"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                             "type": "insufficient_quota"}}),
+        )
+    })
+    .await;
+    let client = OpenAiClient::new(fake.config()).unwrap();
+    let err = client.chat(&req("x")).await.unwrap_err();
+    assert!(matches!(err, LmError::Http { status: 429, .. }), "{err:?}");
+    assert_eq!(fake.chat_calls(), 1);
+}
