@@ -10,6 +10,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod evaluate;
 pub mod metric;
 pub mod stats;
 
@@ -17,5 +18,6 @@ pub use dataset::{
     load_dataset, resolve_dataset, DataFormat, DataSearchPath, Dataset, DatasetManifest, ResolvedDataset,
 };
 pub use error::{EvalError, Result};
+pub use evaluate::{EvalReport, Evaluator, ExampleError, ExampleResult, FailureKind};
 pub use metric::{metric_by_name, Metric, MetricResult};
 pub use stats::Summary;

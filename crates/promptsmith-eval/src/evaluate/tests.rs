@@ -1,0 +1,198 @@
+use super::*;
+use crate::metric::{metric_by_name, ExactMatch};
+use async_trait::async_trait;
+use promptsmith_core::{ChatRequest, ChatResponse, LmError, ParseError, Prediction};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A model that must never be called: the mock module does not use it.
+struct NoLm;
+
+#[async_trait]
+impl LanguageModel for NoLm {
+    async fn chat(&self, _request: &ChatRequest) -> std::result::Result<ChatResponse, LmError> {
+        Err(LmError::Other("not used".into()))
+    }
+    fn model_name(&self) -> String {
+        "none".into()
+    }
+}
+
+/// Doubles `x`, sleeping so that later examples finish first; fails on chosen inputs.
+#[derive(Default)]
+struct Doubler {
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Module for Doubler {
+    async fn forward(
+        &self,
+        _lm: &dyn LanguageModel,
+        inputs: &Example,
+    ) -> std::result::Result<Prediction, PredictError> {
+        if inputs.get("answer").is_some() {
+            return Err(PredictError::Program("labels leaked into the inputs".into()));
+        }
+        let x = inputs
+            .get("x")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PredictError::MissingInput { predictor: "double".into(), field: "x".into() })?;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(2 + (20 - (x % 20)) as u64)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match x {
+            3 => Err(PredictError::Parse {
+                predictor: "double".into(),
+                source: ParseError::field("answer", "expected an integer", "the answer is six-ish"),
+            }),
+            5 => Err(PredictError::Lm {
+                predictor: "double".into(),
+                source: LmError::Timeout { url: "http://lm".into(), seconds: 1.0 },
+            }),
+            // A wrong answer.
+            7 => Ok(prediction(json!(15), 2)),
+            _ => Ok(prediction(json!(x * 2), 1)),
+        }
+    }
+}
+
+fn prediction(answer: Value, lm_calls: u32) -> Prediction {
+    let mut p = Prediction { lm_calls, ..Default::default() };
+    p.usage = Usage { prompt_tokens: 10, completion_tokens: 2 };
+    p.fields.insert("answer".into(), answer);
+    p.trace.push(TraceStep { predictor: "double".into(), inputs: Map::new(), outputs: p.fields.clone() });
+    p
+}
+
+fn examples(n: i64) -> Vec<Example> {
+    (0..n).map(|x| Example::default().with("x", x).with("answer", (x * 2).to_string()).with_inputs(&["x"])).collect()
+}
+
+#[tokio::test]
+async fn results_in_input_order_with_failures_scored_zero() {
+    let module = Doubler::default();
+    let report = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_concurrency(4)
+        .evaluate(&module, &NoLm, &examples(10))
+        .await;
+    assert_eq!(report.n, 10);
+    assert_eq!(report.results.iter().map(|r| r.index).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    for r in &report.results {
+        assert_eq!(r.inputs.get("x"), Some(&json!(r.index)));
+        assert_eq!(r.labels.get("answer"), Some(&json!((r.index * 2).to_string())));
+    }
+    assert_eq!(report.scores(), vec![1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0]);
+    assert!((report.mean - 0.7).abs() < 1e-12);
+    assert_eq!(report.stats.n, 10);
+
+    let parse = &report.results[3];
+    let err = parse.error.as_ref().unwrap();
+    assert_eq!(err.kind, FailureKind::Parse);
+    assert_eq!(err.raw_completion.as_deref(), Some("the answer is six-ish"));
+    assert_eq!(
+        parse.feedback.as_deref(),
+        Some("predictor 'double': could not parse field 'answer': expected an integer")
+    );
+    assert!(parse.prediction.is_none());
+
+    let lm = report.results[5].error.as_ref().unwrap();
+    assert_eq!(lm.kind, FailureKind::Lm);
+    assert_eq!(lm.message, "predictor 'double': LM call failed: request to http://lm timed out after 1.0s");
+    assert_eq!(lm.raw_completion, None);
+
+    assert_eq!(report.results[7].feedback.as_deref(), Some("expected 14, got 15"));
+    assert_eq!(report.results[0].feedback.as_deref(), Some("correct: 0"));
+    assert_eq!((report.parse_failures, report.lm_errors, report.other_errors), (1, 1, 0));
+    // Usage and calls add up over successful examples only: 8 successes, one of them with 2 calls.
+    assert_eq!(report.lm_calls, 9);
+    assert_eq!(report.usage, Usage { prompt_tokens: 80, completion_tokens: 16 });
+    assert!(report.results.iter().all(|r| r.trace.is_empty()));
+    assert_eq!(report.metric, "numeric_match");
+}
+
+#[tokio::test]
+async fn concurrency_cap_is_respected_and_reached() {
+    for cap in [1, 3, 8] {
+        let module = Doubler::default();
+        let report = Evaluator::for_metric(ExactMatch::default())
+            .with_concurrency(cap)
+            .evaluate(&module, &NoLm, &examples(24))
+            .await;
+        assert_eq!(report.n, 24);
+        assert_eq!(report.concurrency, cap);
+        assert_eq!(module.calls.load(Ordering::SeqCst), 24);
+        assert_eq!(module.max_in_flight.load(Ordering::SeqCst), cap, "cap {cap}");
+    }
+}
+
+#[tokio::test]
+async fn progress_reports_every_completion_with_running_mean() {
+    let calls: Arc<Mutex<Vec<(usize, usize, f64)>>> = Arc::default();
+    let seen = Arc::clone(&calls);
+    let module = Doubler::default();
+    let report = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_concurrency(3)
+        .with_progress(move |done, total, mean| seen.lock().unwrap().push((done, total, mean)))
+        .evaluate(&module, &NoLm, &examples(10))
+        .await;
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.iter().map(|c| c.0).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert!(calls.iter().all(|c| c.1 == 10));
+    assert!(calls.iter().all(|c| (0.0..=1.0).contains(&c.2)));
+    assert!((calls[9].2 - report.mean).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn traces_kept_on_request_and_other_errors_counted() {
+    let module = Doubler::default();
+    let mut data = examples(3);
+    data.push(Example::default().with("y", 1).with("answer", "2").with_inputs(&["y"]));
+    let report = Evaluator::new(metric_by_name("exact_match", "answer").unwrap())
+        .with_traces(true)
+        .evaluate(&module, &NoLm, &data)
+        .await;
+    assert_eq!(report.results[0].trace.len(), 1);
+    let missing = report.results[3].error.as_ref().unwrap();
+    assert_eq!(missing.kind, FailureKind::MissingInput);
+    assert_eq!(report.other_errors, 1);
+    assert_eq!(report.failures().count(), 1);
+}
+
+#[tokio::test]
+async fn empty_input_and_serialization() {
+    let module = Doubler::default();
+    let evaluator = Evaluator::new(metric_by_name("exact_match", "answer").unwrap());
+    let report = evaluator.evaluate(&module, &NoLm, &[]).await;
+    assert_eq!((report.n, report.mean), (0, 0.0));
+
+    let report = evaluator.evaluate(&module, &NoLm, &examples(4)).await;
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["results"][3]["error"]["kind"], "parse");
+    assert_eq!(json["results"][3]["error"]["raw_completion"], "the answer is six-ish");
+    assert_eq!(json["results"][0]["prediction"]["answer"], 0);
+    assert!(json["results"][0].get("error").is_none());
+    let back: EvalReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back, report);
+
+    let other = evaluator.evaluate(&module, &NoLm, &examples(4)).await;
+    let cmp = report.compare(&other, 1).unwrap();
+    assert_eq!(cmp.sign.ties, 4);
+}
+
+#[test]
+fn evaluate_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let module = Doubler::default();
+    let evaluator = Evaluator::new(metric_by_name("exact_match", "answer").unwrap());
+    let data = examples(1);
+    let fut = evaluator.evaluate(&module, &NoLm, &data);
+    assert_send(&fut);
+    drop(fut);
+}
