@@ -157,7 +157,6 @@ fn hotpotqa_row(mut row: Map<String, Value>) -> Result<Map<String, Value>, Strin
             })
             .collect();
         row.insert("context".into(), Value::String(paragraphs.join("\n\n")));
-        row.insert("answer".into(), Value::String(text_field(&row, "answer")?));
     }
     Ok(row)
 }
