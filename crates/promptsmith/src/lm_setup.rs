@@ -1,0 +1,259 @@
+//! Builds the task model from flags, environment and `promptsmith.toml`, falling back to
+//! the local llama-server; wraps it in the response cache and the prompt printer.
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use clap::Args;
+use promptsmith_core::{ChatRequest, ChatResponse, LanguageModel, LmError};
+use promptsmith_lm::local::{cache_dir, ModelId};
+use promptsmith_lm::{CachedLm, CallHistory, LmConfig, LmStats, LocalServer, OpenAiClient, ServerOptions};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the model comes from and how it is called.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LmArgs {
+    /// OpenAI-compatible base URL (default: the local llama-server, started when needed).
+    #[arg(long, env = "PROMPTSMITH_LM_BASE_URL", global = true)]
+    pub(crate) lm_base_url: Option<String>,
+    /// Model name sent to the endpoint.
+    #[arg(long, env = "PROMPTSMITH_MODEL", global = true)]
+    pub(crate) model: Option<String>,
+    /// Environment variable that holds the API key.
+    #[arg(long, global = true)]
+    pub(crate) api_key_env: Option<String>,
+    /// Config file (default: ./promptsmith.toml when present).
+    #[arg(long, global = true)]
+    pub(crate) config: Option<PathBuf>,
+    /// Local model to serve when no endpoint is configured: qwen0.5b, qwen1.5b, smollm135m.
+    #[arg(long, default_value = "qwen0.5b", global = true)]
+    pub(crate) local_model: String,
+    /// Port of the local llama-server.
+    #[arg(long, default_value_t = promptsmith_lm::config::DEFAULT_LOCAL_PORT, global = true)]
+    pub(crate) local_port: u16,
+    /// Do not use the response cache.
+    #[arg(long, global = true)]
+    pub(crate) no_cache: bool,
+    /// Response cache file (default: <cache dir>/lm-cache.sqlite).
+    #[arg(long, global = true)]
+    pub(crate) cache_path: Option<PathBuf>,
+    /// Maximum concurrent LM calls (default: the server's slot count, else 8).
+    #[arg(long, global = true)]
+    pub(crate) concurrency: Option<usize>,
+    /// Print every prompt sent and completion received.
+    #[arg(long, global = true)]
+    pub(crate) show_prompt: bool,
+}
+
+/// `promptsmith.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    /// The task model.
+    #[serde(default)]
+    pub(crate) lm: Option<LmConfig>,
+}
+
+/// Everything about the model a run used, for its manifest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct LmInfo {
+    pub(crate) name: String,
+    pub(crate) base_url: String,
+    pub(crate) local: bool,
+    pub(crate) model_sha256: Option<String>,
+    pub(crate) cache: Option<String>,
+}
+
+/// A ready model plus what owns it.
+pub(crate) struct LmHandle {
+    pub(crate) lm: Arc<dyn LanguageModel>,
+    pub(crate) cache: Option<Arc<CachedLm<Arc<OpenAiClient>>>>,
+    pub(crate) stats: Arc<LmStats>,
+    pub(crate) info: LmInfo,
+    pub(crate) concurrency: usize,
+    server: Option<LocalServer>,
+}
+
+impl LmHandle {
+    /// Stops a server this run started.
+    pub(crate) async fn shutdown(mut self) {
+        if let Some(c) = &self.cache {
+            c.close().await;
+        }
+        if let Some(s) = self.server.take() {
+            if s.is_owned() {
+                let _ = s.stop().await;
+            }
+        }
+    }
+}
+
+/// The promptsmith cache directory (models, server, response cache, history).
+pub(crate) fn promptsmith_cache_dir() -> Result<PathBuf> {
+    cache_dir().context("cannot determine the promptsmith cache directory (set PROMPTSMITH_CACHE_DIR)")
+}
+
+/// File that `promptsmith history` reads.
+pub(crate) fn history_path() -> Result<PathBuf> {
+    Ok(promptsmith_cache_dir()?.join("history.jsonl"))
+}
+
+fn read_config(args: &LmArgs) -> Result<ConfigFile> {
+    let path = match &args.config {
+        Some(p) => p.clone(),
+        None => {
+            let p = PathBuf::from("promptsmith.toml");
+            if !p.is_file() {
+                return Ok(ConfigFile::default());
+            }
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
+}
+
+/// Parses a local model id.
+pub(crate) fn parse_model_id(id: &str) -> Result<ModelId> {
+    ModelId::ALL
+        .into_iter()
+        .find(|m| m.id() == id)
+        .with_context(|| format!("unknown local model '{id}' (expected qwen0.5b, qwen1.5b or smollm135m)"))
+}
+
+/// Builds the task model.
+pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
+    let file = read_config(args)?;
+    let mut config = file.lm.clone().unwrap_or_default();
+    let configured = args.lm_base_url.is_some() || file.lm.as_ref().is_some_and(|l| !l.base_url.is_empty());
+    let mut server = None;
+    let mut model_sha256 = None;
+    if let Some(url) = &args.lm_base_url {
+        config.base_url = url.clone();
+    }
+    if !configured {
+        let model = parse_model_id(&args.local_model)?;
+        let opts = ServerOptions { model, port: args.local_port, ..ServerOptions::default() };
+        let s = LocalServer::connect_or_start(&opts).await.map_err(|e| {
+            anyhow::anyhow!(
+                "no LM endpoint is configured and the local model could not be used: {e}\n\
+                 install it with `promptsmith lm install` (or scripts/install-local-lm.sh), or point \
+                 --lm-base-url / PROMPTSMITH_LM_BASE_URL at an OpenAI-compatible server"
+            )
+        })?;
+        if s.is_owned() {
+            eprintln!(
+                "started local llama-server ({}) on {}; `promptsmith lm serve` keeps one running between commands",
+                s.model().id(),
+                s.base_url()
+            );
+        }
+        let local = s.lm_config();
+        config.base_url = local.base_url;
+        config.model = local.model;
+        config.check_context = local.check_context;
+        model_sha256 = s.sha256().map(str::to_string);
+        server = Some(s);
+    }
+    if let Some(m) = &args.model {
+        config.model = m.clone();
+    }
+    if let Some(k) = &args.api_key_env {
+        config.api_key_env = k.clone();
+    }
+    if args.concurrency.is_some() {
+        config.concurrency = args.concurrency;
+    }
+    let stats = Arc::new(LmStats::default());
+    let history = Arc::new(match history_path() {
+        Ok(p) => {
+            if let Some(dir) = p.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            CallHistory::with_jsonl(config.history_capacity, &p)
+                .with_context(|| format!("cannot open call history {}", p.display()))?
+        }
+        Err(_) => CallHistory::new(config.history_capacity),
+    });
+    let client = Arc::new(
+        OpenAiClient::new(config.clone())
+            .map_err(|e| anyhow::anyhow!("LM client: {e}"))?
+            .with_stats(stats.clone())
+            .with_history(history.clone()),
+    );
+    let concurrency = client.concurrency().await;
+    if config.is_local() && model_sha256.is_none() {
+        // A local server started elsewhere: identify its model file for the manifest.
+        if let Ok(props) = client.server_props().await {
+            if let Some(path) = props.model_path.clone() {
+                model_sha256 = promptsmith_lm::local::model_sha256(Path::new(&path)).await.ok().flatten();
+                if config.model == LmConfig::default().model {
+                    if let Some(name) = Path::new(&path).file_name() {
+                        config.model = name.to_string_lossy().into_owned();
+                    }
+                }
+            }
+        }
+    }
+    let info = LmInfo {
+        name: config.model.clone(),
+        base_url: config.base_url.clone(),
+        local: config.is_local(),
+        model_sha256,
+        cache: None,
+    };
+    let mut handle = LmHandle { lm: client.clone(), cache: None, stats: stats.clone(), info, concurrency, server };
+    if !args.no_cache {
+        let path = match &args.cache_path {
+            Some(p) => p.clone(),
+            None => promptsmith_cache_dir()?.join("lm-cache.sqlite"),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let cache = CachedLm::open(client.clone(), &path)
+            .await
+            .map_err(|e| anyhow::anyhow!("response cache {}: {e}", path.display()))?
+            .with_namespace(config.cache_namespace())
+            .with_stats(stats.clone())
+            .with_history(history);
+        let cache = Arc::new(cache);
+        handle.info.cache = Some(path.display().to_string());
+        handle.lm = cache.clone();
+        handle.cache = Some(cache);
+    }
+    if args.show_prompt {
+        handle.lm = Arc::new(PromptPrinter { inner: handle.lm.clone() });
+    }
+    Ok(handle)
+}
+
+/// Prints each exchange to stderr (`--show-prompt`).
+struct PromptPrinter {
+    inner: Arc<dyn LanguageModel>,
+}
+
+#[async_trait]
+impl LanguageModel for PromptPrinter {
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LmError> {
+        let result = self.inner.chat(request).await;
+        let mut out = String::from("──── prompt ────\n");
+        for m in &request.messages {
+            out.push_str(&format!("[{:?}]\n{}\n", m.role, m.content));
+        }
+        match &result {
+            Ok(r) => out.push_str(&format!(
+                "──── completion{} ────\n{}\n",
+                if r.cached { " (cached)" } else { "" },
+                r.text()
+            )),
+            Err(e) => out.push_str(&format!("──── error ────\n{e}\n")),
+        }
+        eprintln!("{out}");
+        result
+    }
+    fn model_name(&self) -> String {
+        self.inner.model_name()
+    }
+}

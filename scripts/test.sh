@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the local model and llama-server into the
+# cache outside the clone (skipped when already there), starts ONE shared llama-server for
+# the end-to-end tests, runs fmt/clippy/tests for the workspace, and stops the server.
+# A missing or broken local model fails the run; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${PROMPTSMITH_CACHE_DIR:-$HOME/.cache/promptsmith}"
+port="${PROMPTSMITH_TEST_LM_PORT:-8099}"
+
+scripts/install-local-lm.sh --model qwen0.5b
+model="$cache/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+server="$cache/llama.cpp/build/bin/llama-server"
+
+mkdir -p "$cache/logs"
+log="$cache/logs/test-llama-server-$port.log"
+echo "[test] starting llama-server on 127.0.0.1:$port (log: $log)" >&2
+"$server" -m "$model" --host 127.0.0.1 --port "$port" --jinja -t 2 -c 8192 -np 2 >"$log" 2>&1 &
+server_pid=$!
+cleanup() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+for _ in $(seq 1 180); do
+  if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then echo "[test] llama-server exited:" >&2; tail -n 30 "$log" >&2; exit 1; fi
+  sleep 1
+done
+curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "[test] llama-server not healthy after 180 s" >&2; tail -n 30 "$log" >&2; exit 1; }
+
+export PROMPTSMITH_TEST_LM_URL="http://127.0.0.1:$port"
+export PROMPTSMITH_TEST_MODEL_SHA256="$(cut -d' ' -f1 "$model.sha256")"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
