@@ -103,6 +103,10 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     let info = handle.info.clone();
     handle.shutdown().await;
 
+    if report.n > 0 && report.lm_errors == report.n {
+        let first = report.results.iter().find_map(|r| r.error.as_ref()).map(|e| e.message.clone()).unwrap_or_default();
+        bail!("every LM call failed; the first error: {first}");
+    }
     let dir = run_dir(args.out.as_deref(), "eval", &program.name)?;
     let mut manifest = Manifest::new("eval");
     manifest.seed = args.seed;

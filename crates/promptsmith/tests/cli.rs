@@ -1,0 +1,268 @@
+//! End-to-end tests of the `promptsmith` binary: bad input gives clear errors and a
+//! non-zero exit (no model needed), and the gsm8k example runs against the REAL local
+//! model that `scripts/test.sh` starts (`PROMPTSMITH_TEST_LM_URL`). These tests are never
+//! skipped: without the server they fail and say how to start it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn promptsmith(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_promptsmith"))
+        .args(args)
+        .current_dir(root())
+        .env("PROMPTSMITH_CACHE_DIR", cache)
+        .env_remove("PROMPTSMITH_LM_BASE_URL")
+        .env_remove("PROMPTSMITH_MODEL")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn lm_url() -> String {
+    std::env::var("PROMPTSMITH_TEST_LM_URL").unwrap_or_else(|_| {
+        panic!("PROMPTSMITH_TEST_LM_URL is not set: run the suite with scripts/test.sh, which installs and starts the local model")
+    })
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path();
+    let spec = tmp.path().join("bad.json");
+    std::fs::write(
+        &spec,
+        "{\n  \"name\": \"x\",\n  \"predictors\": [{\"name\": \"a\", \"signature\": \"q -> a: integr\"}]\n}",
+    )
+    .unwrap();
+    let out = promptsmith(&["run", "--program", spec.to_str().unwrap(), "--input", "{}"], cache);
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("bad.json: predictors[0].signature: invalid signature \"q -> a: integr\" at column 9: unknown type 'integr'"), "{err}");
+
+    std::fs::write(&spec, "{\n  \"name\": \"x\",\n  \"predictors\": [,]\n}").unwrap();
+    let out = promptsmith(&["eval", "--program", spec.to_str().unwrap(), "--data", "gsm8k"], cache);
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("bad.json: line 3 column"), "{err}");
+
+    let out = promptsmith(&["run", "--program", "examples/gsm8k/program.json", "--input", "{\"question\": "], cache);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("--input is not valid JSON"));
+
+    let data = tmp.path().join("d.jsonl");
+    std::fs::write(&data, "{\"question\": \"1+1\", \"answer\": \"2\"}\n{\"question\": \"2+2\" \"answer\": \"4\"}\n")
+        .unwrap();
+    let out = promptsmith(
+        &[
+            "eval",
+            "--program",
+            "examples/gsm8k/program.json",
+            "--data",
+            data.to_str().unwrap(),
+            "--metric",
+            "numeric_match",
+        ],
+        cache,
+    );
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("d.jsonl line 2"), "{err}");
+
+    let out = promptsmith(
+        &["eval", "--program", "examples/gsm8k/program.json", "--data", "gsm8k", "--metric", "exactly"],
+        cache,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("exactly"), "{}", text(&out).1);
+
+    let state = tmp.path().join("state.json");
+    std::fs::write(&state, r#"{"format_version": 1, "predictors": {"solver": {}}}"#).unwrap();
+    let out = promptsmith(
+        &[
+            "run",
+            "--program",
+            "examples/gsm8k/program.json",
+            "--state",
+            state.to_str().unwrap(),
+            "--input",
+            "{\"question\": \"1+1\"}",
+        ],
+        cache,
+    );
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("state has predictor 'solver', the program has: solve"), "{err}");
+}
+
+#[test]
+fn unreachable_endpoint_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = promptsmith(
+        &[
+            "run",
+            "--program",
+            "examples/gsm8k/program.json",
+            "--input",
+            "{\"question\": \"1+1\"}",
+            "--lm-base-url",
+            "http://127.0.0.1:9",
+            "--no-cache",
+        ],
+        tmp.path(),
+    );
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+}
+
+#[test]
+fn dspy_round_trip_through_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("two.yaml");
+    std::fs::write(
+        &spec,
+        "name: two_step\npredictors:\n  - {name: draft, signature: 'question -> answer'}\n  - {name: refine, module: chain_of_thought, signature: 'question, draft -> answer: int'}\nsteps:\n  - {predictor: draft}\n  - {predictor: refine, inputs: {draft: draft.answer}}\noutputs: {answer: refine.answer}\n",
+    )
+    .unwrap();
+    let fixture = root().join("crates/promptsmith-core/tests/fixtures/dspy/two_step_program.json");
+    let state = tmp.path().join("state.json");
+    let out = promptsmith(
+        &[
+            "dspy",
+            "import",
+            "--program",
+            spec.to_str().unwrap(),
+            "--file",
+            fixture.to_str().unwrap(),
+            "--out",
+            state.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let exported = tmp.path().join("dspy.json");
+    let out = promptsmith(
+        &[
+            "dspy",
+            "export",
+            "--program",
+            spec.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--out",
+            exported.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(std::fs::read_to_string(exported).unwrap(), std::fs::read_to_string(fixture).unwrap());
+}
+
+/// The acceptance check: the gsm8k example on 5 easy questions against the real local
+/// model; every answer must parse and at least 2 must be right. A second run is served
+/// entirely from the response cache with identical results.
+#[test]
+fn gsm8k_example_on_local_model() {
+    let url = lm_url();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache_db = tmp.path().join("cache.sqlite");
+    let run = |out_dir: &Path| {
+        promptsmith(
+            &[
+                "eval",
+                "--program",
+                "examples/gsm8k/program.json",
+                "--data",
+                "crates/promptsmith/tests/data/gsm8k_easy5.jsonl",
+                "--metric",
+                "numeric_match",
+                "--lm-base-url",
+                &url,
+                "--cache-path",
+                cache_db.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--quiet",
+            ],
+            tmp.path(),
+        )
+    };
+    let first_dir = tmp.path().join("run1");
+    let out = run(&first_dir);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "eval failed:\n{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(first_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["n"], 5);
+    assert_eq!(report["parse_failures"], 0, "every answer must parse: {stdout}");
+    assert_eq!(report["lm_errors"], 0, "{stdout}");
+    let correct = report["results"].as_array().unwrap().iter().filter(|r| r["score"].as_f64() == Some(1.0)).count();
+    assert!(correct >= 2, "only {correct}/5 right:\n{stdout}");
+    for r in report["results"].as_array().unwrap() {
+        assert!(r["prediction"]["answer"].is_number(), "typed numeric answer: {r}");
+    }
+
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(first_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["command"], "eval");
+    assert_eq!(manifest["model"]["local"], true);
+    if let Ok(sha) = std::env::var("PROMPTSMITH_TEST_MODEL_SHA256") {
+        assert_eq!(manifest["model"]["model_sha256"], Value::String(sha));
+    }
+    assert_eq!(manifest["dataset"]["examples"], 5);
+    assert_eq!(manifest["dataset"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(manifest["program"]["hash"].as_str().unwrap().len(), 64);
+    assert!(manifest["promptsmith_version"].is_string());
+    assert_eq!(std::fs::read_to_string(first_dir.join("results.jsonl")).unwrap().lines().count(), 5);
+
+    let second_dir = tmp.path().join("run2");
+    let out = run(&second_dir);
+    let (stdout2, stderr2) = text(&out);
+    assert!(out.status.success(), "{stdout2}\n{stderr2}");
+    assert!(stdout2.contains("(5 from cache)"), "second run is served from the cache: {stdout2}");
+    let report2: Value =
+        serde_json::from_str(&std::fs::read_to_string(second_dir.join("report.json")).unwrap()).unwrap();
+    let answers =
+        |r: &Value| r["results"].as_array().unwrap().iter().map(|x| x["prediction"].clone()).collect::<Vec<_>>();
+    assert_eq!(answers(&report), answers(&report2));
+
+    // The exact messages sent are in the history.
+    let out = promptsmith(&["history", "--last", "1"], tmp.path());
+    let (hist, _) = text(&out);
+    assert!(hist.contains("--- System") && hist.contains("Answer: <a single number>"), "{hist}");
+    assert!(hist.contains("--- response"), "{hist}");
+}
+
+#[test]
+fn run_prints_a_prediction_from_local_model() {
+    let url = lm_url();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = promptsmith(
+        &[
+            "run",
+            "--program",
+            "examples/gsm8k/program.yaml",
+            "--input",
+            "{\"question\": \"Tom has 3 apples and buys 4 more. How many apples does he have?\"}",
+            "--lm-base-url",
+            &url,
+            "--no-cache",
+            "--show-prompt",
+        ],
+        tmp.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("reasoning: "), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("answer: ")), "{stdout}");
+    assert!(stderr.contains("──── prompt ────") && stderr.contains("Question: Tom has 3 apples"), "{stderr}");
+}
