@@ -1,6 +1,6 @@
-//! Against a real llama-server from `scripts/install-local-lm.sh`. Ignored by default (needs
-//! the installed server and model, and takes seconds to load): run with
-//! `cargo test -p promptsmith-lm --test local_server -- --ignored`.
+//! Against a real llama-server and model installed by `scripts/install-local-lm.sh`
+//! (`scripts/test.sh` installs them before running the suite). Never skipped: without the
+//! installed model these tests fail and say so.
 #![allow(clippy::unwrap_used)]
 
 use promptsmith_core::lm::{ChatMessage, ChatRequest, LanguageModel, LmError, ResponseFormat};
@@ -13,7 +13,6 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test]
-#[ignore = "needs the local llama-server and model (scripts/install-local-lm.sh)"]
 async fn real_llama_server_end_to_end() {
     let opts = ServerOptions { port: free_port(), ..Default::default() };
     let server = LocalServer::start(&opts).await.unwrap();
@@ -75,7 +74,6 @@ async fn real_llama_server_end_to_end() {
 }
 
 #[tokio::test]
-#[ignore = "needs the local llama-server and model (scripts/install-local-lm.sh)"]
 async fn detached_server_is_stopped_from_its_pid_file() {
     let opts = ServerOptions { port: free_port(), detach: true, ..Default::default() };
     let server = LocalServer::start(&opts).await.unwrap();

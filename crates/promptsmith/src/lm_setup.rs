@@ -53,6 +53,9 @@ pub(crate) struct ConfigFile {
     /// The task model.
     #[serde(default)]
     pub(crate) lm: Option<LmConfig>,
+    /// Whether `[lm]` names a `base_url` (otherwise the local server is used).
+    #[serde(skip)]
+    pub(crate) base_url_set: bool,
 }
 
 /// Everything about the model a run used, for its manifest.
@@ -111,7 +114,11 @@ fn read_config(args: &LmArgs) -> Result<ConfigFile> {
         }
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
+    let mut file: ConfigFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+    let raw: toml::Table = toml::from_str(&text).unwrap_or_default();
+    file.base_url_set = raw.get("lm").and_then(|l| l.get("base_url")).is_some();
+    Ok(file)
 }
 
 /// Parses a local model id.
@@ -126,7 +133,7 @@ pub(crate) fn parse_model_id(id: &str) -> Result<ModelId> {
 pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
     let file = read_config(args)?;
     let mut config = file.lm.clone().unwrap_or_default();
-    let configured = args.lm_base_url.is_some() || file.lm.as_ref().is_some_and(|l| !l.base_url.is_empty());
+    let configured = args.lm_base_url.is_some() || file.base_url_set;
     let mut server = None;
     let mut model_sha256 = None;
     if let Some(url) = &args.lm_base_url {

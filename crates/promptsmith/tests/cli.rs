@@ -123,6 +123,42 @@ fn unreachable_endpoint_is_named() {
     let (_, err) = text(&out);
     assert!(!out.status.success());
     assert!(err.contains("127.0.0.1:9"), "{err}");
+
+    // The endpoint can also come from promptsmith.toml.
+    let config = tmp.path().join("promptsmith.toml");
+    std::fs::write(&config, "[lm]\nbase_url = \"http://127.0.0.1:7\"\nmodel = \"m\"\n").unwrap();
+    let out = promptsmith(
+        &[
+            "run",
+            "--program",
+            "examples/gsm8k/program.json",
+            "--input",
+            "{\"question\": \"1+1\"}",
+            "--config",
+            config.to_str().unwrap(),
+            "--no-cache",
+        ],
+        tmp.path(),
+    );
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("127.0.0.1:7"), "{err}");
+    std::fs::write(&config, "[lm]\nbase_urll = 1\n").unwrap();
+    let out = promptsmith(
+        &[
+            "run",
+            "--program",
+            "examples/gsm8k/program.json",
+            "--input",
+            "{\"question\": \"1\"}",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("promptsmith.toml") && err.contains("base_urll"), "{err}");
 }
 
 #[test]
