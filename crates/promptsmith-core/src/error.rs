@@ -1,6 +1,6 @@
 //! Error types of the program model.
 
-use crate::lm::LmError;
+use crate::lm::{LmError, Usage};
 
 /// A completion that could not be turned into typed outputs. Keeps the raw text so
 /// evaluation can score it as a failure and optimizers can use it as feedback.
@@ -44,6 +44,10 @@ pub enum PredictError {
         predictor: String,
         /// Underlying error, with the raw completion.
         source: ParseError,
+        /// Tokens spent by the run up to and including the failed parse.
+        usage: Usage,
+        /// LM calls made by the run, the failed ones included.
+        lm_calls: u32,
     },
     /// A required input was not provided.
     #[error("predictor '{predictor}': missing input field '{field}'")]
@@ -59,6 +63,14 @@ pub enum PredictError {
 }
 
 impl PredictError {
+    /// Tokens and LM calls the failed run spent (known for parse failures; zero otherwise).
+    pub fn spent(&self) -> (Usage, u32) {
+        match self {
+            PredictError::Parse { usage, lm_calls, .. } => (*usage, *lm_calls),
+            _ => (Usage::default(), 0),
+        }
+    }
+
     /// The raw completion, when the failure was a parse failure.
     pub fn raw_completion(&self) -> Option<&str> {
         match self {

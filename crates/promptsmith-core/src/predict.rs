@@ -153,7 +153,7 @@ impl Predictor {
             Err(e) => e,
         };
         if self.adapter == AdapterKind::Json {
-            return Err(PredictError::Parse { predictor: self.name.clone(), source: first });
+            return Err(PredictError::Parse { predictor: self.name.clone(), source: first, usage, lm_calls: 1 });
         }
         // Retry once in JSON mode (structured output where the server supports it).
         let json = JsonAdapter;
@@ -173,6 +173,8 @@ impl Predictor {
                     message: format!("{} (JSON retry: {})", first.message, second.message),
                     raw: first.raw,
                 },
+                usage,
+                lm_calls: 2,
             }),
         }
     }

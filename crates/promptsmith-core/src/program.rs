@@ -259,7 +259,21 @@ impl Module for Program {
                     }
                 }
             }
-            let (outputs, usage, calls) = predictor.call(lm, &inputs).await?;
+            let (outputs, usage, calls) = match predictor.call(lm, &inputs).await {
+                Ok(r) => r,
+                // Report what the whole run spent, not only the failing step.
+                Err(PredictError::Parse { predictor, source, usage, lm_calls }) => {
+                    let mut total = pred.usage;
+                    total += usage;
+                    return Err(PredictError::Parse {
+                        predictor,
+                        source,
+                        usage: total,
+                        lm_calls: pred.lm_calls + lm_calls,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             pred.usage += usage;
             pred.lm_calls += calls;
             pred.trace.push(TraceStep { predictor: predictor.name.clone(), inputs, outputs: outputs.clone() });

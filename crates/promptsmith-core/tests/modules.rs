@@ -72,8 +72,9 @@ async fn parse_failure_retries_in_json_then_reports_raw() {
     let lm = Canned::new(&["no idea", "still no idea"]);
     let err = p.forward(&lm, &question("2+2?")).await.unwrap_err();
     match &err {
-        PredictError::Parse { predictor, source } => {
+        PredictError::Parse { predictor, source, usage, lm_calls } => {
             assert_eq!(predictor, "solve");
+            assert_eq!((usage.prompt_tokens, *lm_calls), (20, 2), "the failed run's spend is reported");
             assert_eq!(source.raw, "no idea");
             assert!(source.message.contains("JSON retry"), "{}", source.message);
         }

@@ -95,7 +95,7 @@ pub struct ExampleResult {
     /// Metric feedback, or the error message for failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
-    /// LM calls made (0 when the program failed: failures do not report usage).
+    /// LM calls made (for failures: what the failed run reported; parse failures report theirs).
     pub lm_calls: u32,
     /// Tokens spent (zero when the program failed).
     pub usage: Usage,
@@ -252,6 +252,7 @@ impl Evaluator {
             Err(e) => {
                 tracing::debug!(index, error = %e, "example failed");
                 let error = ExampleError::from(&e);
+                let (usage, lm_calls) = e.spent();
                 ExampleResult {
                     index,
                     inputs,
@@ -260,8 +261,8 @@ impl Evaluator {
                     score: 0.0,
                     feedback: Some(error.message.clone()),
                     error: Some(error),
-                    lm_calls: 0,
-                    usage: Usage::default(),
+                    lm_calls,
+                    usage,
                     latency_ms,
                     trace: Vec::new(),
                 }

@@ -51,6 +51,8 @@ impl Module for Doubler {
             3 => Err(PredictError::Parse {
                 predictor: "double".into(),
                 source: ParseError::field("answer", "expected an integer", "the answer is six-ish"),
+                usage: Usage { prompt_tokens: 10, completion_tokens: 2 },
+                lm_calls: 2,
             }),
             5 => Err(PredictError::Lm {
                 predictor: "double".into(),
@@ -110,9 +112,11 @@ async fn results_in_input_order_with_failures_scored_zero() {
     assert_eq!(report.results[7].feedback.as_deref(), Some("expected 14, got 15"));
     assert_eq!(report.results[0].feedback.as_deref(), Some("correct: 0"));
     assert_eq!((report.parse_failures, report.lm_errors, report.other_errors), (1, 1, 0));
-    // Usage and calls add up over successful examples only: 8 successes, one of them with 2 calls.
-    assert_eq!(report.lm_calls, 9);
-    assert_eq!(report.usage, Usage { prompt_tokens: 80, completion_tokens: 16 });
+    // Usage and calls add up over the 8 successes (one with 2 calls) and the parse failure
+    // (2 calls, which spent tokens); the LM error spent nothing.
+    assert_eq!(report.lm_calls, 11);
+    assert_eq!(report.usage, Usage { prompt_tokens: 90, completion_tokens: 18 });
+    assert_eq!((parse.lm_calls, parse.usage.prompt_tokens), (2, 10));
     assert!(report.results.iter().all(|r| r.trace.is_empty()));
     assert_eq!(report.metric, "numeric_match");
 }
