@@ -11,6 +11,7 @@ pub mod error;
 pub mod example;
 pub mod lm;
 pub mod module;
+pub mod numeric;
 pub mod predict;
 pub mod program;
 pub mod signature;

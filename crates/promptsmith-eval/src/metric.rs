@@ -4,7 +4,8 @@
 //! Built-in metrics are looked up by snake_case id with [`metric_by_name`]; an id may carry one
 //! parameter after a colon (`regex:^\(?[A-E]\)?$`, `numeric_match:1e-3`).
 
-pub mod numeric;
+/// Number finding, shared with the adapters' parsing (lives in core).
+pub use promptsmith_core::numeric;
 pub mod text;
 
 use crate::error::{EvalError, Result};

@@ -1,6 +1,7 @@
 //! Turning completion text into typed values: numbers inside prose, booleans, enum
 //! labels (case-insensitive), lists, and JSON with light repair.
 
+use crate::numeric::last_number;
 use crate::signature::FieldType;
 use serde_json::{Map, Number, Value};
 
@@ -125,59 +126,6 @@ fn parse_plain_number(t: &str) -> Option<f64> {
     } else {
         None
     }
-}
-
-/// All numbers in a text, in order ("1,234.50" is one number; "-3" is negative).
-pub fn numbers_in(text: &str) -> Vec<f64> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let starts_neg = c == '-'
-            && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())
-            && (i == 0 || !chars[i - 1].is_ascii_alphanumeric());
-        if c.is_ascii_digit() || starts_neg {
-            let start = i;
-            i += 1;
-            while i < chars.len() {
-                let d = chars[i];
-                let next_digit = chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
-                if d.is_ascii_digit() || ((d == ',' || d == '.') && next_digit) {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            let s: String = chars[start..i].iter().filter(|c| **c != ',').collect();
-            // A fraction a/b directly following.
-            if chars.get(i) == Some(&'/') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                let bstart = i + 1;
-                let mut j = bstart;
-                while j < chars.len() && chars[j].is_ascii_digit() {
-                    j += 1;
-                }
-                let b: String = chars[bstart..j].iter().collect();
-                if let (Ok(a), Ok(b)) = (s.parse::<f64>(), b.parse::<f64>()) {
-                    if b != 0.0 {
-                        out.push(a / b);
-                        i = j;
-                        continue;
-                    }
-                }
-            }
-            if let Ok(v) = s.parse::<f64>() {
-                out.push(v);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-fn last_number(text: &str) -> Option<f64> {
-    numbers_in(text).last().copied()
 }
 
 fn parse_bool(t: &str) -> Option<bool> {
@@ -464,7 +412,8 @@ mod tests {
         assert!(coerce("2.5", &FieldType::Int).unwrap_err().contains("expected an integer"));
         assert!(coerce("no digits", &FieldType::Float).unwrap_err().contains("expected a number"));
         assert!(coerce("", &FieldType::Int).unwrap_err().contains("empty"));
-        assert_eq!(numbers_in("x-3 and -4, 1.5."), vec![3.0, -4.0, 1.5]);
+        assert_eq!(coerce("x-3 and -4, 1.5.", &FieldType::Float).unwrap(), json!(1.5));
+        assert_eq!(coerce("1,234,567 people", &FieldType::Int).unwrap(), json!(1234567));
     }
 
     #[test]
