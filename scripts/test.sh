@@ -21,12 +21,21 @@ server_pid=$!
 cleanup() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 
+healthy() {
+  python3 - "$1" <<'PY'
+import sys, urllib.request
+try:
+    sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
 for _ in $(seq 1 180); do
-  if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then break; fi
+  if healthy "http://127.0.0.1:$port/health"; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then echo "[test] llama-server exited:" >&2; tail -n 30 "$log" >&2; exit 1; fi
   sleep 1
 done
-curl -fsS "http://127.0.0.1:$port/health" >/dev/null || { echo "[test] llama-server not healthy after 180 s" >&2; tail -n 30 "$log" >&2; exit 1; }
+healthy "http://127.0.0.1:$port/health" || { echo "[test] llama-server not healthy after 180 s" >&2; tail -n 30 "$log" >&2; exit 1; }
 
 export PROMPTSMITH_TEST_LM_URL="http://127.0.0.1:$port"
 export PROMPTSMITH_TEST_MODEL_SHA256="$(cut -d' ' -f1 "$model.sha256")"
