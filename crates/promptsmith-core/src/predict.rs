@@ -1,6 +1,6 @@
 //! Predictors: Predict and ChainOfThought, the units an optimizer tunes.
 
-use crate::adapter::{AdapterKind, Demo, JsonAdapter};
+use crate::adapter::{AdapterKind, Demo};
 use crate::error::{ParseError, PredictError};
 use crate::example::{Example, Prediction, TraceStep};
 use crate::lm::{ChatMessage, ChatRequest, LanguageModel, Usage};
@@ -156,8 +156,7 @@ impl Predictor {
             return Err(PredictError::Parse { predictor: self.name.clone(), source: first, usage, lm_calls: 1 });
         }
         // Retry once in JSON mode (structured output where the server supports it).
-        let json = JsonAdapter;
-        let json_adapter: &dyn crate::adapter::Adapter = &json;
+        let json_adapter = AdapterKind::Json.adapter();
         let mut retry = ChatRequest::new(json_adapter.format(&sig, &self.demos, inputs));
         retry.response_format = json_adapter.response_format(&sig);
         retry.temperature = req.temperature;

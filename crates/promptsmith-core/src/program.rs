@@ -80,13 +80,24 @@ pub struct WiringError {
 }
 
 impl Program {
-    /// A one-predictor program whose outputs are the predictor's outputs.
+    /// A one-predictor program: inputs from the example fields of the same names, outputs
+    /// the predictor's outputs.
     pub fn single(predictor: Predictor) -> Program {
         let name = predictor.name.clone();
-        let mut b = ProgramBuilder::new(&name).predictor(predictor);
-        b = b.step(&name, &[]);
-        // Wiring a single predictor with defaults cannot fail.
-        b.build().unwrap_or_else(|_| Program { name, predictors: vec![], steps: vec![], outputs: vec![] })
+        let inputs =
+            predictor.signature.inputs.iter().map(|f| (f.name.clone(), Source::Example(f.name.clone()))).collect();
+        let outputs = predictor
+            .effective_signature()
+            .outputs
+            .iter()
+            .map(|f| (f.name.clone(), Source::Step { predictor: name.clone(), field: f.name.clone() }))
+            .collect();
+        Program {
+            name: name.clone(),
+            predictors: vec![predictor],
+            steps: vec![Step { predictor: name, inputs }],
+            outputs,
+        }
     }
 
     /// A predictor by name.
