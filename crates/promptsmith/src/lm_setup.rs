@@ -6,8 +6,7 @@ use async_trait::async_trait;
 use clap::Args;
 use promptsmith_core::{ChatRequest, ChatResponse, LanguageModel, LmError};
 use promptsmith_lm::local::{cache_dir, ModelId};
-use promptsmith_lm::{CachedLm, CallHistory, LmConfig, LmStats, LocalServer, OpenAiClient, ServerOptions};
-use serde::Deserialize;
+use promptsmith_lm::{CachedLm, CallHistory, LmConfig, LmRoles, LmStats, LocalServer, OpenAiClient, ServerOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,15 +45,13 @@ pub(crate) struct LmArgs {
     pub(crate) show_prompt: bool,
 }
 
-/// `promptsmith.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `promptsmith.toml`: `[lm]` is the task model; `[teacher]`, `[proposer]` and `[judge]`
+/// override only the fields they name and otherwise use `[lm]`.
+#[derive(Debug, Default)]
 pub(crate) struct ConfigFile {
-    /// The task model.
-    #[serde(default)]
-    pub(crate) lm: Option<LmConfig>,
+    /// Model per role.
+    pub(crate) roles: LmRoles,
     /// Whether `[lm]` names a `base_url` (otherwise the local server is used).
-    #[serde(skip)]
     pub(crate) base_url_set: bool,
 }
 
@@ -102,7 +99,7 @@ pub(crate) fn history_path() -> Result<PathBuf> {
     Ok(promptsmith_cache_dir()?.join("history.jsonl"))
 }
 
-fn read_config(args: &LmArgs) -> Result<ConfigFile> {
+pub(crate) fn read_config(args: &LmArgs) -> Result<ConfigFile> {
     let path = match &args.config {
         Some(p) => p.clone(),
         None => {
@@ -114,11 +111,23 @@ fn read_config(args: &LmArgs) -> Result<ConfigFile> {
         }
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config {}", path.display()))?;
-    let mut file: ConfigFile =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
-    let raw: toml::Table = toml::from_str(&text).unwrap_or_default();
-    file.base_url_set = raw.get("lm").and_then(|l| l.get("base_url")).is_some();
-    Ok(file)
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim());
+    let mut raw: toml::Table = toml::from_str(&text).map_err(|e| err(&e))?;
+    let known = ["lm", "teacher", "proposer", "judge"];
+    if let Some(unknown) = raw.keys().find(|k| !known.contains(&k.as_str())) {
+        anyhow::bail!(
+            "{}: unknown table [{unknown}] (expected {})",
+            path.display(),
+            known.map(|k| format!("[{k}]")).join(", ")
+        );
+    }
+    let base_url_set = raw.get("lm").and_then(|l| l.get("base_url")).is_some();
+    // LmRoles reads the task model from `task`.
+    if let Some(lm) = raw.remove("lm") {
+        raw.insert("task".into(), lm);
+    }
+    let roles: LmRoles = toml::Value::Table(raw).try_into().map_err(|e| err(&e))?;
+    Ok(ConfigFile { roles, base_url_set })
 }
 
 /// Parses a local model id.
@@ -132,7 +141,7 @@ pub(crate) fn parse_model_id(id: &str) -> Result<ModelId> {
 /// Builds the task model.
 pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
     let file = read_config(args)?;
-    let mut config = file.lm.clone().unwrap_or_default();
+    let mut config = file.roles.task.clone();
     let configured = args.lm_base_url.is_some() || file.base_url_set;
     let mut server = None;
     let mut model_sha256 = None;

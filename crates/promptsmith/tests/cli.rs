@@ -162,6 +162,24 @@ fn unreachable_endpoint_is_named() {
 }
 
 #[test]
+fn roles_come_from_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("promptsmith.toml");
+    std::fs::write(&config, "[lm]\nbase_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"small\"\n[judge]\nmodel = \"big\"\ntemperature = 0.5\n").unwrap();
+    let out = promptsmith(&["lm", "roles", "--config", config.to_str().unwrap()], tmp.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("task: model small at http://127.0.0.1:8000/v1"), "{stdout}");
+    assert!(stdout.contains("teacher: model small at http://127.0.0.1:8000/v1"), "{stdout}");
+    assert!(stdout.contains("judge: model big at http://127.0.0.1:8000/v1 (temperature 0.5"), "{stdout}");
+    std::fs::write(&config, "[lm]\nmodel = \"x\"\n[juge]\nmodel = \"y\"\n").unwrap();
+    let out = promptsmith(&["lm", "roles", "--config", config.to_str().unwrap()], tmp.path());
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("unknown table [juge]"), "{stderr}");
+}
+
+#[test]
 fn dspy_round_trip_through_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = tmp.path().join("two.yaml");

@@ -1,9 +1,10 @@
 //! `promptsmith lm install|serve|stop|status`: the local model.
 
-use crate::lm_setup::{parse_model_id, promptsmith_cache_dir, LmArgs};
+use crate::lm_setup::{parse_model_id, promptsmith_cache_dir, read_config, LmArgs};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use promptsmith_lm::local::{installed_models, is_healthy, server_binary, stop_recorded};
+use promptsmith_lm::LmRole;
 use promptsmith_lm::{LocalServer, ServerOptions};
 use std::process::ExitCode;
 
@@ -38,6 +39,8 @@ pub(crate) enum LmCommand {
     Stop,
     /// Show what is installed and whether a server is running.
     Status,
+    /// Show which model plays each role (task, teacher, proposer, judge) after the config file.
+    Roles,
 }
 
 pub(crate) async fn lm(cmd: LmCommand, args: LmArgs) -> Result<ExitCode> {
@@ -84,6 +87,21 @@ pub(crate) async fn lm(cmd: LmCommand, args: LmArgs) -> Result<ExitCode> {
             match stop_recorded(&cache, port).await.map_err(|e| anyhow::anyhow!("{e}"))? {
                 Some(pid) => println!("stopped llama-server (pid {}) on port {port}", pid.pid),
                 None => println!("no llama-server recorded on port {port}"),
+            }
+        }
+        LmCommand::Roles => {
+            let file = read_config(&args)?;
+            for role in LmRole::ALL {
+                let c = file.roles.get(role);
+                let url = if role == LmRole::Task && !file.base_url_set {
+                    "local llama-server (default)"
+                } else {
+                    &c.base_url
+                };
+                println!(
+                    "{role}: model {} at {url} (temperature {}, max_tokens {})",
+                    c.model, c.temperature, c.max_tokens
+                );
             }
         }
         LmCommand::Status => {
