@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use clap::Args;
 use promptsmith_core::{ChatRequest, ChatResponse, LanguageModel, LmError};
 use promptsmith_lm::local::{cache_dir, ModelId};
-use promptsmith_lm::{CachedLm, CallHistory, LmConfig, LmRoles, LmStats, LocalServer, OpenAiClient, ServerOptions};
+use promptsmith_lm::{
+    CachedLm, CallHistory, LmConfig, LmRoles, LmStats, LocalServer, OpenAiClient, RecordingLm, ReplayLm, ServerOptions,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -43,6 +45,12 @@ pub(crate) struct LmArgs {
     /// Print every prompt sent and completion received.
     #[arg(long, global = true)]
     pub(crate) show_prompt: bool,
+    /// Append every call (request and response) to this cassette file (JSONL).
+    #[arg(long, global = true, conflicts_with = "replay")]
+    pub(crate) record: Option<PathBuf>,
+    /// Answer only from this cassette: no model is called, an unrecorded request is an error.
+    #[arg(long, global = true)]
+    pub(crate) replay: Option<PathBuf>,
 }
 
 /// `promptsmith.toml`: `[lm]` is the task model; `[teacher]`, `[proposer]` and `[judge]`
@@ -140,6 +148,9 @@ pub(crate) fn parse_model_id(id: &str) -> Result<ModelId> {
 
 /// Builds the task model.
 pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
+    if let Some(path) = &args.replay {
+        return replay_lm(args, path);
+    }
     let file = read_config(args)?;
     let mut config = file.roles.task.clone();
     let configured = args.lm_base_url.is_some() || file.base_url_set;
@@ -239,10 +250,39 @@ pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
         handle.lm = cache.clone();
         handle.cache = Some(cache);
     }
+    if let Some(path) = &args.record {
+        let recorder = RecordingLm::create(handle.lm.clone(), path)
+            .map_err(|e| anyhow::anyhow!("--record {}: {e}", path.display()))?
+            .with_namespace(config.model.clone());
+        handle.lm = Arc::new(recorder);
+    }
     if args.show_prompt {
         handle.lm = Arc::new(PromptPrinter { inner: handle.lm.clone() });
     }
     Ok(handle)
+}
+
+/// A model that answers from a cassette only (`--replay`).
+fn replay_lm(args: &LmArgs, path: &Path) -> Result<LmHandle> {
+    let replay = ReplayLm::load(path).map_err(|e| anyhow::anyhow!("--replay {}: {e}", path.display()))?;
+    let mut lm: Arc<dyn LanguageModel> = Arc::new(replay);
+    if args.show_prompt {
+        lm = Arc::new(PromptPrinter { inner: lm });
+    }
+    Ok(LmHandle {
+        lm,
+        cache: None,
+        stats: Arc::new(LmStats::default()),
+        info: LmInfo {
+            name: format!("replay of {}", path.display()),
+            base_url: String::new(),
+            local: false,
+            model_sha256: None,
+            cache: None,
+        },
+        concurrency: args.concurrency.unwrap_or(promptsmith_lm::openai::DEFAULT_CONCURRENCY),
+        server: None,
+    })
 }
 
 /// Prints each exchange to stderr (`--show-prompt`).

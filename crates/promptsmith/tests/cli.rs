@@ -161,6 +161,57 @@ fn unreachable_endpoint_is_named() {
     assert!(err.contains("promptsmith.toml") && err.contains("base_urll"), "{err}");
 }
 
+/// A cassette recorded from the real local model (`--record`) replays exactly, with no
+/// model at all; a request that was not recorded is an error, never a live call.
+#[test]
+fn replayed_cassette_reproduces_a_recorded_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cassette = "crates/promptsmith/tests/data/gsm8k_easy5.cassette.jsonl";
+    let out_dir = tmp.path().join("replay");
+    let out = promptsmith(
+        &[
+            "eval",
+            "--program",
+            "examples/gsm8k/program.json",
+            "--data",
+            "crates/promptsmith/tests/data/gsm8k_easy5.jsonl",
+            "--metric",
+            "numeric_match",
+            "--replay",
+            cassette,
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    let answers: Vec<f64> =
+        report["results"].as_array().unwrap().iter().map(|r| r["prediction"]["answer"].as_f64().unwrap()).collect();
+    // What Qwen2.5-Coder-0.5B answered when the cassette was recorded (all five right).
+    assert_eq!(answers, vec![360.0, 720.0, 540.0, 4.0, 3.0]);
+    assert_eq!(report["mean"], 1.0);
+    assert_eq!(report["usage"]["completion_tokens"], 922);
+
+    let out = promptsmith(
+        &[
+            "run",
+            "--program",
+            "examples/gsm8k/program.json",
+            "--input",
+            "{\"question\": \"What is 2+2?\"}",
+            "--replay",
+            cassette,
+        ],
+        tmp.path(),
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no recording for request") && stderr.contains("gsm8k_easy5.cassette.jsonl"), "{stderr}");
+}
+
 #[test]
 fn roles_come_from_the_config_file() {
     let tmp = tempfile::tempdir().unwrap();
