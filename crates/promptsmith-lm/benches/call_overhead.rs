@@ -46,6 +46,16 @@ fn bench_call(c: &mut Criterion) {
         b.iter(|| rt.block_on(p.call(black_box(&lm), black_box(&inputs))).unwrap())
     });
     c.bench_function("call_overhead/format_only", |b| b.iter(|| p.request(black_box(&inputs))));
+    // The same work DSPy's ChatAdapter.format + parse does (scripts/dspy/bench_format_parse.py).
+    let sig = p.effective_signature();
+    let adapter = p.adapter.adapter();
+    c.bench_function("call_overhead/chat_format_and_parse", |b| {
+        b.iter(|| {
+            let messages = adapter.format(black_box(&sig), &p.demos, black_box(&inputs));
+            let parsed = adapter.parse(&sig, black_box(COMPLETION)).unwrap();
+            (messages, parsed)
+        })
+    });
 
     let dir = tempfile::tempdir().unwrap();
     let disk = rt
