@@ -12,10 +12,12 @@ use crate::history::{CallHistory, CallRecord};
 use crate::key::RequestKey;
 use crate::stats::LmStats;
 use async_trait::async_trait;
+use lru::LruCache;
 use promptsmith_core::lm::{ChatRequest, ChatResponse, LanguageModel, LmError};
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,40 +44,29 @@ impl CacheStats {
     }
 }
 
-/// Bounded map with first-in-first-out eviction.
+/// Bounded map with least-recently-used eviction (`None`: the memory front is off).
 #[derive(Debug)]
-struct MemoryCache {
-    capacity: usize,
-    map: HashMap<RequestKey, Arc<ChatResponse>>,
-    order: VecDeque<RequestKey>,
-}
+struct MemoryCache(Option<LruCache<RequestKey, Arc<ChatResponse>>>);
 
 impl MemoryCache {
     fn new(capacity: usize) -> Self {
-        Self { capacity, map: HashMap::new(), order: VecDeque::new() }
+        Self(NonZeroUsize::new(capacity).map(LruCache::new))
     }
 
-    fn get(&self, key: &RequestKey) -> Option<Arc<ChatResponse>> {
-        self.map.get(key).cloned()
+    fn get(&mut self, key: &RequestKey) -> Option<Arc<ChatResponse>> {
+        self.0.as_mut()?.get(key).cloned()
     }
 
     fn insert(&mut self, key: RequestKey, value: Arc<ChatResponse>) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self.map.insert(key, value).is_none() {
-            self.order.push_back(key);
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
-            }
+        if let Some(lru) = self.0.as_mut() {
+            lru.put(key, value);
         }
     }
 
     fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
+        if let Some(lru) = self.0.as_mut() {
+            lru.clear();
+        }
     }
 }
 
@@ -362,6 +353,28 @@ mod tests {
 
     fn req(text: &str) -> ChatRequest {
         ChatRequest::new(vec![ChatMessage::user(text)])
+    }
+
+    #[test]
+    fn memory_front_evicts_least_recently_used() {
+        let key = |t: &str| RequestKey::of("m", &req(t));
+        let resp = Arc::new(ChatResponse {
+            choices: vec![],
+            usage: Default::default(),
+            model: "m".into(),
+            cached: false,
+            cost_usd: None,
+        });
+        let mut m = MemoryCache::new(2);
+        m.insert(key("a"), resp.clone());
+        m.insert(key("b"), resp.clone());
+        assert!(m.get(&key("a")).is_some(), "touch a: b is now the least recently used");
+        m.insert(key("c"), resp.clone());
+        assert!(m.get(&key("b")).is_none());
+        assert!(m.get(&key("a")).is_some() && m.get(&key("c")).is_some());
+        let mut off = MemoryCache::new(0);
+        off.insert(key("a"), resp);
+        assert!(off.get(&key("a")).is_none());
     }
 
     #[tokio::test]
