@@ -42,4 +42,13 @@ export PROMPTSMITH_TEST_MODEL_SHA256="$(cut -d' ' -f1 "$model.sha256")"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+log_tests=$(mktemp)
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log_tests"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over all test binaries (cargo prints one per binary, the last often a
+# doc-test binary with 0 tests).
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log_tests"
+rm -f "$log_tests"
+exit "$status"
