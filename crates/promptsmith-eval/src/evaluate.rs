@@ -234,7 +234,7 @@ impl Evaluator {
         let latency_ms = started.elapsed().as_millis() as u64;
         match outcome {
             Ok(prediction) => {
-                let scored = self.metric.score(example, &prediction);
+                let scored = self.metric.score(example, &prediction).await;
                 ExampleResult {
                     index,
                     inputs,

@@ -9,6 +9,7 @@ pub use promptsmith_core::numeric;
 pub mod text;
 
 use crate::error::{EvalError, Result};
+use async_trait::async_trait;
 use numeric::{find_numbers, format_number, numbers_match};
 use promptsmith_core::{value_to_text, Example, Prediction};
 use serde::{Deserialize, Serialize};
@@ -68,12 +69,16 @@ fn clamp_score(score: f64) -> f64 {
 }
 
 /// Scores one prediction against one example.
+///
+/// Async so that a metric may call a model (an LLM judge); metrics that only compute implement
+/// `score` with a body that never awaits. Implement it with `#[async_trait::async_trait]`.
+#[async_trait]
 pub trait Metric: Send + Sync {
     /// The metric's id (e.g. `exact_match`), for reports.
     fn name(&self) -> &str;
 
     /// Scores `prediction` against the labels of `example`.
-    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult;
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult;
 }
 
 /// Builds a built-in metric from its id (optionally `id:param`) comparing `field`.
@@ -174,12 +179,13 @@ impl Default for ExactMatch {
     }
 }
 
+#[async_trait]
 impl Metric for ExactMatch {
     fn name(&self) -> &str {
         "exact_match"
     }
 
-    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
         let (expected, predicted) = match sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
@@ -217,12 +223,13 @@ impl Default for Contains {
     }
 }
 
+#[async_trait]
 impl Metric for Contains {
     fn name(&self) -> &str {
         "contains"
     }
 
-    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
         let (expected, predicted) = match sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
@@ -259,12 +266,13 @@ impl Default for F1 {
     }
 }
 
+#[async_trait]
 impl Metric for F1 {
     fn name(&self) -> &str {
         "f1"
     }
 
-    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
         let (expected, predicted) = match sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
@@ -328,12 +336,13 @@ fn value_number(v: &Value) -> Option<f64> {
     }
 }
 
+#[async_trait]
 impl Metric for NumericMatch {
     fn name(&self) -> &str {
         "numeric_match"
     }
 
-    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
         let (expected, predicted_text) = match sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
@@ -389,12 +398,13 @@ impl RegexMatch {
     }
 }
 
+#[async_trait]
 impl Metric for RegexMatch {
     fn name(&self) -> &str {
         "regex"
     }
 
-    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
         let got = match prediction.get(&self.field) {
             None | Some(Value::Null) => return MetricResult::fail(format!("prediction has no field '{}'", self.field)),
             Some(v) => value_to_text(v),
@@ -475,6 +485,7 @@ where
     }
 }
 
+#[async_trait]
 impl<F> Metric for FnMetric<F>
 where
     F: Fn(&Example, &Prediction) -> MetricResult + Send + Sync,
@@ -483,7 +494,7 @@ where
         &self.name
     }
 
-    fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
         let mut r = (self.f)(example, prediction);
         r.score = clamp_score(r.score);
         r

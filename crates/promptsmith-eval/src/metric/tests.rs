@@ -12,7 +12,7 @@ fn pred(answer: Value) -> Prediction {
 }
 
 fn run(id: &str, expected: Value, got: Value) -> MetricResult {
-    metric_by_name(id, "answer").unwrap().score(&ex(expected), &pred(got))
+    futures::executor::block_on(metric_by_name(id, "answer").unwrap().score(&ex(expected), &pred(got)))
 }
 
 fn score(id: &str, expected: Value, got: Value) -> f64 {
@@ -60,11 +60,11 @@ fn exact_match_normalizes() {
 #[test]
 fn missing_fields_fail_with_reason() {
     let m = ExactMatch::default();
-    let r = m.score(&Example::default().with("question", "q"), &pred(json!("x")));
+    let r = futures::executor::block_on(m.score(&Example::default().with("question", "q"), &pred(json!("x"))));
     assert_eq!(r, MetricResult::fail("example has no label 'answer' to compare against"));
-    let r = m.score(&ex(json!("x")), &Prediction::default());
+    let r = futures::executor::block_on(m.score(&ex(json!("x")), &Prediction::default()));
     assert_eq!(r, MetricResult::fail("prediction has no field 'answer'"));
-    let r = NumericMatch::default().score(&ex(json!("x")), &pred(Value::Null));
+    let r = futures::executor::block_on(NumericMatch::default().score(&ex(json!("x")), &pred(Value::Null)));
     assert_eq!(r.feedback.as_deref(), Some("prediction has no field 'answer'"));
 }
 
@@ -74,7 +74,7 @@ fn configurable_field() {
     let e = Example::default().with("text", "t").with("label", "card_arrival");
     let mut p = Prediction::default();
     p.fields.insert("label".into(), json!("Card_Arrival"));
-    assert_eq!(m.score(&e, &p).score, 1.0);
+    assert_eq!(futures::executor::block_on(m.score(&e, &p)).score, 1.0);
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn scores_are_clamped() {
         MetricResult::score_only(p.get_text("answer").map_or(0.0, |a| a.len() as f64))
     });
     assert_eq!(m.name(), "len");
-    assert_eq!(m.score(&ex(json!("x")), &pred(json!("abc"))).score, 1.0);
+    assert_eq!(futures::executor::block_on(m.score(&ex(json!("x")), &pred(json!("abc")))).score, 1.0);
 }
 
 #[test]
