@@ -1,5 +1,14 @@
 //! Statistics over per-example scores: summaries with t-based confidence intervals, bootstrap
-//! intervals (seeded, deterministic), and tests for comparing two programs on the same examples.
+//! intervals (seeded, deterministic), and tests for comparing two programs.
+//!
+//! - Paired (two programs scored on the same examples): [`paired_bootstrap_diff_ci`],
+//!   [`mcnemar`] for 0/1 scores, [`wilcoxon_signed_rank`], [`sign_test`], and
+//!   [`compare_paired_at`], which picks the right test and words a verdict.
+//! - Unpaired: [`welch_t_test`] and [`mann_whitney_u`].
+//! - Sample sizes: [`paired_sample_size`], [`mcnemar_sample_size`], [`two_proportion_sample_size`].
+//!
+//! The tests follow SciPy's defaults and are checked against SciPy's values to 1e-6
+//! (`stats/scipy_fixture.json`, written by `scripts/stats/scipy_fixture.py`).
 //!
 //! Differences are always `a - b`: positive means `a` scored higher.
 
@@ -9,6 +18,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use statrs::function::factorial::ln_binomial;
+
+mod nonparametric;
+mod power;
+
+pub use nonparametric::{
+    is_binary, mann_whitney_u, mcnemar, wilcoxon_signed_rank, MannWhitneyMethod, MannWhitneyTest, McNemarTest,
+    WilcoxonMethod, WilcoxonTest, MANN_WHITNEY_EXACT_MAX_N, WILCOXON_EXACT_MAX_N, WILCOXON_SIGN_FLIP_MAX_N,
+};
+pub use power::{mcnemar_sample_size, paired_sample_size, two_proportion_sample_size, SampleSize};
 
 /// Resamples used by [`compare_paired`] for its bootstrap interval.
 pub const DEFAULT_RESAMPLES: usize = 10_000;
@@ -172,6 +190,9 @@ pub struct PairedBootstrap {
     pub ci: Interval,
     /// Share of resamples whose mean difference is above zero (how often `a` comes out ahead).
     pub share_above_zero: f64,
+    /// Share of resamples whose mean difference is below zero (how often `b` comes out ahead).
+    #[serde(default)]
+    pub share_below_zero: f64,
 }
 
 fn check_paired(a: &[f64], b: &[f64]) -> Result<()> {
@@ -200,6 +221,7 @@ pub fn paired_bootstrap_diff_ci(
     let means = bootstrap_means(&diffs, resamples, seed);
     let alpha = 1.0 - confidence;
     let above = means.iter().filter(|m| **m > 0.0).count();
+    let below = means.iter().filter(|m| **m < 0.0).count();
     Ok(PairedBootstrap {
         n: diffs.len(),
         mean_diff: mean(&diffs),
@@ -209,6 +231,7 @@ pub fn paired_bootstrap_diff_ci(
             confidence,
         },
         share_above_zero: above as f64 / means.len() as f64,
+        share_below_zero: below as f64 / means.len() as f64,
     })
 }
 
@@ -289,6 +312,55 @@ fn binomial_cdf_half(k: u64, n: u64) -> f64 {
     (max + sum.ln()).exp().min(1.0)
 }
 
+/// Power at which [`compare_paired_at`] estimates how many examples a difference would need.
+pub const VERDICT_POWER: f64 = 0.8;
+
+/// The significance test [`compare_paired_at`] ran.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PairedTest {
+    /// Both score lists are all 0/1: McNemar's test (exact p-value).
+    McNemar(McNemarTest),
+    /// Otherwise: the Wilcoxon signed-rank test.
+    Wilcoxon(WilcoxonTest),
+    /// Every pair scored the same, so no test can tell the two apart (p = 1).
+    Identical,
+}
+
+impl PairedTest {
+    /// The test's two-sided p-value (1 for [`PairedTest::Identical`]).
+    pub fn p_value(&self) -> f64 {
+        match self {
+            PairedTest::McNemar(t) => t.p_value,
+            PairedTest::Wilcoxon(t) => t.p_value,
+            PairedTest::Identical => 1.0,
+        }
+    }
+
+    /// A short human name, e.g. "McNemar's exact test".
+    pub fn name(&self) -> &'static str {
+        match self {
+            PairedTest::McNemar(_) => "McNemar's exact test",
+            PairedTest::Wilcoxon(t) => match t.method {
+                WilcoxonMethod::Exact => "Wilcoxon signed-rank test (exact)",
+                WilcoxonMethod::SignFlip => "Wilcoxon signed-rank test (exact over sign flips)",
+                WilcoxonMethod::Normal => "Wilcoxon signed-rank test (normal approximation)",
+            },
+            PairedTest::Identical => "no test (identical scores)",
+        }
+    }
+}
+
+/// One side of a paired comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The first score list.
+    A,
+    /// The second score list.
+    B,
+}
+
 /// Everything [`compare_paired`] reports about two programs scored on the same examples.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PairedComparison {
@@ -296,25 +368,187 @@ pub struct PairedComparison {
     pub a: Summary,
     /// Summary of `b`.
     pub b: Summary,
-    /// Paired bootstrap of `a - b` (95%, [`DEFAULT_RESAMPLES`] resamples).
+    /// Paired bootstrap of `a - b` at level `confidence` ([`DEFAULT_RESAMPLES`] resamples).
     pub bootstrap: PairedBootstrap,
     /// Sign test.
     pub sign: SignTest,
-    /// Welch's t-test, when each side has at least two scores.
+    /// Welch's t-test, when each side has at least two scores (it ignores the pairing; shown
+    /// for reference only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub welch: Option<WelchTest>,
+    /// Confidence level of the bootstrap interval; `1 - confidence` is the significance level.
+    pub confidence: f64,
+    /// The significance test: McNemar when both lists are all 0/1, else Wilcoxon signed-rank.
+    pub test: PairedTest,
+    /// Pairs needed to detect the observed mean difference with [`VERDICT_POWER`] at level
+    /// `1 - confidence` (normal approximation: [`mcnemar_sample_size`] for 0/1 scores, else
+    /// [`paired_sample_size`]); absent when the observed difference is zero or the differences
+    /// do not vary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needed: Option<SampleSize>,
 }
 
-/// Compares two programs scored on the same examples (`a[i]` and `b[i]` for example `i`).
+/// Compares two programs scored on the same examples (`a[i]` and `b[i]` for example `i`), with
+/// a 95% bootstrap interval and significance level 0.05. See [`compare_paired_at`].
 pub fn compare_paired(a: &[f64], b: &[f64], seed: u64) -> Result<PairedComparison> {
+    compare_paired_at(a, b, 0.95, seed)
+}
+
+/// Compares two programs scored on the same examples at a chosen confidence level: summaries,
+/// the paired bootstrap interval of the mean difference, the sign test, and the significance
+/// test that fits the scores (McNemar for 0/1 scores, else Wilcoxon signed-rank). When every
+/// pair is equal the test is [`PairedTest::Identical`] rather than an error.
+///
+/// Errors when the lists differ in length, are empty, hold a non-finite score, or the
+/// confidence is not strictly between 0 and 1.
+pub fn compare_paired_at(a: &[f64], b: &[f64], confidence: f64, seed: u64) -> Result<PairedComparison> {
+    check_confidence(confidence)?;
+    check_paired(a, b)?;
+    if a.is_empty() {
+        return Err(EvalError::Stats("paired comparison needs at least one pair of scores, got none".into()));
+    }
+    nonparametric::check_finite("paired comparison, first list", a)?;
+    nonparametric::check_finite("paired comparison, second list", b)?;
+    let bootstrap = paired_bootstrap_diff_ci(a, b, DEFAULT_RESAMPLES, confidence, seed)?;
+    let alpha = 1.0 - confidence;
+    let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (test, needed) = if diffs.iter().all(|d| *d == 0.0) {
+        (PairedTest::Identical, None)
+    } else if is_binary(a) && is_binary(b) {
+        let t = mcnemar(a, b)?;
+        let discordant = (t.a_only + t.b_only) as f64 / t.n as f64;
+        (PairedTest::McNemar(t), mcnemar_sample_size(discordant, bootstrap.mean_diff, alpha, VERDICT_POWER).ok())
+    } else {
+        let t = wilcoxon_signed_rank(a, b)?;
+        let needed = paired_sample_size(bootstrap.mean_diff, sample_std(&diffs), alpha, VERDICT_POWER).ok();
+        (PairedTest::Wilcoxon(t), needed)
+    };
     Ok(PairedComparison {
         a: summarize(a),
         b: summarize(b),
-        bootstrap: paired_bootstrap_diff_ci(a, b, DEFAULT_RESAMPLES, 0.95, seed)?,
+        bootstrap,
         sign: sign_test(a, b)?,
         welch: welch_t_test(a, b).ok(),
+        confidence,
+        test,
+        needed,
     })
 }
 
+/// A level such as 0.95 as "95".
+fn percent_label(level: f64) -> String {
+    let p = level * 100.0;
+    if (p - p.round()).abs() < 1e-9 {
+        format!("{p:.0}")
+    } else {
+        format!("{p:.1}")
+    }
+}
+
+/// "p = 0.012", "p = 3.1e-5".
+fn p_label(p: f64) -> String {
+    if p >= 0.001 {
+        format!("p = {p:.3}")
+    } else {
+        format!("p = {p:.1e}")
+    }
+}
+
+impl PairedComparison {
+    /// The significance test's p-value.
+    pub fn p_value(&self) -> f64 {
+        self.test.p_value()
+    }
+
+    /// The significance level, `1 - confidence`.
+    pub fn alpha(&self) -> f64 {
+        1.0 - self.confidence
+    }
+
+    /// Whether the test rejects "no difference" at level [`alpha`](Self::alpha).
+    pub fn significant(&self) -> bool {
+        self.p_value() < self.alpha()
+    }
+
+    /// The better side: set only when the difference is significant and the test's direction
+    /// (more discordant wins, or the larger signed-rank sum) agrees with the mean difference.
+    pub fn winner(&self) -> Option<Side> {
+        if !self.significant() {
+            return None;
+        }
+        let direction = match &self.test {
+            PairedTest::McNemar(t) => t.a_only as f64 - t.b_only as f64,
+            PairedTest::Wilcoxon(t) => t.r_plus - t.r_minus,
+            PairedTest::Identical => 0.0,
+        };
+        let mean = self.bootstrap.mean_diff;
+        if direction > 0.0 && mean > 0.0 {
+            Some(Side::A)
+        } else if direction < 0.0 && mean < 0.0 {
+            Some(Side::B)
+        } else {
+            None
+        }
+    }
+
+    /// A one-line verdict naming the sides `name_a` and `name_b`: which is better and how sure
+    /// (the difference with its interval, the share of bootstrap resamples it wins, the test and
+    /// p-value), or that there is no significant difference and roughly how many examples would
+    /// detect one of the observed size with 80% power. Differences are in points: hundredths of
+    /// the score scale (percentage points for the usual 0–1 metrics).
+    pub fn verdict(&self, name_a: &str, name_b: &str) -> String {
+        let n = self.bootstrap.n;
+        let level = percent_label(self.confidence);
+        let (d, ci) = (self.bootstrap.mean_diff * 100.0, self.bootstrap.ci);
+        let (lo, hi) = (ci.low * 100.0, ci.high * 100.0);
+        let test = format!("{} {}", self.test.name(), p_label(self.p_value()));
+        if let PairedTest::Identical = self.test {
+            return format!("No difference: {name_a} and {name_b} score the same on all {n} examples.");
+        }
+        match self.winner() {
+            Some(side) => {
+                let (winner, loser, d, lo, hi, share) = match side {
+                    Side::A => (name_a, name_b, d, lo, hi, self.bootstrap.share_above_zero),
+                    Side::B => (name_b, name_a, -d, -hi, -lo, self.bootstrap.share_below_zero),
+                };
+                format!(
+                    "{winner} is better than {loser} by {d:.1} points ({level}% CI {lo:.1} to {hi:.1}; {winner} ahead in \
+                     {:.1}% of bootstrap resamples; {test} < {}).",
+                    share * 100.0,
+                    trim_number(self.alpha())
+                )
+            }
+            None if self.significant() => format!(
+                "No clear winner: {test} finds a difference, but it points the other way from the mean difference \
+                 {name_a} - {name_b} = {d:+.1} points ({level}% CI {lo:+.1} to {hi:+.1})."
+            ),
+            None => {
+                let more = match self.needed {
+                    Some(s) => format!(
+                        "detecting a difference of {:.1} points with 80% power would take about {} examples (have {n})",
+                        d.abs(),
+                        s.n
+                    ),
+                    None if d == 0.0 => "the observed mean difference is zero".to_string(),
+                    None => "the differences do not vary enough to estimate how many examples would be needed".into(),
+                };
+                format!(
+                    "No significant difference ({test} >= {}): {name_a} - {name_b} = {d:+.1} points ({level}% CI \
+                     {lo:+.1} to {hi:+.1}); {more}.",
+                    trim_number(self.alpha())
+                )
+            }
+        }
+    }
+}
+
+/// A number with at most three decimals and no trailing zeros, e.g. 0.05.
+fn trim_number(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod scipy_tests;
 #[cfg(test)]
 mod tests;

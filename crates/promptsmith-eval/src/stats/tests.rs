@@ -172,3 +172,142 @@ fn compare_bundles_everything() {
     let json = serde_json::to_value(c).unwrap();
     assert!(json["bootstrap"]["ci"]["low"].is_number());
 }
+
+fn err(r: Result<impl std::fmt::Debug>) -> String {
+    r.unwrap_err().to_string()
+}
+
+#[test]
+fn paired_tests_reject_bad_input_with_clear_errors() {
+    assert_eq!(
+        err(wilcoxon_signed_rank(&[1.0, 0.5], &[1.0])),
+        "statistics: paired comparison needs score lists of equal length, got 2 and 1"
+    );
+    assert_eq!(
+        err(wilcoxon_signed_rank(&[], &[])),
+        "statistics: Wilcoxon signed-rank test needs at least one pair, got none"
+    );
+    assert_eq!(
+        err(wilcoxon_signed_rank(&[0.5, 0.25, 1.0], &[0.5, 0.25, 1.0])),
+        "statistics: Wilcoxon signed-rank test: all 3 differences are zero (the two score lists are identical), \
+         so there is nothing to rank"
+    );
+    assert_eq!(
+        err(wilcoxon_signed_rank(&[0.5, f64::NAN], &[0.5, 0.25])),
+        "statistics: Wilcoxon signed-rank test, first list: score 1 is NaN, expected a finite number"
+    );
+    assert_eq!(
+        err(mcnemar(&[1.0], &[])),
+        "statistics: paired comparison needs score lists of equal length, got 1 and 0"
+    );
+    assert_eq!(err(mcnemar(&[], &[])), "statistics: McNemar's test needs at least one pair, got none");
+    assert_eq!(
+        err(mcnemar(&[1.0, 0.0], &[1.0, 0.5])),
+        "statistics: McNemar's test needs 0/1 scores, but score 1 of the second list is 0.5"
+    );
+    assert_eq!(
+        err(mcnemar(&[1.0, 0.0, 1.0], &[1.0, 0.0, 1.0])),
+        "statistics: McNemar's test: no discordant pairs (the two agree on all 3 examples), so there is nothing to test"
+    );
+    assert_eq!(
+        err(mann_whitney_u(&[], &[1.0])),
+        "statistics: Mann-Whitney U test needs at least one score on each side, got 0 and 1"
+    );
+    assert_eq!(
+        err(mann_whitney_u(&[1.0], &[f64::INFINITY])),
+        "statistics: Mann-Whitney U test, second sample: score 0 is inf, expected a finite number"
+    );
+    assert_eq!(
+        err(compare_paired(&[], &[], 1)),
+        "statistics: paired comparison needs at least one pair of scores, got none"
+    );
+    assert!(err(compare_paired_at(&A, &A, 1.0, 1)).contains("confidence must be between 0 and 1"));
+}
+
+#[test]
+fn compare_picks_mcnemar_for_binary_scores() {
+    // 40 both right, 15 only a, 5 only b, 40 neither: exact p = 0.0414 (scipy binomtest(5, 20)).
+    let mut a = vec![1.0; 55];
+    a.extend(vec![0.0; 45]);
+    let mut b = vec![1.0; 40];
+    b.extend(vec![0.0; 15]);
+    b.extend(vec![1.0; 5]);
+    b.extend(vec![0.0; 40]);
+    let c = compare_paired(&a, &b, 7).unwrap();
+    let PairedTest::McNemar(m) = c.test else { panic!("expected McNemar, got {:?}", c.test) };
+    assert_eq!((m.a_only, m.b_only), (15, 5));
+    assert!(close(c.p_value(), 0.04138946533203125, 1e-12));
+    assert!(c.significant());
+    assert_eq!(c.winner(), Some(Side::A));
+    // mcnemar_sample_size(0.2, 0.1, 0.05, 0.8): (1.96·√0.2 + 0.8416·√0.19)² / 0.01 = 154.6 -> 155.
+    assert_eq!(c.needed.unwrap().n, 155);
+    let v = c.verdict("new", "old");
+    assert!(v.starts_with("new is better than old by 10.0 points (95% CI "), "{v}");
+    assert!(v.contains("McNemar's exact test p = 0.041 < 0.05)."), "{v}");
+    assert!(v.contains("new ahead in 9"), "{v}");
+
+    // The same data the other way round: b wins, and the verdict says so from b's side.
+    let swapped = compare_paired(&b, &a, 7).unwrap();
+    assert_eq!(swapped.winner(), Some(Side::B));
+    let v = swapped.verdict("old", "new");
+    assert!(v.starts_with("new is better than old by 10.0 points"), "{v}");
+
+    // At 99% confidence the same difference is not significant.
+    let strict = compare_paired_at(&a, &b, 0.99, 7).unwrap();
+    assert!(!strict.significant());
+    assert_eq!(strict.winner(), None);
+    let v = strict.verdict("new", "old");
+    assert!(
+        v.starts_with(
+            "No significant difference (McNemar's exact test p = 0.041 >= 0.01): new - old = +10.0 points (99% CI"
+        ),
+        "{v}"
+    );
+    assert!(v.ends_with(&format!("would take about {} examples (have 100).", strict.needed.unwrap().n)), "{v}");
+}
+
+#[test]
+fn compare_picks_wilcoxon_for_graded_scores() {
+    let a = [0.5, 0.75, 1.0, 0.25, 0.5, 1.0, 0.75, 0.5];
+    let b = [0.5, 0.5, 0.75, 0.5, 0.25, 1.0, 0.5, 0.5];
+    let c = compare_paired(&a, &b, 3).unwrap();
+    let PairedTest::Wilcoxon(w) = c.test else { panic!("expected Wilcoxon, got {:?}", c.test) };
+    // Zeros and ties with 8 pairs: exact over sign flips. scipy.stats.wilcoxon(a, b) = (3.0, 0.375).
+    assert_eq!(w.method, WilcoxonMethod::SignFlip);
+    assert_eq!(w.statistic, 3.0);
+    assert!(close(w.p_value, 0.375, 1e-12), "{w:?}");
+    assert!(!c.significant());
+    // d = a - b has mean 0.09375 and sd 0.186 -> paired_sample_size.
+    let diffs: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+    let want = paired_sample_size(mean(&diffs), sample_std(&diffs), 0.05, 0.8).unwrap();
+    assert_eq!(c.needed, Some(want));
+    let v = c.verdict("A", "B");
+    assert!(v.starts_with("No significant difference (Wilcoxon signed-rank test (exact over sign flips) p = 0.375 >= 0.05): A - B = +9.4 points"), "{v}");
+    assert!(
+        v.ends_with(&format!(
+            "detecting a difference of 9.4 points with 80% power would take about {} examples (have 8).",
+            want.n
+        )),
+        "{v}"
+    );
+}
+
+#[test]
+fn compare_of_identical_scores_says_so() {
+    let c = compare_paired(&A, &A, 3).unwrap();
+    assert_eq!(c.test, PairedTest::Identical);
+    assert_eq!((c.p_value(), c.winner(), c.needed), (1.0, None, None));
+    assert_eq!(c.verdict("x", "y"), "No difference: x and y score the same on all 7 examples.");
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(json["test"]["kind"], "identical");
+}
+
+#[test]
+fn compare_with_zero_mean_difference_needs_no_sample_size() {
+    // One win and one loss of the same size: the mean difference is exactly zero.
+    let c = compare_paired(&[1.0, 0.0, 1.0], &[0.0, 1.0, 1.0], 3).unwrap();
+    assert_eq!(c.needed, None);
+    assert!(c.verdict("a", "b").ends_with("the observed mean difference is zero."), "{}", c.verdict("a", "b"));
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(json["test"]["kind"], "mc_nemar");
+}
