@@ -18,6 +18,8 @@ pub use dataset::{
     load_dataset, resolve_dataset, DataFormat, DataSearchPath, Dataset, DatasetManifest, ResolvedDataset,
 };
 pub use error::{EvalError, Result};
-pub use evaluate::{EvalReport, Evaluator, ExampleError, ExampleResult, FailureKind};
-pub use metric::{metric_by_name, Metric, MetricResult};
+pub use evaluate::{
+    write_results, EvalReport, Evaluator, ExampleError, ExampleResult, FailureKind, ResultsFormat, StopReason,
+};
+pub use metric::{metric_by_name, spec::MetricSpec, Metric, MetricResult};
 pub use stats::Summary;

@@ -6,12 +6,18 @@
 
 /// Number finding, shared with the adapters' parsing (lives in core).
 pub use promptsmith_core::numeric;
+pub mod composite;
+pub mod ifeval;
+pub mod judge;
+pub mod rouge;
+pub mod sets;
+pub mod spec;
 pub mod text;
 
 use crate::error::{EvalError, Result};
 use async_trait::async_trait;
 use numeric::{find_numbers, format_number, numbers_match};
-use promptsmith_core::{value_to_text, Example, Prediction};
+use promptsmith_core::{value_to_text, Example, Prediction, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use text::{excerpt, normalize_basic, token_f1};
@@ -20,7 +26,7 @@ use text::{excerpt, normalize_basic, token_f1};
 pub const DEFAULT_FIELD: &str = "answer";
 
 /// Ids of the built-in metrics.
-pub const METRIC_IDS: &[&str] = &["exact_match", "numeric_match", "f1", "contains", "regex"];
+pub const METRIC_IDS: &[&str] = &["exact_match", "numeric_match", "f1", "contains", "regex", "label_match"];
 
 /// Default relative tolerance of [`NumericMatch`].
 pub const DEFAULT_REL_TOL: f64 = 1e-6;
@@ -29,24 +35,74 @@ pub const DEFAULT_REL_TOL: f64 = 1e-6;
 const QUOTE_CHARS: usize = 200;
 
 /// A score in `[0, 1]` and, optionally, text explaining it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MetricResult {
     /// The score, in `[0, 1]`.
     pub score: f64,
     /// Why the score is what it is (e.g. `expected 18, got 16`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<String>,
+    /// The parts of a composite score, in the order they were configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<PartScore>,
+    /// Model calls the metric itself made (an LLM judge).
+    #[serde(default, skip_serializing_if = "MetricSpend::is_zero")]
+    pub spent: MetricSpend,
+    /// Set when the metric could not score at all (e.g. the judge model failed); the score is
+    /// then 0 and the evaluator counts a metric error rather than a wrong answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One part of a composite score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartScore {
+    /// The part's name (e.g. `accuracy`).
+    pub name: String,
+    /// Its weight, normalized so the weights sum to 1.
+    pub weight: f64,
+    /// Its score in `[0, 1]`.
+    pub score: f64,
+}
+
+/// Tokens and calls a metric spent on its own model calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MetricSpend {
+    /// Tokens.
+    pub usage: Usage,
+    /// Calls.
+    pub lm_calls: u32,
+}
+
+impl MetricSpend {
+    /// Whether nothing was spent.
+    pub fn is_zero(&self) -> bool {
+        self.lm_calls == 0 && self.usage.total() == 0
+    }
+}
+
+impl std::ops::AddAssign for MetricSpend {
+    fn add_assign(&mut self, rhs: Self) {
+        self.usage += rhs.usage;
+        self.lm_calls += rhs.lm_calls;
+    }
 }
 
 impl MetricResult {
     /// A score with feedback. The score is clamped to `[0, 1]`; NaN becomes 0.
     pub fn new(score: f64, feedback: impl Into<String>) -> Self {
-        MetricResult { score: clamp_score(score), feedback: Some(feedback.into()) }
+        MetricResult { score: clamp_score(score), feedback: Some(feedback.into()), ..Default::default() }
     }
 
     /// A score without feedback (clamped like [`MetricResult::new`]).
     pub fn score_only(score: f64) -> Self {
-        MetricResult { score: clamp_score(score), feedback: None }
+        MetricResult { score: clamp_score(score), ..Default::default() }
+    }
+
+    /// The metric could not score: score 0, the reason as both error and feedback.
+    pub fn metric_error(message: impl Into<String>) -> Self {
+        let message = message.into();
+        MetricResult { score: 0.0, feedback: Some(message.clone()), error: Some(message), ..Default::default() }
     }
 
     /// Score 0 with the given explanation.
@@ -60,7 +116,7 @@ impl MetricResult {
     }
 }
 
-fn clamp_score(score: f64) -> f64 {
+pub(crate) fn clamp_score(score: f64) -> f64 {
     if score.is_nan() {
         0.0
     } else {
@@ -89,6 +145,7 @@ pub trait Metric: Send + Sync {
 /// - `f1`: SQuAD token F1 (partial credit).
 /// - `contains`: the prediction contains the expected text (normalized like `exact_match`).
 /// - `regex[:pattern]`: see [`RegexMatch`].
+/// - `label_match`: a class label, see [`LabelMatch`].
 ///
 /// When the expected value is a JSON array, each element is an acceptable answer and the best
 /// score counts.
@@ -105,6 +162,7 @@ pub fn metric_by_name(id: &str, field: &str) -> Result<Box<dyn Metric>> {
         "exact_match" => no_param(Box::new(ExactMatch::new(field))),
         "f1" => no_param(Box::new(F1::new(field))),
         "contains" => no_param(Box::new(Contains::new(field))),
+        "label_match" => no_param(Box::new(LabelMatch::new(field))),
         "numeric_match" => {
             let rel_tol = match param {
                 None => DEFAULT_REL_TOL,
@@ -466,6 +524,71 @@ fn describe_patterns(patterns: &[String]) -> String {
     match patterns {
         [one] => format!("/{one}/"),
         many => format!("any of {}", many.iter().map(|p| format!("/{p}/")).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// A class label (intent, category): equal after lowercasing, dropping surrounding quotes,
+/// brackets and punctuation, a leading `label:`, and treating `_`, `-` and spaces alike, so
+/// `"Card Arrival."` matches `card_arrival`.
+#[derive(Debug, Clone)]
+pub struct LabelMatch {
+    field: String,
+}
+
+impl LabelMatch {
+    /// Compares `field`.
+    pub fn new(field: impl Into<String>) -> Self {
+        LabelMatch { field: field.into() }
+    }
+}
+
+/// The canonical form [`LabelMatch`] compares.
+pub fn normalize_label(text: &str) -> String {
+    let mut t = text.trim();
+    if let Some((head, rest)) = t.split_once(':') {
+        if matches!(head.trim().to_lowercase().as_str(), "label" | "intent" | "category" | "class" | "answer") {
+            t = rest.trim();
+        }
+    }
+    let t = t.trim_matches(|c: char| !c.is_alphanumeric());
+    let mut out = String::with_capacity(t.len());
+    let mut gap = false;
+    for c in t.chars() {
+        if c == '_' || c == '-' || c.is_whitespace() {
+            gap = !out.is_empty();
+        } else {
+            if gap {
+                out.push('_');
+                gap = false;
+            }
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Metric for LabelMatch {
+    fn name(&self) -> &str {
+        "label_match"
+    }
+
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let (expected, predicted) = match sides(example, prediction, &self.field) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
+        let got = normalize_label(&predicted);
+        if expected.iter().any(|e| normalize_label(e) == got) {
+            MetricResult::new(1.0, format!("correct label '{got}'"))
+        } else {
+            MetricResult::fail(format!(
+                "expected label {}, got '{}'",
+                describe_expected(&expected),
+                excerpt(&predicted, QUOTE_CHARS)
+            ))
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use clap::Args;
 use promptsmith_core::{ChatRequest, ChatResponse, LanguageModel, LmError};
 use promptsmith_lm::local::{cache_dir, ModelId};
 use promptsmith_lm::{
-    CachedLm, CallHistory, LmConfig, LmRoles, LmStats, LocalServer, OpenAiClient, RecordingLm, ReplayLm, ServerOptions,
+    CachedLm, CallHistory, LmConfig, LmRole, LmRoles, LmStats, LocalServer, OpenAiClient, RecordingLm, ReplayLm,
+    ServerOptions,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,6 +81,8 @@ pub(crate) struct LmHandle {
     pub(crate) stats: Arc<LmStats>,
     pub(crate) info: LmInfo,
     pub(crate) concurrency: usize,
+    /// The task model's config, for pricing its tokens.
+    pub(crate) pricing: Arc<LmConfig>,
     server: Option<LocalServer>,
 }
 
@@ -230,7 +233,15 @@ pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
         model_sha256,
         cache: None,
     };
-    let mut handle = LmHandle { lm: client.clone(), cache: None, stats: stats.clone(), info, concurrency, server };
+    let mut handle = LmHandle {
+        lm: client.clone(),
+        cache: None,
+        stats: stats.clone(),
+        info,
+        concurrency,
+        pricing: Arc::new(config.clone()),
+        server,
+    };
     if !args.no_cache {
         let path = match &args.cache_path {
             Some(p) => p.clone(),
@@ -262,6 +273,41 @@ pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
     Ok(handle)
 }
 
+/// The model for `role`: its own table in promptsmith.toml (`[judge]`, `[teacher]`,
+/// `[proposer]`), else the task model. Role models share the task model's response cache file
+/// (under their own namespace) and its call statistics.
+pub(crate) async fn role_lm(args: &LmArgs, task: &LmHandle, role: LmRole) -> Result<Arc<dyn LanguageModel>> {
+    if args.replay.is_some() {
+        return Ok(task.lm.clone());
+    }
+    let roles = read_config(args)?.roles;
+    let config = match role {
+        LmRole::Task => None,
+        LmRole::Teacher => roles.teacher,
+        LmRole::Proposer => roles.proposer,
+        LmRole::Judge => roles.judge,
+    };
+    let Some(config) = config else { return Ok(task.lm.clone()) };
+    let client = Arc::new(
+        OpenAiClient::new(config.clone())
+            .map_err(|e| anyhow::anyhow!("{} model: {e}", role.as_str()))?
+            .with_stats(task.stats.clone()),
+    );
+    if args.no_cache {
+        return Ok(client);
+    }
+    let path = match &args.cache_path {
+        Some(p) => p.clone(),
+        None => promptsmith_cache_dir()?.join("lm-cache.sqlite"),
+    };
+    let cache = CachedLm::open(client, &path)
+        .await
+        .map_err(|e| anyhow::anyhow!("response cache {}: {e}", path.display()))?
+        .with_namespace(config.cache_namespace())
+        .with_stats(task.stats.clone());
+    Ok(Arc::new(cache))
+}
+
 /// A model that answers from a cassette only (`--replay`).
 fn replay_lm(args: &LmArgs, path: &Path) -> Result<LmHandle> {
     let replay = ReplayLm::load(path).map_err(|e| anyhow::anyhow!("--replay {}: {e}", path.display()))?;
@@ -281,6 +327,7 @@ fn replay_lm(args: &LmArgs, path: &Path) -> Result<LmHandle> {
             cache: None,
         },
         concurrency: args.concurrency.unwrap_or(promptsmith_lm::openai::DEFAULT_CONCURRENCY),
+        pricing: Arc::new(LmConfig::default()),
         server: None,
     })
 }

@@ -200,3 +200,85 @@ fn evaluate_future_is_send() {
     assert_send(&fut);
     drop(fut);
 }
+
+#[tokio::test]
+async fn failure_score_and_pricing_apply() {
+    let module = Doubler::default();
+    let report = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_failure_score(0.25)
+        .with_pricing(|u| Some(u.prompt_tokens as f64 * 0.001 + u.completion_tokens as f64 * 0.002))
+        .evaluate(&module, &NoLm, &examples(8))
+        .await;
+    // 3 (parse) and 5 (LM) failed and score 0.25; 7 is wrong and scores 0.
+    assert_eq!(report.scores(), vec![1.0, 1.0, 1.0, 0.25, 1.0, 0.25, 1.0, 0.0]);
+    assert_eq!(report.failure_score, 0.25);
+    assert_eq!(report.results[0].cost_usd, Some(0.014));
+    // Seven results spent 10+2 tokens each (the LM error spent nothing, priced at 0).
+    assert!((report.cost_usd.unwrap() - 7.0 * 0.014).abs() < 1e-12, "{:?}", report.cost_usd);
+    assert_eq!(report.failure_count(), 2);
+    assert_eq!((report.total, report.stopped), (8, None));
+}
+
+#[tokio::test]
+async fn max_errors_stops_early_and_keeps_finished_results() {
+    let module = Doubler::default();
+    let report = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_concurrency(1)
+        .with_max_errors(Some(1))
+        .evaluate(&module, &NoLm, &examples(10))
+        .await;
+    // Sequential: 0..=5 run, the second failure (5) exceeds max_errors = 1.
+    assert_eq!(report.stopped, Some(StopReason::TooManyErrors));
+    assert_eq!((report.n, report.total), (6, 10));
+    assert_eq!(report.results.iter().map(|r| r.index).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(module.calls.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn cancellation_stops_cleanly_with_finished_results() {
+    let module = Doubler::default();
+    let token = CancellationToken::new();
+    let seen = token.clone();
+    let report = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_concurrency(2)
+        .with_cancel(token)
+        .with_progress(move |done, _, _| {
+            if done == 4 {
+                seen.cancel();
+            }
+        })
+        .evaluate(&module, &NoLm, &examples(40))
+        .await;
+    assert_eq!(report.stopped, Some(StopReason::Cancelled));
+    assert_eq!((report.n, report.total), (4, 40));
+    assert!(report.results.iter().all(|r| r.index < 8), "only early examples had started");
+    assert!(module.calls.load(Ordering::SeqCst) < 10);
+}
+
+#[tokio::test]
+async fn results_files_in_jsonl_and_csv() {
+    let module = Doubler::default();
+    let report =
+        Evaluator::new(metric_by_name("numeric_match", "answer").unwrap()).evaluate(&module, &NoLm, &examples(4)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("r.jsonl");
+    write_results(&jsonl, &report.results, ResultsFormat::Jsonl).unwrap();
+    let lines: Vec<ExampleResult> =
+        std::fs::read_to_string(&jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines, report.results);
+    let csv_path = dir.path().join("r.csv");
+    write_results(&csv_path, &report.results, ResultsFormat::Csv).unwrap();
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(&header[..4], &["index", "input.x", "label.answer", "output.answer"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 4);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[1][col("output.answer")], "2");
+    assert_eq!(&rows[1][col("score")], "1");
+    assert_eq!(&rows[3][col("error_kind")], "parse");
+    assert_eq!(&rows[3][col("output.answer")], "");
+    assert_eq!(&rows[3][col("prompt_tokens")], "10");
+    let err = write_results(&dir.path().join("missing/r.csv"), &report.results, ResultsFormat::Csv).unwrap_err();
+    assert!(err.to_string().contains("missing/r.csv"), "{err}");
+}

@@ -1,14 +1,13 @@
 //! `promptsmith eval`: score a program on a dataset.
 
-use super::{file_sha256, load_program_with_state, sample_dirs};
-use crate::lm_setup::{build_lm, LmArgs};
+use super::{cancel_on_ctrl_c, file_sha256, load_program_with_state, progress_bar, sample_dirs};
+use crate::lm_setup::{build_lm, role_lm, LmArgs};
 use crate::manifest::{run_dir, write_json, Manifest};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use promptsmith_eval::{load_dataset, metric_by_name, Evaluator};
+use promptsmith_eval::{load_dataset, write_results, Evaluator, ResultsFormat, StopReason};
+use promptsmith_lm::LmRole;
 use serde_json::json;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,7 +24,9 @@ pub(crate) struct EvalArgs {
     /// up in $PROMPTSMITH_DATA_DIR, ../shared/data, then the bundled samples.
     #[arg(long)]
     data: String,
-    /// Metric id: exact_match, numeric_match, f1, contains, regex:<pattern>.
+    /// Metric: a built-in id (exact_match, numeric_match[:tol], f1, contains, regex:<pattern>,
+    /// label_match, rouge_l, set_f1, ifeval, ...) or a metric spec file (.yaml/.json) describing
+    /// an LLM judge or a weighted composite.
     #[arg(long, default_value = "exact_match")]
     metric: String,
     /// Field the metric compares (default: `answer`, else the program's last output).
@@ -43,7 +44,24 @@ pub(crate) struct EvalArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Score given to examples whose program run failed (LM error after retries, parse error).
+    #[arg(long, default_value_t = 0.0)]
+    failure_score: f64,
+    /// Stop after this many failed examples (the finished results are kept).
+    #[arg(long)]
+    max_errors: Option<usize>,
+    /// Exit with status 3 when the mean score is below this (0-1), for CI pipelines.
+    #[arg(long)]
+    min_score: Option<f64>,
+    /// Per-example results file format: jsonl or csv.
+    #[arg(long, default_value = "jsonl")]
+    results_format: String,
 }
+
+/// Exit status when the score is below `--min-score`.
+pub(crate) const EXIT_BELOW_MIN_SCORE: u8 = 3;
+/// Exit status when the run was stopped by Ctrl-C.
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     let program = load_program_with_state(&args.program, args.state.as_deref())?;
@@ -56,7 +74,17 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     if !outputs.contains(&field) {
         bail!("--field '{field}' is not an output of program '{}' (outputs: {})", program.name, outputs.join(", "));
     }
-    let metric = metric_by_name(&args.metric, &field).map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
+    let metric_spec = super::metric_spec(&args.metric)?;
+    let results_format = ResultsFormat::parse(&args.results_format)
+        .with_context(|| format!("--results-format '{}': expected jsonl or csv", args.results_format))?;
+    if let Some(min) = args.min_score {
+        if !(0.0..=1.0).contains(&min) {
+            bail!("--min-score {min}: expected a score between 0 and 1 (e.g. 0.3 for 30%)");
+        }
+    }
+    if !(0.0..=1.0).contains(&args.failure_score) {
+        bail!("--failure-score {}: expected a score between 0 and 1", args.failure_score);
+    }
     let inputs = program.input_fields();
     let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let mut dataset = load_dataset(&args.data, &sample_dirs(&args.program), Some(&input_refs))
@@ -86,17 +114,24 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     }
 
     let handle = build_lm(&lm_args).await?;
+    let judge_lm =
+        if metric_spec.needs_judge() { Some(role_lm(&lm_args, &handle, LmRole::Judge).await?) } else { None };
+    let metric = metric_spec.build(&field, judge_lm).map_err(|e| anyhow::anyhow!("--metric {}: {e}", args.metric))?;
     let total = dataset.len();
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let progress_bar = bar.clone();
-    let evaluator = Evaluator::new(metric).with_concurrency(handle.concurrency).with_progress(move |done, _, mean| {
-        progress_bar.set_position(done as u64);
-        progress_bar.set_message(format!("{} {:.1}%", "score", mean * 100.0));
-    });
+    let bar = progress_bar(total, args.quiet);
+    let progress = bar.clone();
+    let cancel = cancel_on_ctrl_c();
+    let pricing = handle.pricing.clone();
+    let evaluator = Evaluator::new(metric)
+        .with_concurrency(handle.concurrency)
+        .with_failure_score(args.failure_score)
+        .with_max_errors(args.max_errors)
+        .with_cancel(cancel.clone())
+        .with_pricing(move |u| pricing.cost_usd(u.prompt_tokens, u.completion_tokens))
+        .with_progress(move |done, _, mean| {
+            progress.set_position(done as u64);
+            progress.set_message(format!("score {:.1}%", mean * 100.0));
+        });
     let report = evaluator.evaluate(&program, handle.lm.as_ref(), dataset.examples()).await;
     bar.finish_and_clear();
     let stats = handle.stats.snapshot();
@@ -121,14 +156,8 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     manifest.settings =
         json!({"metric": args.metric, "field": field, "limit": args.limit, "concurrency": report.concurrency});
     write_json(&dir, "manifest.json", &manifest)?;
-    let results_path = dir.join("results.jsonl");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&results_path).with_context(|| format!("cannot write {}", results_path.display()))?,
-    );
-    for r in &report.results {
-        writeln!(file, "{}", serde_json::to_string(r)?)?;
-    }
-    file.flush()?;
+    let results_path = dir.join(format!("results.{}", results_format.extension()));
+    write_results(&results_path, &report.results, results_format)?;
     write_json(&dir, "report.json", &report)?;
 
     let ci = report
@@ -139,19 +168,50 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
         .unwrap_or_default();
     println!("{}: {:.1}%{} on {} examples of {}", report.metric, report.mean * 100.0, ci, report.n, dataset.name());
     println!(
-        "parse failures: {}, LM errors: {}, other errors: {}; LM calls: {} ({} from cache); tokens: {} prompt + {} completion; {:.1}s",
+        "failures: {} parse, {} LM, {} other (scored {}); metric errors: {}; LM calls: {} ({} from cache); tokens: {} prompt + {} completion; {:.1}s",
         report.parse_failures,
         report.lm_errors,
         report.other_errors,
+        report.failure_score,
+        report.metric_errors,
         report.lm_calls,
         stats.cache_hits,
         report.usage.prompt_tokens,
         report.usage.completion_tokens,
         report.wall_ms as f64 / 1000.0
     );
+    if !report.metric_spend.is_zero() {
+        println!("judge: {} calls, {} tokens", report.metric_spend.lm_calls, report.metric_spend.usage.total());
+    }
     if stats.cost_usd > 0.0 {
         println!("cost: ${:.4}", stats.cost_usd);
     }
     println!("results: {}", dir.display());
+    match report.stopped {
+        Some(StopReason::Cancelled) => {
+            eprintln!(
+                "stopped by Ctrl-C after {} of {} examples; the finished results are saved",
+                report.n, report.total
+            );
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
+        Some(StopReason::TooManyErrors) => {
+            bail!(
+                "stopped after {} failed examples (--max-errors {}); {} of {} examples finished, results in {}",
+                report.failure_count(),
+                args.max_errors.unwrap_or_default(),
+                report.n,
+                report.total,
+                dir.display()
+            );
+        }
+        None => {}
+    }
+    if let Some(min) = args.min_score {
+        if report.mean < min {
+            eprintln!("score {:.1}% is below --min-score {:.1}%", report.mean * 100.0, min * 100.0);
+            return Ok(ExitCode::from(EXIT_BELOW_MIN_SCORE));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -76,6 +76,50 @@ pub(crate) fn sample_dirs(program: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// A `--metric` value: a built-in id, or a metric spec file (`.yaml`, `.yml`, `.json`).
+pub(crate) fn metric_spec(arg: &str) -> Result<promptsmith_eval::MetricSpec> {
+    let path = Path::new(arg);
+    let is_file_name = [".yaml", ".yml", ".json"].iter().any(|ext| arg.to_ascii_lowercase().ends_with(ext));
+    if is_file_name {
+        if !path.is_file() {
+            anyhow::bail!("--metric {arg}: no such metric spec file");
+        }
+        return promptsmith_eval::MetricSpec::from_file(path).map_err(|e| anyhow::anyhow!("--metric: {e}"));
+    }
+    // Validate the id now, so a typo fails before any model call.
+    promptsmith_eval::metric_by_name(arg, "answer").map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
+    Ok(promptsmith_eval::MetricSpec { metric: Some(arg.to_string()), ..Default::default() })
+}
+
+/// A progress bar with running score, rate and ETA (hidden when `quiet`).
+pub(crate) fn progress_bar(total: usize, quiet: bool) -> indicatif::ProgressBar {
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total as u64) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} {per_sec} (eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// A token cancelled at the first Ctrl-C (a second Ctrl-C kills the process as usual).
+pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping after the examples in flight are dropped (Ctrl-C again to kill)...");
+            t.cancel();
+            // Restore the default handler for a second Ctrl-C.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    token
+}
+
 /// SHA-256 of a file's bytes.
 pub(crate) fn file_sha256(path: &Path) -> Option<String> {
     use sha2::{Digest, Sha256};
