@@ -1,23 +1,35 @@
-//! Datasets: loading examples from JSONL, JSON and CSV files, named-dataset resolution,
-//! known-format adapters for benchmark datasets, and deterministic shuffles and splits.
+//! Datasets: loading examples from JSONL, JSON and CSV files, declarative dataset specs for
+//! named benchmarks (`datasets/*.toml`, embedded in the binary), named-dataset resolution,
+//! deterministic shuffles and seeded train/val/test splits, duplicate detection and a readiness
+//! check.
 //!
 //! ```no_run
 //! # fn main() -> promptsmith_eval::Result<()> {
 //! use promptsmith_eval::dataset::{load_dataset, Dataset};
 //! // A file with explicit input keys.
 //! let ds = Dataset::load("data/qa.jsonl", &["question"])?;
-//! // A named benchmark (adapter gives the input keys), shuffled and cut deterministically.
+//! // A named benchmark (its spec gives the input keys), shuffled and cut deterministically.
 //! let gsm = load_dataset("gsm8k:test", &[], None)?.shuffle(7).take(100);
-//! # let _ = (ds, gsm); Ok(()) }
+//! // Seeded 60/20/20 splits, and at least 50 labelled examples.
+//! let parts = ds.splits(0.6, 0.2, 0.2, 42)?;
+//! parts.train.check_ready(50)?;
+//! # let _ = gsm; Ok(()) }
 //! ```
 
-mod adapters;
+mod check;
 mod load;
 mod resolve;
+mod spec;
+mod transform;
 
-pub use adapters::{find_adapter, Adapter, RowTransform, ADAPTERS};
-pub use load::DataFormat;
-pub use resolve::{load_dataset, resolve_dataset, DataSearchPath, ResolvedDataset, SearchDir, DATA_DIR_ENV};
+pub use check::{DuplicateGroup, Duplicates, FieldSummary, DEFAULT_MIN_LABELLED};
+pub use load::{DataFormat, LoadOptions};
+pub use resolve::{
+    load_dataset, resolve_dataset, ColumnMapping, DataSearchPath, FieldMapping, ResolvedDataset, SearchDir,
+    DATA_DIR_ENV,
+};
+pub use spec::{builtin_spec, builtin_specs, DatasetSpec, DerivedSplits};
+pub use transform::{FieldTransform, NamedTransform, TransformOp};
 
 use crate::error::{EvalError, Result};
 use promptsmith_core::Example;
@@ -28,7 +40,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// A list of examples plus where they came from, for run manifests.
+/// A list of examples plus where they came from (for run manifests and error messages), which
+/// fields are inputs and labels, and the category names when the labels are categorical.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     name: String,
@@ -36,6 +49,22 @@ pub struct Dataset {
     sha256: String,
     transforms: Vec<String>,
     examples: Vec<Example>,
+    /// Where each example came from in its file (`line 3`, `$.examples[2]`), parallel to `examples`.
+    places: Vec<String>,
+    inputs: Vec<String>,
+    labels: Vec<String>,
+    categories: Option<Vec<String>>,
+}
+
+/// The train, validation and test parts made by [`Dataset::splits`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Splits {
+    /// Training examples.
+    pub train: Dataset,
+    /// Validation examples.
+    pub val: Dataset,
+    /// Test examples.
+    pub test: Dataset,
 }
 
 /// What a run manifest records about a dataset: enough to check the same data was used.
@@ -59,46 +88,78 @@ impl Dataset {
     /// Loads a data file, choosing the format from its extension (`.jsonl`/`.ndjson`, `.json`,
     /// `.csv`, `.tsv`). Every row must have each of `input_keys`.
     pub fn load(path: impl AsRef<Path>, input_keys: &[&str]) -> Result<Dataset> {
-        let path = path.as_ref();
-        let format = DataFormat::from_path(path).ok_or_else(|| {
-            EvalError::data(
-                path.display().to_string(),
-                "unknown data format: expected a .jsonl, .ndjson, .json, .csv or .tsv file",
-            )
-        })?;
-        Self::load_with(path, format, input_keys, None)
+        Self::load_with(path, &LoadOptions::with_inputs(input_keys))
     }
 
-    /// Loads a data file in the given format, passing each row through `transform` (when given)
-    /// before checking the input keys.
-    pub fn load_with(
-        path: impl AsRef<Path>,
-        format: DataFormat,
-        input_keys: &[&str],
-        transform: Option<RowTransform>,
-    ) -> Result<Dataset> {
+    /// Loads a data file, mapping its rows to examples as `options` say (renames, transforms,
+    /// inputs, labels). The format is `options.format`, else the file extension's.
+    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Dataset> {
         let path = path.as_ref();
+        let format = match options.format {
+            Some(f) => f,
+            None => DataFormat::from_path(path).ok_or_else(|| {
+                EvalError::data(
+                    path.display().to_string(),
+                    "unknown data format: expected a .jsonl, .ndjson, .json, .csv or .tsv file",
+                )
+            })?,
+        };
         let bytes = std::fs::read(path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })?;
         let shown = path.display().to_string();
-        let examples = load::parse_examples(&shown, &bytes, format, input_keys, transform)?;
+        let rows = load::parse_examples(&shown, &bytes, format, options)?;
+        let (examples, places) = rows.into_iter().map(|r| (r.example, r.place)).unzip();
         Ok(Dataset {
             name: shown,
             source: Some(path.to_path_buf()),
             sha256: sha256_hex(&bytes),
             transforms: Vec::new(),
             examples,
+            places,
+            inputs: options.inputs.clone(),
+            labels: options.labels.clone(),
+            categories: options.categories.clone(),
         })
     }
 
-    /// A dataset built in memory. Its hash is the SHA-256 of the examples' JSON.
+    /// A dataset built in memory. Its hash is the SHA-256 of the examples' JSON; its input keys are
+    /// the first example's; every non-input field counts as a label.
     pub fn from_examples(name: impl Into<String>, examples: Vec<Example>) -> Dataset {
         let json = serde_json::to_vec(&examples).unwrap_or_default();
-        Dataset { name: name.into(), source: None, sha256: sha256_hex(&json), transforms: Vec::new(), examples }
+        let inputs = examples.first().map(|e| e.input_keys.clone()).unwrap_or_default();
+        let places = (1..=examples.len()).map(|i| format!("example {i}")).collect();
+        Dataset {
+            name: name.into(),
+            source: None,
+            sha256: sha256_hex(&json),
+            transforms: Vec::new(),
+            examples,
+            places,
+            inputs,
+            labels: Vec::new(),
+            categories: None,
+        }
     }
 
     /// Renames the dataset (e.g. to its `name:split` selector).
     pub fn with_name(mut self, name: impl Into<String>) -> Dataset {
         self.name = name.into();
+        self
+    }
+
+    /// Marks `keys` as the inputs of every example (e.g. a program's input fields). Fields that
+    /// stop being inputs become labels, unless the label fields are named.
+    pub fn with_inputs(mut self, keys: &[&str]) -> Dataset {
+        self.inputs = keys.iter().map(|k| k.to_string()).collect();
+        self.labels.retain(|l| !keys.contains(&l.as_str()));
+        for e in &mut self.examples {
+            e.input_keys.clone_from(&self.inputs);
+        }
+        self
+    }
+
+    /// Names the label fields (used by the readiness check and label statistics).
+    pub fn with_labels(mut self, keys: &[&str]) -> Dataset {
+        self.labels = keys.iter().map(|k| k.to_string()).collect();
         self
     }
 
@@ -120,6 +181,27 @@ impl Dataset {
     /// Transforms applied since loading, in order.
     pub fn transforms(&self) -> &[String] {
         &self.transforms
+    }
+
+    /// The input fields.
+    pub fn input_keys(&self) -> &[String] {
+        &self.inputs
+    }
+
+    /// The label fields; empty when not named, in which case every non-input field counts as a label.
+    pub fn label_keys(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Category names, when the dataset's spec lists them.
+    pub fn categories(&self) -> Option<&[String]> {
+        self.categories.as_deref()
+    }
+
+    /// Where example `index` came from in its file (`line 3`, `$.examples[2]`, or `example 3`
+    /// for in-memory datasets).
+    pub fn place(&self, index: usize) -> Option<&str> {
+        self.places.get(index).map(String::as_str)
     }
 
     /// The examples.
@@ -161,7 +243,12 @@ impl Dataset {
     /// Shuffles deterministically: the same seed gives the same order on every platform (ChaCha8).
     pub fn shuffle(mut self, seed: u64) -> Dataset {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        self.examples.shuffle(&mut rng);
+        let mut order: Vec<usize> = (0..self.examples.len()).collect();
+        order.shuffle(&mut rng);
+        let mut examples: Vec<Option<Example>> = std::mem::take(&mut self.examples).into_iter().map(Some).collect();
+        let mut places: Vec<Option<String>> = std::mem::take(&mut self.places).into_iter().map(Some).collect();
+        self.examples = order.iter().filter_map(|&i| examples[i].take()).collect();
+        self.places = order.iter().filter_map(|&i| places.get_mut(i).and_then(Option::take)).collect();
         self.transforms.push(format!("shuffle(seed={seed})"));
         self
     }
@@ -169,6 +256,7 @@ impl Dataset {
     /// Keeps the first `n` examples (all of them when there are fewer).
     pub fn take(mut self, n: usize) -> Dataset {
         self.examples.truncate(n);
+        self.places.truncate(n);
         self.transforms.push(format!("take({n})"));
         self
     }
@@ -177,29 +265,80 @@ impl Dataset {
     pub fn skip(mut self, n: usize) -> Dataset {
         let n = n.min(self.examples.len());
         self.examples.drain(..n);
+        self.places.drain(..n.min(self.places.len()));
         self.transforms.push(format!("skip({n})"));
         self
+    }
+
+    /// Splits off the examples from `at` on, as a dataset with the same provenance.
+    fn split_off(&mut self, at: usize) -> Dataset {
+        let at = at.min(self.examples.len());
+        let mut rest = self.clone_meta();
+        rest.examples = self.examples.split_off(at);
+        rest.places = self.places.split_off(at.min(self.places.len()));
+        rest
+    }
+
+    /// A copy without the examples.
+    fn clone_meta(&self) -> Dataset {
+        Dataset {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            sha256: self.sha256.clone(),
+            transforms: self.transforms.clone(),
+            examples: Vec::new(),
+            places: Vec::new(),
+            inputs: self.inputs.clone(),
+            labels: self.labels.clone(),
+            categories: self.categories.clone(),
+        }
     }
 
     /// Shuffles with `seed`, then splits into a first part holding `round(len * fraction)` examples
     /// and a second part holding the rest. `fraction` is clamped to `[0, 1]`.
     pub fn split(self, fraction: f64, seed: u64) -> (Dataset, Dataset) {
         let fraction = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
-        let shuffled = self.shuffle(seed);
-        let cut = ((shuffled.examples.len() as f64) * fraction).round() as usize;
-        let cut = cut.min(shuffled.examples.len());
-        let mut first = shuffled;
-        let rest = first.examples.split_off(cut);
-        let mut second = Dataset {
-            name: first.name.clone(),
-            source: first.source.clone(),
-            sha256: first.sha256.clone(),
-            transforms: first.transforms.clone(),
-            examples: rest,
-        };
+        let mut first = self.shuffle(seed);
+        let cut = ((first.examples.len() as f64) * fraction).round() as usize;
+        let mut second = first.split_off(cut);
         first.transforms.push(format!("split({fraction}).first"));
         second.transforms.push(format!("split({fraction}).second"));
         (first, second)
+    }
+
+    /// Seeded train/validation/test splits. Deterministic: the examples are shuffled with `seed`
+    /// exactly as [`Dataset::shuffle`] does, then cut in order into `train` (the first
+    /// `round(n * train)` examples), `val` (the next `round(n * val)`) and `test` (the rest when the
+    /// fractions add up to 1, else the next `round(n * test)`). The parts never overlap. Fractions
+    /// must be finite, non-negative and add up to at most 1. Each part records the shuffle and its
+    /// role in [`Dataset::transforms`].
+    pub fn splits(self, train: f64, val: f64, test: f64, seed: u64) -> Result<Splits> {
+        let fractions = [train, val, test];
+        if fractions.iter().any(|f| !f.is_finite() || *f < 0.0) || fractions.iter().sum::<f64>() > 1.0 + 1e-9 {
+            return Err(EvalError::data(
+                self.name.clone(),
+                format!(
+                    "split fractions train={train}, val={val}, test={test} should each be between 0 and 1 and add \
+                     up to at most 1"
+                ),
+            ));
+        }
+        let n = self.examples.len();
+        let count = |f: f64| ((n as f64) * f).round() as usize;
+        let n_train = count(train).min(n);
+        let n_val = count(val).min(n - n_train);
+        let rest = n - n_train - n_val;
+        let n_test = if (train + val + test - 1.0).abs() < 1e-9 { rest } else { count(test).min(rest) };
+        let label = format!("splits(train={train}, val={val}, test={test})");
+        let mut train_part = self.shuffle(seed);
+        let mut val_part = train_part.split_off(n_train);
+        let mut test_part = val_part.split_off(n_val);
+        test_part.examples.truncate(n_test);
+        test_part.places.truncate(n_test);
+        train_part.transforms.push(format!("{label}.train"));
+        val_part.transforms.push(format!("{label}.val"));
+        test_part.transforms.push(format!("{label}.test"));
+        Ok(Splits { train: train_part, val: val_part, test: test_part })
     }
 }
 

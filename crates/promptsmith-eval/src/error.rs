@@ -52,6 +52,33 @@ pub enum EvalError {
         /// Splits that exist.
         available: Vec<String>,
     },
+    /// A task family (e.g. `bbh`) was named without one of its tasks, or with an unknown one.
+    #[error("dataset '{dataset}' is a family of tasks; {problem}: use {dataset}/<task> (tasks: {})", tasks.join(", "))]
+    TaskRequired {
+        /// The family's name.
+        dataset: String,
+        /// What was wrong (`no task given`, `no task 'x'`).
+        problem: String,
+        /// The tasks it has.
+        tasks: Vec<String>,
+    },
+    /// A dataset has fewer labelled examples than a job needs.
+    #[error(
+        "dataset '{dataset}' is not ready: {labelled} of its {total} examples are labelled ({rule}), and at least \
+         {min} are needed; add labelled examples, or point the labels at the column that holds them"
+    )]
+    NotReady {
+        /// Dataset name.
+        dataset: String,
+        /// Labelled examples found.
+        labelled: usize,
+        /// All examples.
+        total: usize,
+        /// The minimum asked for.
+        min: usize,
+        /// What counts as labelled, e.g. `a labelled example has a value in 'answer'`.
+        rule: String,
+    },
     /// No metric has this id.
     #[error("unknown metric '{id}' (known: {})", known.join(", "))]
     UnknownMetric {
@@ -71,6 +98,20 @@ pub enum EvalError {
     /// Statistics were asked for with unusable input (e.g. paired vectors of different lengths).
     #[error("statistics: {0}")]
     Stats(String),
+    /// An IFEval instruction id that no check implements (never scored as a pass).
+    #[error("unknown IFEval instruction id '{id}'")]
+    UnknownInstruction {
+        /// The id asked for.
+        id: String,
+    },
+    /// An IFEval instruction's kwargs are missing, mistyped or out of range, or its labels are malformed.
+    #[error("IFEval instruction '{id}': {message}")]
+    InvalidInstruction {
+        /// The instruction id (or the label name when the list itself is malformed).
+        id: String,
+        /// What was wrong, naming the kwarg.
+        message: String,
+    },
 }
 
 impl EvalError {

@@ -1,6 +1,7 @@
-//! Parsing data files (JSONL, JSON, CSV/TSV) into examples, with precise error locations.
+//! Parsing data files (JSONL, JSON, CSV/TSV) into examples, with precise error locations, and
+//! the row pipeline that maps columns to fields: renames, then transforms, then the input check.
 
-use super::adapters::RowTransform;
+use super::transform::FieldTransform;
 use crate::error::{EvalError, Result};
 use promptsmith_core::Example;
 use serde_json::{Map, Value};
@@ -23,7 +24,12 @@ impl DataFormat {
     /// The format a file name's extension implies, if any.
     pub fn from_path(path: &Path) -> Option<DataFormat> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
+        DataFormat::from_name(&ext)
+    }
+
+    /// The format named `jsonl`, `ndjson`, `json`, `csv` or `tsv`.
+    pub fn from_name(name: &str) -> Option<DataFormat> {
+        match name {
             "jsonl" | "ndjson" => Some(DataFormat::Jsonl),
             "json" => Some(DataFormat::Json),
             "csv" => Some(DataFormat::Csv),
@@ -36,12 +42,55 @@ impl DataFormat {
     pub const EXTENSIONS: &'static [&'static str] = &["jsonl", "json", "csv", "tsv", "ndjson"];
 }
 
+/// How the rows of a data file become examples. Each row goes through, in order: the renames,
+/// the transforms, and a check that every input field is present and not null. Label fields
+/// may be missing (such rows count as unlabelled).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The file format; `None` chooses it from the file's extension.
+    pub format: Option<DataFormat>,
+    /// Column renames `(column, field)`, applied first. A row without the column is left as is.
+    pub rename: Vec<(String, String)>,
+    /// Transforms, applied after the renames in order.
+    pub transforms: Vec<FieldTransform>,
+    /// Input fields; every row must have each of them.
+    pub inputs: Vec<String>,
+    /// Label fields; empty means every non-input field is a label.
+    pub labels: Vec<String>,
+    /// Category names, for the `category_name` transform and label distributions.
+    pub categories: Option<Vec<String>>,
+}
+
+impl LoadOptions {
+    /// Options that only name the input fields.
+    pub fn with_inputs(inputs: &[&str]) -> LoadOptions {
+        LoadOptions { inputs: inputs.iter().map(|s| s.to_string()).collect(), ..LoadOptions::default() }
+    }
+
+    /// The column a field comes from, following renames back; `None` when a transform makes it.
+    fn source_column<'a>(&'a self, field: &'a str) -> Option<&'a str> {
+        if self.transforms.iter().any(|t| t.into.as_deref() == Some(field)) {
+            return None;
+        }
+        Some(self.rename.iter().find(|(_, to)| to == field).map(|(from, _)| from.as_str()).unwrap_or(field))
+    }
+}
+
+/// One example and where in its file it came from (`line 3`, `$.examples[2]`).
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedRow {
+    pub(crate) example: Example,
+    pub(crate) place: String,
+}
+
 /// Keys under which a top-level JSON object may hold its list of examples, in preference order.
 const LIST_KEYS: &[&str] = &["examples", "data", "rows", "items", "records", "instances"];
 
-/// One parsed row and where it came from (`file line 3`, `file $.examples[2]`).
+/// One parsed row and where it came from: `place` is `line 3` or `$.examples[2]`, `location`
+/// the same with the file name in front.
 struct Row {
     location: String,
+    place: String,
     fields: Map<String, Value>,
 }
 
@@ -50,29 +99,50 @@ pub(crate) fn parse_examples(
     shown: &str,
     bytes: &[u8],
     format: DataFormat,
-    input_keys: &[&str],
-    transform: Option<RowTransform>,
-) -> Result<Vec<Example>> {
+    options: &LoadOptions,
+) -> Result<Vec<LoadedRow>> {
     let text = decode_utf8(shown, bytes)?;
     let rows = match format {
         DataFormat::Jsonl => parse_jsonl(shown, text)?,
         DataFormat::Json => parse_json(shown, text)?,
-        DataFormat::Csv => parse_csv(shown, text, b',', input_keys, transform.is_none())?,
-        DataFormat::Tsv => parse_csv(shown, text, b'\t', input_keys, transform.is_none())?,
+        DataFormat::Csv => parse_csv(shown, text, b',', options)?,
+        DataFormat::Tsv => parse_csv(shown, text, b'\t', options)?,
     };
     if rows.is_empty() {
         return Err(EvalError::data(shown, "no examples found"));
     }
+    let inputs: Vec<&str> = options.inputs.iter().map(String::as_str).collect();
     rows.into_iter()
         .map(|row| {
-            let fields = match transform {
-                Some(f) => f(row.fields).map_err(|message| EvalError::data(&row.location, message))?,
-                None => row.fields,
-            };
-            check_inputs(&row.location, &fields, input_keys)?;
-            Ok(Example::new(fields, input_keys))
+            let Row { location, place, fields } = row;
+            let fields = map_row(fields, options).map_err(|message| EvalError::data(&location, message))?;
+            check_inputs(&location, &fields, &inputs)?;
+            Ok(LoadedRow { example: Example::new(fields, &inputs), place })
         })
         .collect()
+}
+
+/// Applies the renames and transforms of `options` to one row.
+fn map_row(mut fields: Map<String, Value>, options: &LoadOptions) -> std::result::Result<Map<String, Value>, String> {
+    if !options.rename.is_empty() {
+        let mut renamed = Map::new();
+        for (key, value) in fields {
+            let target = options.rename.iter().find(|(from, _)| *from == key).map_or(key.as_str(), |(_, to)| to);
+            if renamed.contains_key(target) {
+                let column = options.rename.iter().find(|(_, to)| to == target).map_or(target, |(from, _)| from);
+                return Err(format!(
+                    "column '{column}' is renamed to '{target}', but the row also has a '{target}' column"
+                ));
+            }
+            renamed.insert(target.to_string(), value);
+        }
+        fields = renamed;
+    }
+    let categories = options.categories.as_deref();
+    for t in &options.transforms {
+        t.apply(&mut fields, categories)?;
+    }
+    Ok(fields)
 }
 
 fn decode_utf8<'a>(shown: &str, bytes: &'a [u8]) -> Result<&'a str> {
@@ -125,7 +195,7 @@ fn parse_jsonl(shown: &str, text: &str) -> Result<Vec<Row>> {
         }
         let location = format!("{shown} line {}", i + 1);
         match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(fields)) => rows.push(Row { location, fields }),
+            Ok(Value::Object(fields)) => rows.push(Row { location, place: format!("line {}", i + 1), fields }),
             Ok(other) => {
                 return Err(EvalError::data(location, format!("expected a JSON object, found {}", kind(&other))))
             }
@@ -194,16 +264,17 @@ fn parse_json(shown: &str, text: &str) -> Result<Vec<Row>> {
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let location = format!("{shown} {prefix}[{i}]");
+            let place = format!("{prefix}[{i}]");
+            let location = format!("{shown} {place}");
             match item {
-                Value::Object(fields) => Ok(Row { location, fields }),
+                Value::Object(fields) => Ok(Row { location, place, fields }),
                 other => Err(EvalError::data(location, format!("expected a JSON object, found {}", kind(&other)))),
             }
         })
         .collect()
 }
 
-fn parse_csv(shown: &str, text: &str, delimiter: u8, input_keys: &[&str], check_header: bool) -> Result<Vec<Row>> {
+fn parse_csv(shown: &str, text: &str, delimiter: u8, options: &LoadOptions) -> Result<Vec<Row>> {
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| csv_error(shown, &e))?.clone();
     let header_location = format!("{shown} line 1");
@@ -216,12 +287,13 @@ fn parse_csv(shown: &str, text: &str, delimiter: u8, input_keys: &[&str], check_
             return Err(EvalError::data(&header_location, format!("duplicate column '{name}'")));
         }
     }
-    if check_header {
-        if let Some(key) = input_keys.iter().find(|k| !headers.iter().any(|h| h == **k)) {
+    let needed = options.inputs.iter().chain(&options.labels).filter_map(|f| options.source_column(f));
+    for column in needed {
+        if !headers.iter().any(|h| h == column) {
             let found: Vec<&str> = headers.iter().collect();
             return Err(EvalError::data(
                 &header_location,
-                format!("column '{key}' missing from header (found: {})", found.join(", ")),
+                format!("column '{column}' missing from header (found: {})", found.join(", ")),
             ));
         }
     }
@@ -231,7 +303,7 @@ fn parse_csv(shown: &str, text: &str, delimiter: u8, input_keys: &[&str], check_
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let fields: Map<String, Value> =
             headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), Value::String(v.to_string()))).collect();
-        rows.push(Row { location: format!("{shown} line {line}"), fields });
+        rows.push(Row { location: format!("{shown} line {line}"), place: format!("line {line}"), fields });
     }
     Ok(rows)
 }

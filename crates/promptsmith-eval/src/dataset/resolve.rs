@@ -1,9 +1,12 @@
-//! Named-dataset resolution: `gsm8k:test`, `bbh:snarks`, `my_data`, or a plain path.
+//! Named-dataset resolution: `gsm8k:test`, `bbh/snarks`, `my_set.toml:train`, `my_data`, or a
+//! plain path, and column mappings (`--input text=question`) for plain files.
 
-use super::adapters::{find_adapter, Adapter, ADAPTERS};
-use super::load::DataFormat;
+use super::load::{DataFormat, LoadOptions};
+use super::spec::{builtin_specs, DatasetSpec};
+use super::transform::{FieldTransform, TransformOp};
 use super::Dataset;
 use crate::error::{EvalError, Result};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a directory of datasets, searched first.
@@ -25,49 +28,199 @@ pub struct DataSearchPath {
     notes: Vec<String>,
 }
 
-/// A dataset selector resolved to a file, ready to load.
-#[derive(Debug, Clone, Copy)]
-struct Selector<'a> {
-    name: &'a str,
-    split: Option<&'a str>,
+/// A column of a plain data file and the field it becomes: `question`, or `text=question` to rename.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnMapping {
+    /// Column (or key) in the file.
+    pub column: String,
+    /// Field name in the examples.
+    pub field: String,
+}
+
+impl ColumnMapping {
+    /// Parses `column` or `column=field`.
+    pub fn parse(text: &str) -> std::result::Result<ColumnMapping, String> {
+        let (column, field) = text.split_once('=').unwrap_or((text, text));
+        let (column, field) = (column.trim(), field.trim());
+        if column.is_empty() || field.is_empty() {
+            return Err(format!("'{text}' should be COLUMN or COLUMN=FIELD"));
+        }
+        Ok(ColumnMapping { column: column.to_string(), field: field.to_string() })
+    }
+
+    /// Whether the column is renamed.
+    pub fn renames(&self) -> bool {
+        self.column != self.field
+    }
+}
+
+/// How to map a file's columns to fields: for a plain file, the input and label columns (with
+/// renames) and a transform applied to every label; for a dataset with a spec, replacements for
+/// the spec's inputs and labels (no renames) and an extra label transform.
+#[derive(Debug, Clone, Default)]
+pub struct FieldMapping {
+    /// Input columns.
+    pub inputs: Vec<ColumnMapping>,
+    /// Label columns.
+    pub labels: Vec<ColumnMapping>,
+    /// A transform applied to every label field after the others.
+    pub label_transform: Option<TransformOp>,
+}
+
+impl FieldMapping {
+    /// A mapping naming only input fields.
+    pub fn inputs(keys: &[&str]) -> FieldMapping {
+        FieldMapping {
+            inputs: keys.iter().map(|k| ColumnMapping { column: k.to_string(), field: k.to_string() }).collect(),
+            ..FieldMapping::default()
+        }
+    }
 }
 
 /// Where a dataset selector points.
 #[derive(Debug, Clone)]
 pub struct ResolvedDataset {
-    /// Canonical name: `name:split` for named datasets, the path as given otherwise.
+    /// Canonical name: `name:split` (or `family/task:split`) for datasets with a spec, the path
+    /// as given otherwise.
     pub name: String,
-    /// The data file.
+    /// The data file read (for a derived split, the file it is cut from).
     pub path: PathBuf,
-    /// The split, for named datasets.
+    /// The split, for datasets with a spec.
     pub split: Option<String>,
-    /// The known-format adapter, for known datasets.
-    pub adapter: Option<&'static Adapter>,
+    /// The task, for task families.
+    pub task: Option<String>,
+    /// The spec, for named datasets and spec files.
+    pub spec: Option<DatasetSpec>,
+    /// The dataset's folder (where `categories` is read from).
+    folder: PathBuf,
 }
 
 impl ResolvedDataset {
-    /// Loads the file. `input_keys` overrides the adapter's; without an adapter they are required.
+    /// Loads the data. `input_keys` replaces the spec's inputs; a plain file needs them.
     pub fn load(&self, input_keys: Option<&[&str]>) -> Result<Dataset> {
-        let keys: &[&str] = match (input_keys, self.adapter) {
-            (Some(keys), _) => keys,
-            (None, Some(adapter)) => adapter.input_keys,
-            (None, None) => {
-                let known: Vec<&str> = ADAPTERS.iter().map(|a| a.name).collect();
-                return Err(EvalError::data(
-                    self.path.display().to_string(),
-                    format!("no input keys given; only known datasets ({}) have default input keys", known.join(", ")),
-                ));
+        self.load_mapped(&FieldMapping::inputs(input_keys.unwrap_or_default()))
+    }
+
+    /// Loads the data with a column mapping (see [`FieldMapping`]).
+    pub fn load_mapped(&self, mapping: &FieldMapping) -> Result<Dataset> {
+        let shown = self.path.display().to_string();
+        let dataset = match &self.spec {
+            Some(spec) => self.load_spec(spec, mapping)?,
+            None => {
+                if mapping.inputs.is_empty() {
+                    let known: Vec<String> = builtin_specs()?.iter().map(|s| s.name.clone()).collect();
+                    return Err(EvalError::data(
+                        shown,
+                        format!(
+                            "no input fields given: name the input columns (--input COLUMN), or use a dataset with \
+                             a spec ({})",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                if mapping.label_transform.is_some() && mapping.labels.is_empty() {
+                    return Err(EvalError::data(shown, "a label transform needs the label columns (--label COLUMN)"));
+                }
+                let fields = |m: &[ColumnMapping]| m.iter().map(|c| c.field.clone()).collect::<Vec<_>>();
+                let mut options = LoadOptions {
+                    rename: mapping
+                        .inputs
+                        .iter()
+                        .chain(&mapping.labels)
+                        .filter(|c| c.renames())
+                        .map(|c| (c.column.clone(), c.field.clone()))
+                        .collect(),
+                    inputs: fields(&mapping.inputs),
+                    labels: fields(&mapping.labels),
+                    ..LoadOptions::default()
+                };
+                add_label_transform(&mut options, mapping);
+                Dataset::load_with(&self.path, &options)?
             }
         };
-        let format = DataFormat::from_path(&self.path).ok_or_else(|| {
-            EvalError::data(
-                self.path.display().to_string(),
-                "unknown data format: expected a .jsonl, .ndjson, .json, .csv or .tsv file",
-            )
-        })?;
-        let transform = self.adapter.and_then(|a| a.transform);
-        Ok(Dataset::load_with(&self.path, format, keys, transform)?.with_name(self.name.clone()))
+        Ok(dataset.with_name(self.name.clone()))
     }
+
+    fn load_spec(&self, spec: &DatasetSpec, mapping: &FieldMapping) -> Result<Dataset> {
+        let mut options = spec.load_options();
+        for (list, flag, target) in
+            [(&mapping.inputs, "input", &mut options.inputs), (&mapping.labels, "label", &mut options.labels)]
+        {
+            if let Some(c) = list.iter().find(|c| c.renames()) {
+                return Err(EvalError::data(
+                    &spec.origin,
+                    format!(
+                        "dataset '{}' has a spec, so its columns cannot be renamed with --{flag} {}={}; copy the spec \
+                         (promptsmith data show {} --spec) and add a [rename] entry",
+                        spec.name, c.column, c.field, spec.name
+                    ),
+                ));
+            }
+            if !list.is_empty() {
+                *target = list.iter().map(|c| c.field.clone()).collect();
+            }
+        }
+        options.labels.retain(|l| !options.inputs.contains(l));
+        add_label_transform(&mut options, mapping);
+        if let Some(file) = &spec.categories {
+            options.categories = Some(read_categories(&self.folder.join(file))?);
+        }
+        let mut dataset = Dataset::load_with(&self.path, &options)?;
+        if let Some(keep) = spec.kept_fields() {
+            for e in &mut dataset.examples {
+                e.fields.retain(|k, _| keep.contains(k));
+            }
+        }
+        match (&spec.derived, self.split.as_deref()) {
+            (Some(d), Some(split)) if d.names().contains(&split) => {
+                let parts = dataset.splits(d.train, d.val, d.test, d.seed)?;
+                Ok(match split {
+                    "train" => parts.train,
+                    "val" => parts.val,
+                    _ => parts.test,
+                })
+            }
+            _ => Ok(dataset),
+        }
+    }
+}
+
+fn add_label_transform(options: &mut LoadOptions, mapping: &FieldMapping) {
+    if let Some(op) = &mapping.label_transform {
+        for label in &options.labels {
+            options.transforms.push(FieldTransform::new(label.clone(), op.clone()));
+        }
+    }
+}
+
+/// Reads a JSON list of category names.
+fn read_categories(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })?;
+    let shown = path.display().to_string();
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        EvalError::data(format!("{shown} line {}", e.line()), format!("invalid JSON at col {}: {e}", e.column()))
+    })?;
+    let Value::Array(items) = value else {
+        return Err(EvalError::data(shown, "expected a JSON list of category names"));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::String(s) => Ok(s),
+            other => Err(EvalError::data(
+                format!("{shown} $[{i}]"),
+                format!("expected a category name (a string), found {}", super::load::kind(&other)),
+            )),
+        })
+        .collect()
+}
+
+/// A parsed `name[/task][:split]` selector.
+#[derive(Debug, Clone, Copy)]
+struct Selector<'a> {
+    name: &'a str,
+    split: Option<&'a str>,
 }
 
 impl DataSearchPath {
@@ -107,63 +260,149 @@ impl DataSearchPath {
         &self.dirs
     }
 
-    /// Resolves a path or a `name[:split]` selector. An existing file wins; otherwise the name is
-    /// looked up in each directory in order, using its adapter's layout when it is a known dataset,
-    /// else as `name`, `name.{jsonl,json,csv,tsv}`, a folder `name/` holding one data file, or,
-    /// with a split, `name/split.{jsonl,json,csv,tsv}`.
-    pub fn resolve(&self, name_or_path: &str) -> Result<ResolvedDataset> {
-        let as_path = Path::new(name_or_path);
+    /// Resolves a selector:
+    /// - an existing file: a `.toml` file is a dataset spec (its default split), any other a plain
+    ///   data file; `spec.toml:split` picks a split of a spec file;
+    /// - `name[:split]` for a built-in spec (`gsm8k:train`), `family/task[:split]` for a task
+    ///   family (`bbh/snarks`, also written `bbh:snarks`), whose files are looked up in each
+    ///   directory of the search path in order;
+    /// - otherwise a plain name, looked up as `name`, `name.{jsonl,json,csv,tsv}`, a folder `name/`
+    ///   holding one data file, or, with a split, `name/split.{jsonl,json,csv,tsv}`.
+    pub fn resolve(&self, selector: &str) -> Result<ResolvedDataset> {
+        let as_path = Path::new(selector);
         if as_path.is_file() {
+            if is_spec_file(as_path) {
+                return self.resolve_spec(&DatasetSpec::from_file(as_path)?, None, None);
+            }
             return Ok(ResolvedDataset {
-                name: name_or_path.to_string(),
+                name: selector.to_string(),
                 path: as_path.to_path_buf(),
                 split: None,
-                adapter: None,
+                task: None,
+                spec: None,
+                folder: as_path.parent().map(Path::to_path_buf).unwrap_or_default(),
             });
         }
-        let selector = parse_selector(name_or_path);
-        match find_adapter(selector.name) {
-            Some(adapter) => self.resolve_known(adapter, selector.split),
-            None => self.resolve_generic(name_or_path, selector),
+        let parsed = parse_selector(selector);
+        let spec_path = Path::new(parsed.name);
+        if is_spec_file(spec_path) && spec_path.is_file() {
+            return self.resolve_spec(&DatasetSpec::from_file(spec_path)?, None, parsed.split);
+        }
+        let (family, task) = match parsed.name.split_once('/') {
+            Some((family, task)) => (family, Some(task)),
+            None => (parsed.name, None),
+        };
+        let specs = builtin_specs()?;
+        match specs.iter().find(|s| s.name == family) {
+            Some(spec) if spec.is_family() => match (task, parsed.split) {
+                (Some(task), split) => self.resolve_spec(spec, Some(task), split),
+                // `bbh:snarks`: the older way to name a task.
+                (None, Some(split)) if spec.tasks.iter().any(|t| t == split) => {
+                    self.resolve_spec(spec, Some(split), None)
+                }
+                (None, _) => Err(EvalError::TaskRequired {
+                    dataset: spec.name.clone(),
+                    problem: "no task given".into(),
+                    tasks: spec.tasks.clone(),
+                }),
+            },
+            Some(spec) if task.is_none() => self.resolve_spec(spec, None, parsed.split),
+            _ => self.resolve_generic(selector, parsed),
         }
     }
 
-    fn resolve_known(&self, adapter: &'static Adapter, split: Option<&str>) -> Result<ResolvedDataset> {
-        let Some(split) = split.or(adapter.default_split) else {
-            return Err(EvalError::SplitRequired {
-                dataset: adapter.name.to_string(),
-                available: self.available_splits(adapter),
-            });
-        };
-        let Some(relative) = adapter.split_path(split) else {
-            return Err(EvalError::UnknownSplit {
-                dataset: adapter.name.to_string(),
-                split: split.to_string(),
-                available: self.available_splits(adapter),
-            });
-        };
-        if let Some(path) = self.dirs.iter().map(|d| d.path.join(&relative)).find(|p| p.is_file()) {
-            return Ok(ResolvedDataset {
-                name: format!("{}:{split}", adapter.name),
-                path,
-                split: Some(split.to_string()),
-                adapter: Some(adapter),
-            });
-        }
-        if adapter.split_template.is_some() {
-            let available = self.available_splits(adapter);
-            if !available.is_empty() {
-                return Err(EvalError::UnknownSplit {
-                    dataset: adapter.name.to_string(),
-                    split: split.to_string(),
-                    available,
-                });
+    /// Resolves a spec's split (its default when `None`) to a file.
+    pub fn resolve_spec(&self, spec: &DatasetSpec, task: Option<&str>, split: Option<&str>) -> Result<ResolvedDataset> {
+        if spec.is_family() {
+            match task {
+                Some(t) if spec.tasks.iter().any(|x| x == t) => {}
+                Some(t) => {
+                    return Err(EvalError::TaskRequired {
+                        dataset: spec.name.clone(),
+                        problem: format!("it has no task '{t}'"),
+                        tasks: spec.tasks.clone(),
+                    })
+                }
+                None => {
+                    return Err(EvalError::TaskRequired {
+                        dataset: spec.name.clone(),
+                        problem: "no task given".into(),
+                        tasks: spec.tasks.clone(),
+                    })
+                }
             }
         }
+        let shown_name = match task {
+            Some(t) if spec.is_family() => format!("{}/{t}", spec.name),
+            _ => spec.name.clone(),
+        };
+        let Some(split) = split.or(spec.default_split.as_deref()) else {
+            return Err(EvalError::SplitRequired { dataset: shown_name, available: spec.splits() });
+        };
+        let Some((_, relative)) = spec.file_for(split, task) else {
+            return Err(EvalError::UnknownSplit {
+                dataset: shown_name,
+                split: split.to_string(),
+                available: spec.splits(),
+            });
+        };
+        let name = format!("{shown_name}:{split}");
+        let resolved = |folder: PathBuf| ResolvedDataset {
+            name: name.clone(),
+            path: folder.join(&relative),
+            split: Some(split.to_string()),
+            task: task.map(str::to_string),
+            spec: Some(spec.clone()),
+            folder,
+        };
+        if spec.base.is_some() {
+            let folder = spec.folder(Path::new(""));
+            let found = resolved(folder);
+            if found.path.is_file() {
+                return Ok(found);
+            }
+            return Err(EvalError::DatasetNotFound {
+                name,
+                detail: format!(
+                    "{} does not exist (the files of a spec file are relative to its folder{})",
+                    found.path.display(),
+                    if spec.dir.is_some() { ", joined with its `dir`" } else { "" }
+                ),
+            });
+        }
+        if let Some(dir) = self.dirs.iter().find(|d| spec.folder(&d.path).join(&relative).is_file()) {
+            return Ok(resolved(spec.folder(&dir.path)));
+        }
+        let folder = spec.dir.as_deref().unwrap_or(&spec.name);
+        let source = spec.source.as_deref().map(|s| format!("; the files come from {s}")).unwrap_or_default();
         Err(EvalError::DatasetNotFound {
-            name: format!("{}:{split}", adapter.name),
-            detail: format!("looked for {relative} in {}", self.describe()),
+            name,
+            detail: format!(
+                "looked for {folder}/{relative} in {}{source}; put them in a folder {folder}/ inside a data directory \
+                 and set ${DATA_DIR_ENV} to that directory",
+                self.describe()
+            ),
         })
+    }
+
+    /// The data directory holding a spec's files (checking its default split, or for a task family
+    /// each task), and for families how many tasks were found there.
+    pub fn locate(&self, spec: &DatasetSpec) -> Option<(&SearchDir, usize)> {
+        let split = spec.default_split.clone().or_else(|| spec.files.first().map(|(s, _)| s.clone()))?;
+        let tasks: Vec<Option<&str>> =
+            if spec.is_family() { spec.tasks.iter().map(|t| Some(t.as_str())).collect() } else { vec![None] };
+        self.dirs
+            .iter()
+            .map(|dir| {
+                let found = tasks
+                    .iter()
+                    .filter(|t| {
+                        spec.file_for(&split, **t).is_some_and(|(_, rel)| spec.folder(&dir.path).join(rel).is_file())
+                    })
+                    .count();
+                (dir, found)
+            })
+            .find(|(_, found)| *found > 0)
     }
 
     fn resolve_generic(&self, spec: &str, selector: Selector<'_>) -> Result<ResolvedDataset> {
@@ -174,27 +413,23 @@ impl DataSearchPath {
         };
         let mut candidates = vec![base.clone()];
         candidates.extend(DataFormat::EXTENSIONS.iter().map(|ext| format!("{base}.{ext}")));
+        let plain = |path: PathBuf| ResolvedDataset {
+            name: spec.to_string(),
+            folder: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            path,
+            split: split.map(str::to_string),
+            task: None,
+            spec: None,
+        };
         for dir in &self.dirs {
             if let Some(path) = candidates.iter().map(|c| dir.path.join(c)).find(|p| p.is_file()) {
-                return Ok(ResolvedDataset {
-                    name: spec.to_string(),
-                    path,
-                    split: split.map(str::to_string),
-                    adapter: None,
-                });
+                return Ok(plain(path));
             }
             let folder = dir.path.join(name);
             if split.is_none() && folder.is_dir() {
                 let files = data_files(&folder);
                 match files.as_slice() {
-                    [only] => {
-                        return Ok(ResolvedDataset {
-                            name: spec.to_string(),
-                            path: only.clone(),
-                            split: None,
-                            adapter: None,
-                        })
-                    }
+                    [only] => return Ok(plain(only.clone())),
                     [] => {}
                     several => {
                         return Err(EvalError::SplitRequired {
@@ -211,31 +446,8 @@ impl DataSearchPath {
         })
     }
 
-    /// Split names a known dataset offers: its fixed splits, plus files matching its template.
-    fn available_splits(&self, adapter: &Adapter) -> Vec<String> {
-        let mut out: Vec<String> = adapter.splits.iter().map(|(s, _)| s.to_string()).collect();
-        if let Some(template) = adapter.split_template {
-            let (folder, file) = template.rsplit_once('/').unwrap_or(("", template));
-            let (prefix, suffix) = file.split_once("{split}").unwrap_or((file, ""));
-            for dir in &self.dirs {
-                let Ok(entries) = std::fs::read_dir(dir.path.join(folder)) else { continue };
-                let mut found: Vec<String> = entries
-                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter_map(|n| n.strip_prefix(prefix)?.strip_suffix(suffix).map(str::to_string))
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                found.sort();
-                for s in found {
-                    if !out.contains(&s) {
-                        out.push(s);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn describe(&self) -> String {
+    /// The directories searched, with notes on the ones skipped (`$PROMPTSMITH_DATA_DIR is unset`).
+    pub fn describe(&self) -> String {
         let mut parts: Vec<String> = self
             .dirs
             .iter()
@@ -257,6 +469,10 @@ impl DataSearchPath {
         }
         text
     }
+}
+
+fn is_spec_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"))
 }
 
 /// Splits `name:split` (the split must not contain a path separator).
@@ -289,7 +505,7 @@ pub fn resolve_dataset(name_or_path: &str, sample_dirs: &[PathBuf]) -> Result<Re
     DataSearchPath::from_env(sample_dirs).resolve(name_or_path)
 }
 
-/// Resolves and loads in one step; `input_keys` overrides a known dataset's defaults.
+/// Resolves and loads in one step; `input_keys` replaces a named dataset's inputs.
 pub fn load_dataset(name_or_path: &str, sample_dirs: &[PathBuf], input_keys: Option<&[&str]>) -> Result<Dataset> {
     resolve_dataset(name_or_path, sample_dirs)?.load(input_keys)
 }

@@ -1,4 +1,5 @@
 use super::*;
+use serde_json::Value;
 use std::fs;
 use tempfile::TempDir;
 
@@ -224,6 +225,169 @@ fn from_examples_hash_depends_on_content() {
     assert_ne!(numbered(3).content_hash(), numbered(4).content_hash());
 }
 
+#[test]
+fn splits_are_seeded_disjoint_and_cover_the_data() {
+    let parts = numbered(10).splits(0.6, 0.2, 0.2, 5).unwrap();
+    assert_eq!((parts.train.len(), parts.val.len(), parts.test.len()), (6, 2, 2));
+    let mut all = ids(&parts.train);
+    all.extend(ids(&parts.val));
+    all.extend(ids(&parts.test));
+    // The parts are the seed's shuffle, cut in order.
+    assert_eq!(all, ids(&numbered(10).shuffle(5)));
+    assert_eq!(parts, numbered(10).splits(0.6, 0.2, 0.2, 5).unwrap());
+    assert_ne!(ids(&parts.train), ids(&numbered(10).splits(0.6, 0.2, 0.2, 6).unwrap().train));
+    assert_eq!(parts.val.transforms(), ["shuffle(seed=5)", "splits(train=0.6, val=0.2, test=0.2).val"]);
+    // Places follow their examples through the shuffle.
+    let first = &parts.train.examples()[0];
+    let i = first.get("i").and_then(|v| v.as_u64()).unwrap() as usize;
+    assert_eq!(parts.train.place(0), Some(format!("example {}", i + 1).as_str()));
+
+    // Fractions adding up to 1 use every example (rounding goes to test); less than 1 leaves some out.
+    let parts = numbered(7).splits(0.5, 0.25, 0.25, 1).unwrap();
+    assert_eq!((parts.train.len(), parts.val.len(), parts.test.len()), (4, 2, 1));
+    let parts = numbered(10).splits(0.5, 0.0, 0.2, 1).unwrap();
+    assert_eq!((parts.train.len(), parts.val.len(), parts.test.len()), (5, 0, 2));
+
+    assert_eq!(
+        numbered(3).splits(0.8, 0.3, 0.0, 1).unwrap_err().to_string(),
+        "nums: split fractions train=0.8, val=0.3, test=0 should each be between 0 and 1 and add up to at most 1"
+    );
+    assert!(numbered(3).splits(-0.1, 0.3, 0.0, 1).is_err());
+    assert!(numbered(3).splits(f64::NAN, 0.3, 0.0, 1).is_err());
+}
+
+#[test]
+fn duplicates_report_places_and_conflicts() {
+    let dir = TempDir::new().unwrap();
+    let p = write(
+        &dir,
+        "d.jsonl",
+        concat!(
+            "{\"q\": \"a\", \"a\": \"1\"}\n",
+            "{\"q\": \"b\", \"a\": \"2\"}\n",
+            "{\"q\": \"c\", \"a\": \"3\"}\n",
+            "{\"q\": \" a \", \"a\": \"1\"}\n",
+            "{\"q\": \"b\", \"a\": \"9\"}\n",
+            "{\"q\": \"a\", \"a\": \"1\"}\n",
+        ),
+    );
+    let ds = Dataset::load(&p, &["q"]).unwrap();
+    let dups = ds.duplicates();
+    assert_eq!(dups.repeated(), 3);
+    assert_eq!(
+        dups.groups,
+        vec![
+            DuplicateGroup {
+                places: vec!["line 1".into(), "line 4".into(), "line 6".into()],
+                conflicting_labels: false
+            },
+            DuplicateGroup { places: vec!["line 2".into(), "line 5".into()], conflicting_labels: true },
+        ]
+    );
+    assert_eq!(
+        dups.summary(1),
+        "3 examples repeat the inputs of an earlier one (2 groups, 1 with different labels): \
+         line 1 = line 4 = line 6; 1 more"
+    );
+    assert!(numbered(5).duplicates().is_empty());
+    assert_eq!(numbered(5).duplicates().summary(3), "no duplicate inputs");
+}
+
+#[test]
+fn readiness_counts_labelled_examples() {
+    let dir = TempDir::new().unwrap();
+    let p = write(&dir, "d.csv", "question,answer\nq1,1\nq2,\nq3,  \nq4,4\n");
+    let ds = Dataset::load_with(
+        &p,
+        &LoadOptions { inputs: vec!["question".into()], labels: vec!["answer".into()], ..LoadOptions::default() },
+    )
+    .unwrap()
+    .with_name("mine");
+    assert_eq!(ds.labelled_count(), 2);
+    assert_eq!(ds.check_ready(2).unwrap(), 2);
+    assert_eq!(
+        ds.check_ready(DEFAULT_MIN_LABELLED).unwrap_err().to_string(),
+        "dataset 'mine' is not ready: 2 of its 4 examples are labelled (a labelled example has a value in 'answer'), \
+         and at least 50 are needed; add labelled examples, or point the labels at the column that holds them"
+    );
+    // Without named labels, any non-input value counts.
+    let unnamed = Dataset::load(&p, &["question"]).unwrap();
+    assert_eq!(unnamed.labelled_count(), 2);
+    assert!(unnamed
+        .check_ready(3)
+        .unwrap_err()
+        .to_string()
+        .contains("(a labelled example has a value in some field besides its inputs)"));
+}
+
+#[test]
+fn field_summaries_and_label_distribution() {
+    let dir = TempDir::new().unwrap();
+    let rows: String = (0..12)
+        .map(|i| format!("{{\"text\": \"t{i}\", \"intent\": \"{}\", \"meta\": {i}}}\n", ["a", "b", "b"][i % 3]))
+        .collect();
+    let p = write(&dir, "d.jsonl", &rows);
+    let options = LoadOptions { inputs: vec!["text".into()], labels: vec!["intent".into()], ..LoadOptions::default() };
+    let ds = Dataset::load_with(&p, &options).unwrap();
+    let summary = ds.field_summaries();
+    assert_eq!(
+        summary.iter().map(|f| (f.name.as_str(), f.role, f.present, f.kinds.clone())).collect::<Vec<_>>(),
+        vec![
+            ("text", "input", 12, vec!["string"]),
+            ("intent", "label", 12, vec!["string"]),
+            ("meta", "other", 12, vec!["number"])
+        ]
+    );
+    assert_eq!(ds.label_distribution("intent"), vec![("b".to_string(), 8), ("a".to_string(), 4)]);
+    assert!(ds.is_categorical("intent"));
+    assert!(!ds.is_categorical("text"));
+}
+
+#[test]
+fn column_mapping_renames_and_label_transform() {
+    let dir = TempDir::new().unwrap();
+    let p = write(&dir, "d.csv", "query,gold,extra\nWhat is 2+2?,The answer is 4.,x\nAnd 3+3?, The answer is 6.,y\n");
+    let search = DataSearchPath::new([dir.path().to_path_buf()]);
+    let mapping = FieldMapping {
+        inputs: vec![ColumnMapping::parse("query=question").unwrap()],
+        labels: vec![ColumnMapping::parse("gold=answer").unwrap()],
+        label_transform: Some(TransformOp::parse(r"regex:answer is (\d+)").unwrap()),
+    };
+    let ds = search.resolve(&p.display().to_string()).unwrap().load_mapped(&mapping).unwrap();
+    let e = &ds.examples()[1];
+    assert_eq!(e.get_text("question").as_deref(), Some("And 3+3?"));
+    assert_eq!(e.get_text("answer").as_deref(), Some("6"));
+    assert_eq!(e.input_keys, ["question"]);
+    assert_eq!(ds.label_keys(), ["answer"]);
+    assert_eq!(e.fields.keys().collect::<Vec<_>>(), ["question", "answer", "extra"]);
+
+    let bad = FieldMapping { inputs: vec![ColumnMapping::parse("question").unwrap()], ..FieldMapping::default() };
+    assert_eq!(
+        search.resolve("d").unwrap().load_mapped(&bad).unwrap_err().to_string(),
+        format!("{} line 1: column 'question' missing from header (found: query, gold, extra)", p.display())
+    );
+    let p2 = write(&dir, "e.jsonl", "{\"q\": \"x\", \"a\": \"no number\"}\n");
+    let m = FieldMapping {
+        inputs: vec![ColumnMapping::parse("q").unwrap()],
+        labels: vec![ColumnMapping::parse("a").unwrap()],
+        label_transform: Some(TransformOp::parse(r"regex:(\d+)").unwrap()),
+    };
+    assert_eq!(
+        search.resolve(&p2.display().to_string()).unwrap().load_mapped(&m).unwrap_err().to_string(),
+        format!(r"{} line 1: field 'a' does not match regex `(\d+)`", p2.display())
+    );
+    let p3 = write(&dir, "f.jsonl", "{\"q\": \"x\", \"question\": \"y\"}\n");
+    let m = FieldMapping { inputs: vec![ColumnMapping::parse("q=question").unwrap()], ..FieldMapping::default() };
+    assert_eq!(
+        search.resolve(&p3.display().to_string()).unwrap().load_mapped(&m).unwrap_err().to_string(),
+        format!(
+            "{} line 1: column 'q' is renamed to 'question', but the row also has a 'question' column",
+            p3.display()
+        )
+    );
+    assert_eq!(ColumnMapping::parse("a=").unwrap_err(), "'a=' should be COLUMN or COLUMN=FIELD");
+}
+
 // ---- named datasets ----
 
 const GSM_ROWS: &str = concat!(
@@ -250,6 +414,7 @@ fn resolves_known_dataset_with_split() {
     assert_eq!(e.input_keys, vec!["question".to_string()]);
     assert_eq!(e.get_text("answer").as_deref(), Some("1234"));
     assert_eq!(e.get_text("rationale").as_deref(), Some("Total is 1,234 dollars."));
+    assert_eq!(ds.label_keys(), ["answer"]);
 
     let r = search.resolve("gsm8k:train").unwrap();
     assert_eq!(r.path, dir.path().join("gsm8k/train.jsonl"));
@@ -262,7 +427,7 @@ fn resolves_known_dataset_with_split() {
 }
 
 #[test]
-fn adapter_row_errors_have_locations() {
+fn spec_row_errors_have_locations() {
     let dir = TempDir::new().unwrap();
     let p = write(&dir, "gsm8k/test.jsonl", &format!("{GSM_ROWS}{{\"question\": \"Q3\", \"answer\": \"42\"}}\n"));
     let search = DataSearchPath::new([dir.path().to_path_buf()]);
@@ -273,32 +438,45 @@ fn adapter_row_errors_have_locations() {
 }
 
 #[test]
-fn search_order_and_template_splits() {
+fn task_families_and_search_order() {
     let first = TempDir::new().unwrap();
     let second = TempDir::new().unwrap();
-    write(&second, "bbh/snarks.json", r#"{"examples": [{"input": "x", "target": "(A)"}]}"#);
-    write(&second, "bbh/web_of_lies.json", r#"{"examples": [{"input": "x", "target": "Yes"}]}"#);
+    let rows: String = (0..10).map(|i| format!("{{\"input\": \"x{i}\", \"target\": \"(A)\"}},")).collect();
+    write(&second, "bbh/snarks.json", &format!("{{\"examples\": [{}]}}", rows.trim_end_matches(',')));
     write(&first, "mine.csv", "q,a\nx,1\n");
     write(&second, "mine.jsonl", "{\"q\": \"x\"}\n");
     let search = DataSearchPath::new([first.path().to_path_buf(), second.path().to_path_buf()]);
 
-    let ds = search.resolve("bbh:snarks").unwrap().load(None).unwrap();
+    let ds = search.resolve("bbh/snarks").unwrap().load(None).unwrap();
     assert_eq!(ds.examples()[0].input_keys, vec!["input".to_string()]);
-    assert_eq!(ds.name(), "bbh:snarks");
+    assert_eq!(ds.name(), "bbh/snarks:all");
+    assert_eq!(ds.len(), 10);
+    // The older `bbh:<task>` form still works.
+    assert_eq!(search.resolve("bbh:snarks").unwrap().name, "bbh/snarks:all");
+    // Derived splits: 40/20/40 of the task's examples, seeded by the spec.
+    let train = search.resolve("bbh/snarks:train").unwrap().load(None).unwrap();
+    let test = search.resolve("bbh/snarks:test").unwrap().load(None).unwrap();
+    assert_eq!((train.name(), train.len(), test.len()), ("bbh/snarks:train", 4, 4));
+    assert_eq!(train.transforms(), ["shuffle(seed=0)", "splits(train=0.4, val=0.2, test=0.4).train"]);
+    assert!(train.iter().all(|e| !test.examples().contains(e)));
 
-    assert_eq!(
-        search.resolve("bbh").unwrap_err().to_string(),
-        "dataset 'bbh' needs a split: use bbh:<split> (available: snarks, web_of_lies)"
+    let err = search.resolve("bbh").unwrap_err().to_string();
+    assert!(
+        err.starts_with("dataset 'bbh' is a family of tasks; no task given: use bbh/<task> (tasks: boolean_expressions, causal_judgement, "),
+        "{err}"
     );
-    assert_eq!(
-        search.resolve("bbh:nope").unwrap_err().to_string(),
-        "dataset 'bbh' has no split 'nope' (available: snarks, web_of_lies)"
+    let err = search.resolve("bbh/nope").unwrap_err().to_string();
+    assert!(
+        err.starts_with("dataset 'bbh' is a family of tasks; it has no task 'nope': use bbh/<task> (tasks: "),
+        "{err}"
     );
+    let err = search.resolve("bbh/web_of_lies").unwrap_err().to_string();
+    assert!(err.starts_with("dataset 'bbh/web_of_lies:all' not found: looked for bbh/web_of_lies.json in "), "{err}");
 
     // First directory wins.
     assert_eq!(search.resolve("mine").unwrap().path, first.path().join("mine.csv"));
     // Plain files need input keys.
-    assert!(search.resolve("mine").unwrap().load(None).unwrap_err().to_string().contains("no input keys given"));
+    assert!(search.resolve("mine").unwrap().load(None).unwrap_err().to_string().contains("no input fields given"));
     assert_eq!(search.resolve("mine").unwrap().load(Some(&["q"])).unwrap().len(), 1);
 }
 
@@ -336,7 +514,99 @@ fn existing_path_wins_and_not_found_says_where() {
     let err = search.resolve("gsm8k").unwrap_err().to_string();
     assert_eq!(
         err,
-        format!("dataset 'gsm8k:test' not found: looked for gsm8k/test.jsonl in {}", dir.path().join("data").display())
+        format!(
+            "dataset 'gsm8k:test' not found: looked for gsm8k/test.jsonl in {}; the files come from github \
+             openai/grade-school-math (MIT): grade_school_math/data/train.jsonl and test.jsonl; put them in a folder \
+             gsm8k/ inside a data directory and set $PROMPTSMITH_DATA_DIR to that directory",
+            dir.path().join("data").display()
+        )
+    );
+}
+
+#[test]
+fn user_spec_file_with_categories_metadata_and_splits() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "tickets/categories.json", r#"["billing", "bug", "other"]"#);
+    let rows: String = (0..20)
+        .map(|i| format!("{{\"body\": \"ticket {i}\", \"label\": {}, \"agent\": \"x\", \"id\": {i}}}\n", i % 3))
+        .collect();
+    write(&dir, "tickets/all.jsonl", &rows);
+    let spec = write(
+        &dir,
+        "tickets.toml",
+        r#"
+name = "tickets"
+description = "support tickets"
+dir = "tickets"
+inputs = ["text"]
+labels = ["label"]
+metadata = ["id"]
+categories = "categories.json"
+
+[files]
+all = "all.jsonl"
+
+[rename]
+body = "text"
+
+[[transform]]
+field = "label"
+apply = "banking77"
+
+[splits]
+from = "all"
+seed = 9
+train = 0.5
+val = 0.25
+test = 0.25
+"#,
+    );
+    // The spec file works from any directory: its files are relative to its own folder.
+    let search = DataSearchPath::new([]);
+    let shown = spec.display().to_string();
+    let ds = search.resolve(&shown).unwrap().load(None).unwrap();
+    assert_eq!(ds.name(), "tickets:all");
+    assert_eq!(ds.len(), 20);
+    let e = &ds.examples()[4];
+    assert_eq!(e.get_text("text").as_deref(), Some("ticket 4"));
+    assert_eq!(e.get_text("label").as_deref(), Some("bug"));
+    assert_eq!(e.fields.keys().collect::<Vec<_>>(), ["text", "label", "id"]);
+    assert_eq!(ds.categories().map(<[String]>::len), Some(3));
+    assert!(ds.is_categorical("label"));
+
+    let train = search.resolve(&format!("{shown}:train")).unwrap().load(None).unwrap();
+    let val = search.resolve(&format!("{shown}:val")).unwrap().load(None).unwrap();
+    assert_eq!((train.name(), train.len(), val.len()), ("tickets:train", 10, 5));
+    assert_eq!(train, ds.clone().splits(0.5, 0.25, 0.25, 9).unwrap().train.with_name("tickets:train"));
+
+    // A spec names its own inputs; --input may replace them but not rename.
+    let m = FieldMapping { inputs: vec![ColumnMapping::parse("text=body").unwrap()], ..FieldMapping::default() };
+    assert_eq!(
+        search.resolve(&shown).unwrap().load_mapped(&m).unwrap_err().to_string(),
+        format!(
+            "{shown}: dataset 'tickets' has a spec, so its columns cannot be renamed with --input text=body; copy the \
+             spec (promptsmith data show tickets --spec) and add a [rename] entry"
+        )
+    );
+
+    // A bad category is reported with its line.
+    write(&dir, "tickets/all.jsonl", "{\"body\": \"t\", \"label\": 7}\n");
+    assert_eq!(
+        search.resolve(&shown).unwrap().load(None).unwrap_err().to_string(),
+        format!(
+            "{} line 1: field 'label': category index 7 is out of range (there are 3 categories)",
+            dir.path().join("tickets/all.jsonl").display()
+        )
+    );
+    std::fs::remove_file(dir.path().join("tickets/all.jsonl")).unwrap();
+    let err = search.resolve(&shown).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "dataset 'tickets:all' not found: {} does not exist (the files of a spec file are relative to its folder, \
+             joined with its `dir`)",
+            dir.path().join("tickets/all.jsonl").display()
+        )
     );
 }
 
@@ -353,22 +623,85 @@ fn from_env_uses_data_dir_variable() {
     assert_eq!(search.resolve("gsm8k").unwrap().path, dir.path().join("gsm8k/test.jsonl"));
 }
 
-/// Loads the real benchmark data when the checkout has it (`../shared/data` beside the repo).
-#[test]
-fn real_shared_data_when_present() {
+/// The benchmark data beside the project (`../shared/data`), which the test suite always has.
+fn shared_data() -> DataSearchPath {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if !shared.is_dir() {
-        return;
+    assert!(
+        shared.is_dir(),
+        "{} is missing: the test suite needs the shared benchmark data beside the project (../shared/data)",
+        shared.display()
+    );
+    DataSearchPath::new([shared])
+}
+
+fn load_real(search: &DataSearchPath, name: &str) -> Dataset {
+    search.resolve(name).unwrap_or_else(|e| panic!("{name}: {e}")).load(None).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_shipped_spec_loads_its_real_data() {
+    let search = shared_data();
+    let expected: &[(&str, usize, &[&str], &[&str])] = &[
+        ("gsm8k:train", 7473, &["question"], &["answer"]),
+        ("gsm8k:test", 1319, &["question"], &["answer"]),
+        ("banking77:train", 10003, &["text"], &["category"]),
+        ("banking77:test", 3080, &["text"], &["category"]),
+        ("hotpotqa", 100, &["question", "context"], &["answer"]),
+        ("hotpotqa_questions", 7405, &["question"], &["answer"]),
+        ("ifeval", 541, &["prompt"], &["instruction_id_list", "kwargs"]),
+        ("math500", 500, &["problem"], &["answer"]),
+    ];
+    for (name, n, inputs, labels) in expected {
+        let ds = load_real(&search, name);
+        assert_eq!(ds.len(), *n, "{name}");
+        assert_eq!(ds.input_keys(), *inputs, "{name}");
+        assert_eq!(ds.label_keys(), *labels, "{name}");
+        assert_eq!(ds.labelled_count(), *n, "{name}: every example is labelled");
     }
-    let search = DataSearchPath::new([shared]);
-    let gsm = search.resolve("gsm8k:test").unwrap().load(None).unwrap();
-    assert_eq!(gsm.len(), 1319);
+
+    let gsm = load_real(&search, "gsm8k:test");
     assert_eq!(gsm.examples()[0].get_text("answer").as_deref(), Some("18"));
     assert!(gsm.iter().all(|e| e.get_text("answer").is_some_and(|a| a.parse::<f64>().is_ok())));
     assert!(gsm.iter().all(|e| !e.get_text("rationale").unwrap_or_default().contains("<<")));
-    assert_eq!(search.resolve("banking77").unwrap().load(None).unwrap().len(), 3080);
-    assert_eq!(search.resolve("bbh:snarks").unwrap().load(None).unwrap().examples()[0].input_keys, ["input"]);
-    let hotpot = search.resolve("hotpotqa:distractor").unwrap().load(Some(&["question", "context"])).unwrap();
+
+    let banking = load_real(&search, "banking77:test");
+    assert_eq!(banking.categories().map(<[String]>::len), Some(77));
+    assert_eq!(banking.label_distribution("category").len(), 77);
+
+    let hotpot = load_real(&search, "hotpotqa");
     assert!(hotpot.examples()[0].get_text("context").is_some_and(|c| c.contains("VIVA Media: ")));
-    assert_eq!(search.resolve("math500").unwrap().load(None).unwrap().len(), 500);
+    assert_eq!(load_real(&search, "hotpotqa:train").len(), 40);
+
+    let ifeval = load_real(&search, "ifeval");
+    assert!(ifeval.examples()[0].get("instruction_id_list").is_some_and(Value::is_array));
+    assert!(ifeval.examples()[0].get("kwargs").is_some_and(Value::is_array));
+
+    let math = load_real(&search, "math500");
+    assert!(math.iter().all(|e| e.get("level").is_some()));
+    let parts: Vec<usize> =
+        ["math500:train", "math500:val", "math500:test"].iter().map(|n| load_real(&search, n).len()).collect();
+    assert_eq!(parts, [200, 100, 200]);
+
+    let bbh = builtin_spec("bbh").unwrap().unwrap();
+    assert_eq!(search.locate(&bbh).map(|(_, found)| found), Some(23));
+    for task in &bbh.tasks {
+        let expected = match task.as_str() {
+            "causal_judgement" => 187,
+            "penguins_in_a_table" => 146,
+            "snarks" => 178,
+            _ => 250,
+        };
+        let ds = load_real(&search, &format!("bbh/{task}"));
+        assert_eq!(ds.len(), expected, "bbh/{task}");
+        assert_eq!(ds.labelled_count(), expected, "bbh/{task}");
+    }
+}
+
+#[test]
+fn real_banking77_checks_every_label() {
+    // Each CSV label is one of the 77 category names; a typo would fail the load with its line.
+    let search = shared_data();
+    let train = load_real(&search, "banking77:train");
+    let cats = train.categories().unwrap().to_vec();
+    assert!(train.iter().all(|e| e.get_text("category").is_some_and(|c| cats.contains(&c))));
 }
