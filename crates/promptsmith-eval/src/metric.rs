@@ -26,7 +26,19 @@ use text::{excerpt, normalize_basic, token_f1};
 pub const DEFAULT_FIELD: &str = "answer";
 
 /// Ids of the built-in metrics.
-pub const METRIC_IDS: &[&str] = &["exact_match", "numeric_match", "f1", "contains", "regex", "label_match"];
+pub const METRIC_IDS: &[&str] = &[
+    "exact_match",
+    "numeric_match",
+    "f1",
+    "contains",
+    "regex",
+    "label_match",
+    "rouge_l",
+    "set_f1",
+    "set_precision",
+    "set_recall",
+    "ifeval",
+];
 
 /// Default relative tolerance of [`NumericMatch`].
 pub const DEFAULT_REL_TOL: f64 = 1e-6;
@@ -146,6 +158,10 @@ pub trait Metric: Send + Sync {
 /// - `contains`: the prediction contains the expected text (normalized like `exact_match`).
 /// - `regex[:pattern]`: see [`RegexMatch`].
 /// - `label_match`: a class label, see [`LabelMatch`].
+/// - `rouge_l`: ROUGE-L F-measure over tokens, see [`rouge::RougeL`].
+/// - `set_f1`, `set_precision`, `set_recall`: lists compared as sets, see [`sets::SetMetric`].
+/// - `ifeval[:all|loose|loose_all]`: IFEval instruction checks on the response in `field`, see
+///   [`ifeval::IfEvalMetric`].
 ///
 /// When the expected value is a JSON array, each element is an acceptable answer and the best
 /// score counts.
@@ -163,6 +179,11 @@ pub fn metric_by_name(id: &str, field: &str) -> Result<Box<dyn Metric>> {
         "f1" => no_param(Box::new(F1::new(field))),
         "contains" => no_param(Box::new(Contains::new(field))),
         "label_match" => no_param(Box::new(LabelMatch::new(field))),
+        "rouge_l" => no_param(Box::new(rouge::RougeL::new(field))),
+        "set_f1" => no_param(Box::new(sets::SetMetric::f1(field))),
+        "set_precision" => no_param(Box::new(sets::SetMetric::precision(field))),
+        "set_recall" => no_param(Box::new(sets::SetMetric::recall(field))),
+        "ifeval" => Ok(Box::new(ifeval::IfEvalMetric::from_param(field, param)?)),
         "numeric_match" => {
             let rel_tol = match param {
                 None => DEFAULT_REL_TOL,

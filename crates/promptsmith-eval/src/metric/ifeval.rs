@@ -25,7 +25,7 @@
 pub mod lang;
 pub mod text;
 
-use super::MetricResult;
+use super::{Metric, MetricResult};
 use crate::error::{EvalError, Result};
 use crate::metric::text::excerpt;
 use promptsmith_core::{value_to_text, Example, Prediction};
@@ -971,16 +971,28 @@ impl IfEvalMetric {
         Ok(MetricResult::new(score, feedback))
     }
 
-    /// Scores; malformed instruction labels (an unknown id, bad kwargs) score 0 with the error
-    /// as feedback, never as a pass. Use [`IfEvalMetric::validate`] to reject such data up front.
+    /// Scores; malformed instruction labels (an unknown id, bad kwargs) give a metric error
+    /// ([`MetricResult::metric_error`]: score 0, counted by the evaluator as an error), never a
+    /// pass. Use [`IfEvalMetric::validate`] to reject such data up front.
     pub fn score_sync(&self, example: &Example, prediction: &Prediction) -> MetricResult {
         match self.try_score(example, prediction) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "ifeval: invalid instruction labels");
-                MetricResult::fail(format!("error: invalid IFEval labels: {e}"))
+                MetricResult::metric_error(format!("invalid IFEval labels: {e}"))
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Metric for IfEvalMetric {
+    fn name(&self) -> &str {
+        self.id()
+    }
+
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        self.score_sync(example, prediction)
     }
 }
 

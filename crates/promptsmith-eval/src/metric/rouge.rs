@@ -6,7 +6,7 @@
 //! ASCII are kept as letters (rouge-score replaces them with spaces, so `café` becomes `caf`).
 
 use super::text::excerpt;
-use super::{MetricResult, DEFAULT_FIELD};
+use super::{Metric, MetricResult, DEFAULT_FIELD};
 use promptsmith_core::{value_to_text, Example, Prediction};
 use serde_json::Value;
 
@@ -122,6 +122,17 @@ impl RougeL {
 impl Default for RougeL {
     fn default() -> Self {
         RougeL::new(DEFAULT_FIELD)
+    }
+}
+
+#[async_trait::async_trait]
+impl Metric for RougeL {
+    fn name(&self) -> &str {
+        self.id()
+    }
+
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        self.score_sync(example, prediction)
     }
 }
 

@@ -11,7 +11,7 @@
 //! - empty items and `null` are dropped, and duplicates count once.
 
 use super::text::{excerpt, normalize_basic};
-use super::{MetricResult, DEFAULT_FIELD};
+use super::{Metric, MetricResult, DEFAULT_FIELD};
 use promptsmith_core::{Example, Prediction};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -236,6 +236,17 @@ impl SetMetric {
 impl Default for SetMetric {
     fn default() -> Self {
         SetMetric::f1(DEFAULT_FIELD)
+    }
+}
+
+#[async_trait::async_trait]
+impl Metric for SetMetric {
+    fn name(&self) -> &str {
+        self.id()
+    }
+
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        self.score_sync(example, prediction)
     }
 }
 

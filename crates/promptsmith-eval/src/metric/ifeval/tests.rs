@@ -451,7 +451,7 @@ fn metric_bad_labels_are_errors_never_passes() {
     assert!(m.validate(&ex).is_err());
     let r = m.score_sync(&ex, &prediction("ok"));
     assert_eq!(r.score, 0.0);
-    assert!(r.feedback.unwrap_or_default().contains("unknown IFEval instruction id 'made_up:id'"));
+    assert_eq!(r.error.as_deref(), Some("invalid IFEval labels: unknown IFEval instruction id 'made_up:id'"));
 
     let bad_kwargs = example(json!(["length_constraints:number_words"]), json!([{"num_words": 3}]));
     assert!(m.try_score(&bad_kwargs, &prediction("ok")).unwrap_err().to_string().contains("'relation' is missing"));
@@ -466,6 +466,7 @@ fn metric_bad_labels_are_errors_never_passes() {
     let ok = example(json!(["punctuation:no_comma"]), json!([{}]));
     let r = m.try_score(&ok, &Prediction::default()).unwrap();
     assert_eq!((r.score, r.feedback.as_deref()), (0.0, Some("prediction has no field 'response'")));
+    assert!(r.error.is_none());
     // Kwargs may be left out entirely when no instruction takes any.
     let no_kwargs = Example::default().with(IDS_LABEL, json!(["punctuation:no_comma"]));
     assert_eq!(m.score_sync(&no_kwargs, &prediction("ok")).score, 1.0);
@@ -527,4 +528,32 @@ fn prompts_as_responses_match_reference_counts() {
         assert_eq!(strict_counts.get(id).copied().unwrap_or(0), *strict, "strict count for {id}");
         assert_eq!(loose_counts.get(id).copied().unwrap_or(0), *loose, "loose count for {id}");
     }
+}
+
+#[tokio::test]
+async fn registered_by_id_and_scored_through_the_metric_trait() {
+    use crate::metric::metric_by_name;
+    let ex = example(json!(["punctuation:no_comma", "startend:quotation"]), json!([{}, {}]));
+    let expected = [("ifeval", 0.5), ("ifeval:all", 0.0), ("ifeval:loose", 0.5), ("ifeval:loose_all", 0.0)];
+    for (id, score) in expected {
+        let m = metric_by_name(id, "response").unwrap();
+        assert_eq!(m.name(), id);
+        assert_eq!(m.score(&ex, &prediction("no commas")).await.score, score, "{id}");
+    }
+    assert!(metric_by_name("ifeval:sloppy", "response").is_err());
+
+    let ex = Example::default().with("answer", json!(["a", "b"]));
+    let mut p = Prediction::default();
+    p.fields.insert("answer".into(), json!("a, c"));
+    for (id, score) in [("set_f1", 0.5), ("set_precision", 0.5), ("set_recall", 0.5)] {
+        let m = metric_by_name(id, "answer").unwrap();
+        assert_eq!(m.name(), id);
+        assert!((m.score(&ex, &p).await.score - score).abs() < 1e-12, "{id}");
+    }
+    let m = metric_by_name("rouge_l", "answer").unwrap();
+    assert_eq!(m.name(), "rouge_l");
+    let ex = Example::default().with("answer", json!("the cat sat"));
+    p.fields.insert("answer".into(), json!("the cat"));
+    assert!((m.score(&ex, &p).await.score - 0.8).abs() < 1e-12);
+    assert!(metric_by_name("rouge_l:x", "answer").is_err());
 }
