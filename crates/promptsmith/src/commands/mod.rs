@@ -1,5 +1,6 @@
 //! Subcommands.
 
+mod compare;
 mod dspy;
 mod eval;
 mod history;
@@ -20,6 +21,8 @@ pub(crate) enum Command {
     Run(run::RunArgs),
     /// Evaluate a program on a dataset with a metric.
     Eval(eval::EvalArgs),
+    /// Compare two program states on the same examples: which is better and how sure.
+    Compare(compare::CompareArgs),
     /// Print recent LM calls (the exact messages sent and received).
     History(history::HistoryArgs),
     /// Install, serve and stop the local model.
@@ -35,6 +38,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
     match command {
         Command::Run(a) => run::run(a, lm).await,
         Command::Eval(a) => eval::eval(a, lm).await,
+        Command::Compare(a) => compare::compare(a, lm).await,
         Command::History(a) => history::history(a),
         Command::Lm(c) => lm::lm(c, lm).await,
         Command::Dspy(c) => dspy::dspy(c),
