@@ -40,6 +40,13 @@ healthy "http://127.0.0.1:$port/health" || { echo "[test] llama-server not healt
 export PROMPTSMITH_TEST_LM_URL="http://127.0.0.1:$port"
 export PROMPTSMITH_TEST_MODEL_SHA256="$(cut -d' ' -f1 "$model.sha256")"
 
+# --- PostgreSQL for the store tests (promptsmith-store; see scripts/start-test-postgres.sh) ---
+pg_dir="$(mktemp -d /tmp/promptsmith-test-pg.XXXXXX)"
+trap 'cleanup; scripts/start-test-postgres.sh --stop "$pg_dir"' EXIT
+PROMPTSMITH_TEST_DATABASE_URL="$(scripts/start-test-postgres.sh "$pg_dir")"
+export PROMPTSMITH_TEST_DATABASE_URL
+# --- end PostgreSQL ---
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log_tests=$(mktemp)
