@@ -1,6 +1,7 @@
 //! The promptsmith command-line interface.
 
 mod commands;
+mod data_args;
 mod lm_setup;
 mod manifest;
 

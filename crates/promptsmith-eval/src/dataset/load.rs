@@ -1,5 +1,6 @@
 //! Parsing data files (JSONL, JSON, CSV/TSV) into examples, with precise error locations, and
 //! the row pipeline that maps columns to fields: renames, then transforms, then the input check.
+//! A transform of a label field skips rows whose label is missing, null or blank (unlabelled rows).
 
 use super::transform::FieldTransform;
 use crate::error::{EvalError, Result};
@@ -51,7 +52,7 @@ pub struct LoadOptions {
     pub format: Option<DataFormat>,
     /// Column renames `(column, field)`, applied first. A row without the column is left as is.
     pub rename: Vec<(String, String)>,
-    /// Transforms, applied after the renames in order.
+    /// Transforms, applied after the renames in order (skipping unlabelled rows for label fields).
     pub transforms: Vec<FieldTransform>,
     /// Input fields; every row must have each of them.
     pub inputs: Vec<String>,
@@ -140,6 +141,15 @@ fn map_row(mut fields: Map<String, Value>, options: &LoadOptions) -> std::result
     }
     let categories = options.categories.as_deref();
     for t in &options.transforms {
+        // An unlabelled row (label missing, null or blank) stays unlabelled.
+        let blank = match fields.get(&t.field) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.trim().is_empty(),
+            Some(_) => false,
+        };
+        if blank && options.labels.contains(&t.field) {
+            continue;
+        }
         t.apply(&mut fields, categories)?;
     }
     Ok(fields)

@@ -346,7 +346,11 @@ fn field_summaries_and_label_distribution() {
 #[test]
 fn column_mapping_renames_and_label_transform() {
     let dir = TempDir::new().unwrap();
-    let p = write(&dir, "d.csv", "query,gold,extra\nWhat is 2+2?,The answer is 4.,x\nAnd 3+3?, The answer is 6.,y\n");
+    let p = write(
+        &dir,
+        "d.csv",
+        "query,gold,extra\nWhat is 2+2?,The answer is 4.,x\nAnd 3+3?, The answer is 6.,y\nUnlabelled?,,z\n",
+    );
     let search = DataSearchPath::new([dir.path().to_path_buf()]);
     let mapping = FieldMapping {
         inputs: vec![ColumnMapping::parse("query=question").unwrap()],
@@ -360,6 +364,8 @@ fn column_mapping_renames_and_label_transform() {
     assert_eq!(e.input_keys, ["question"]);
     assert_eq!(ds.label_keys(), ["answer"]);
     assert_eq!(e.fields.keys().collect::<Vec<_>>(), ["question", "answer", "extra"]);
+    // The transform leaves unlabelled rows alone.
+    assert_eq!((ds.len(), ds.labelled_count()), (3, 2));
 
     let bad = FieldMapping { inputs: vec![ColumnMapping::parse("question").unwrap()], ..FieldMapping::default() };
     assert_eq!(

@@ -1,11 +1,12 @@
 //! `promptsmith eval`: score a program on a dataset.
 
 use super::{cancel_on_ctrl_c, file_sha256, load_program_with_state, progress_bar, sample_dirs};
+use crate::data_args::DataArgs;
 use crate::lm_setup::{build_lm, role_lm, LmArgs};
 use crate::manifest::{run_dir, write_json, Manifest};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use promptsmith_eval::{load_dataset, write_results, Evaluator, ResultsFormat, StopReason};
+use promptsmith_eval::{write_results, Evaluator, ResultsFormat, StopReason};
 use promptsmith_lm::LmRole;
 use serde_json::json;
 use std::path::PathBuf;
@@ -20,10 +21,9 @@ pub(crate) struct EvalArgs {
     /// Program state file (optimized instructions and demos).
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Dataset: a file (JSONL, JSON, CSV) or a name such as `gsm8k` / `gsm8k:train`, looked
-    /// up in $PROMPTSMITH_DATA_DIR, ../shared/data, then the bundled samples.
-    #[arg(long)]
-    data: String,
+    /// Dataset and column mapping (--data, --input, --label, --label-transform).
+    #[command(flatten)]
+    data: DataArgs,
     /// Metric: a built-in id (exact_match, numeric_match[:tol], f1, contains, regex:<pattern>,
     /// label_match, rouge_l, set_f1, ifeval, ...) or a metric spec file (.yaml/.json) describing
     /// an LLM judge or a weighted composite.
@@ -87,8 +87,7 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     }
     let inputs = program.input_fields();
     let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let mut dataset = load_dataset(&args.data, &sample_dirs(&args.program), Some(&input_refs))
-        .map_err(|e| anyhow::anyhow!("--data {}: {e}", args.data))?;
+    let mut dataset = args.data.load(&sample_dirs(&args.program), &input_refs)?;
     if let Some(seed) = args.seed {
         dataset = dataset.shuffle(seed);
     }

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 mod compare;
+mod data;
 mod dspy;
 mod eval;
 mod history;
@@ -28,6 +29,9 @@ pub(crate) enum Command {
     /// Install, serve and stop the local model.
     #[command(subcommand)]
     Lm(lm::LmCommand),
+    /// List, check and show datasets; write seeded splits.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Import or export DSPy `program.save()` JSON files.
     #[command(subcommand)]
     Dspy(dspy::DspyCommand),
@@ -41,6 +45,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Compare(a) => compare::compare(a, lm).await,
         Command::History(a) => history::history(a),
         Command::Lm(c) => lm::lm(c, lm).await,
+        Command::Data(c) => data::data(c),
         Command::Dspy(c) => dspy::dspy(c),
     }
 }

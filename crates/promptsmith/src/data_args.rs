@@ -1,0 +1,118 @@
+//! Dataset options shared by every command that reads a dataset (`eval`, `data check`, ...).
+
+use anyhow::{anyhow, Result};
+use clap::Args;
+use promptsmith_eval::dataset::{ColumnMapping, DataSearchPath, FieldMapping, ResolvedDataset, TransformOp};
+use promptsmith_eval::Dataset;
+use std::fmt;
+use std::path::PathBuf;
+
+/// How many duplicate groups a warning shows.
+const DUPLICATES_SHOWN: usize = 3;
+
+/// `--data` and the column mapping options.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DataArgs {
+    /// Dataset: a built-in name (`gsm8k`, `gsm8k:train`, `banking77`, `hotpotqa`, `bbh/<task>`,
+    /// ...; see `promptsmith data list`), a dataset spec file (`my_set.toml[:split]`), or a data
+    /// file (JSONL, JSON, CSV, TSV). Names are looked up in $PROMPTSMITH_DATA_DIR, ../shared/data,
+    /// then the bundled samples.
+    #[arg(long)]
+    pub(crate) data: String,
+    /// An input column of a data file: COLUMN, or COLUMN=FIELD to rename it (repeatable). For a
+    /// named dataset, replaces the inputs its spec names.
+    #[arg(long = "input", value_name = "COLUMN[=FIELD]")]
+    pub(crate) inputs: Vec<String>,
+    /// A label column: COLUMN, or COLUMN=FIELD to rename it (repeatable). For a named dataset,
+    /// replaces the labels its spec names.
+    #[arg(long = "label", value_name = "COLUMN[=FIELD]")]
+    pub(crate) labels: Vec<String>,
+    /// Transform applied to every label: gsm8k_final_answer, gsm8k_rationale, strip, lowercase,
+    /// category_name, titled_paragraphs, or regex:PATTERN with one capture group.
+    #[arg(long, value_name = "NAME|regex:PATTERN")]
+    pub(crate) label_transform: Option<String>,
+}
+
+impl fmt::Display for DataArgs {
+    /// The `--data` value, for messages (`--data {args}: ...`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.data)
+    }
+}
+
+impl DataArgs {
+    /// The column mapping the options give.
+    pub(crate) fn mapping(&self) -> Result<FieldMapping> {
+        let parse = |flag: &str, values: &[String]| -> Result<Vec<ColumnMapping>> {
+            values.iter().map(|v| ColumnMapping::parse(v).map_err(|e| anyhow!("--{flag} {v}: {e}"))).collect()
+        };
+        let label_transform = match &self.label_transform {
+            None => None,
+            Some(t) => Some(TransformOp::parse(t).map_err(|e| anyhow!("--label-transform {t}: {e}"))?),
+        };
+        Ok(FieldMapping {
+            inputs: parse("input", &self.inputs)?,
+            labels: parse("label", &self.labels)?,
+            label_transform,
+        })
+    }
+
+    /// Resolves `--data` on the standard search path.
+    pub(crate) fn resolve(&self, sample_dirs: &[PathBuf]) -> Result<ResolvedDataset> {
+        DataSearchPath::from_env(sample_dirs).resolve(&self.data).map_err(|e| anyhow!("--data {}: {e}", self.data))
+    }
+
+    /// Loads the dataset. `default_inputs` (e.g. a program's input fields) are the inputs when no
+    /// `--input` is given: the columns of a data file, or the fields marked as inputs in a named
+    /// dataset. Warns on stderr when examples repeat the inputs of earlier ones.
+    pub(crate) fn load(&self, sample_dirs: &[PathBuf], default_inputs: &[&str]) -> Result<Dataset> {
+        let mut mapping = self.mapping()?;
+        let resolved = self.resolve(sample_dirs)?;
+        let use_defaults = mapping.inputs.is_empty() && !default_inputs.is_empty();
+        if use_defaults && resolved.spec.is_none() {
+            mapping.inputs = FieldMapping::inputs(default_inputs).inputs;
+        }
+        let mut dataset = resolved.load_mapped(&mapping).map_err(|e| anyhow!("--data {}: {e}", self.data))?;
+        if use_defaults && resolved.spec.is_some() {
+            dataset = dataset.with_inputs(default_inputs);
+        }
+        let duplicates = dataset.duplicates();
+        if !duplicates.is_empty() {
+            eprintln!("warning: --data {}: {}", self.data, duplicates.summary(DUPLICATES_SHOWN));
+        }
+        Ok(dataset)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args(inputs: &[&str], labels: &[&str], transform: Option<&str>) -> DataArgs {
+        DataArgs {
+            data: "d.csv".into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            label_transform: transform.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn mapping_parses_columns_and_transform() {
+        let m = args(&["text=question"], &["gold"], Some("strip")).mapping().unwrap();
+        assert_eq!(m.inputs, vec![ColumnMapping { column: "text".into(), field: "question".into() }]);
+        assert_eq!(m.labels, vec![ColumnMapping { column: "gold".into(), field: "gold".into() }]);
+        assert_eq!(m.label_transform.map(|t| t.describe()).as_deref(), Some("strip"));
+        assert_eq!(
+            args(&["=x"], &[], None).mapping().unwrap_err().to_string(),
+            "--input =x: '=x' should be COLUMN or COLUMN=FIELD"
+        );
+        assert!(args(&[], &[], Some("upper"))
+            .mapping()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--label-transform upper: unknown transform 'upper'"));
+        assert_eq!(args(&[], &[], None).to_string(), "d.csv");
+    }
+}
