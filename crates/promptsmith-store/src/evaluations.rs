@@ -163,7 +163,7 @@ pub struct RecordOptions {
     pub run_id: Option<i64>,
     /// Metadata attached to every row (model, dataset, manifest...).
     pub metadata: Option<Value>,
-    /// Price per million prompt tokens (USD), to fill in the cost.
+    /// Price per million prompt tokens (USD), for results that carry no cost of their own.
     pub price_per_1m_prompt: Option<f64>,
     /// Price per million completion tokens (USD).
     pub price_per_1m_completion: Option<f64>,
@@ -425,6 +425,12 @@ impl Store {
             .map(|r| {
                 let mut metrics = Map::new();
                 metrics.insert(report.metric.clone(), Value::from(r.score));
+                for part in &r.breakdown {
+                    metrics.insert(part.name.clone(), serde_json::json!({"score": part.score, "weight": part.weight}));
+                }
+                if let Some(e) = &r.metric_error {
+                    metrics.insert("metric_error".into(), Value::String(e.clone()));
+                }
                 metrics.insert("lm_calls".into(), Value::from(r.lm_calls));
                 NewEvaluation {
                     program: program.to_string(),
@@ -441,8 +447,10 @@ impl Store {
                     latency_ms: r.latency_ms as i64,
                     prompt_tokens: r.usage.prompt_tokens as i64,
                     completion_tokens: r.usage.completion_tokens as i64,
-                    cost_usd: price(r.usage.prompt_tokens, options.price_per_1m_prompt)
-                        + price(r.usage.completion_tokens, options.price_per_1m_completion),
+                    cost_usd: r.cost_usd.unwrap_or_else(|| {
+                        price(r.usage.prompt_tokens, options.price_per_1m_prompt)
+                            + price(r.usage.completion_tokens, options.price_per_1m_completion)
+                    }),
                     metadata: options.metadata.clone(),
                     created_at: Some(now),
                 }

@@ -314,10 +314,11 @@ async fn eval_reports_are_recorded(engine: Engine) {
         "results": [
             {"index": 0, "inputs": {"question": "1+1"}, "labels": {"answer": "2"}, "prediction": {"answer": "2"},
              "score": 1.0, "feedback": "exact", "lm_calls": 1, "usage": {"prompt_tokens": 30, "completion_tokens": 4},
+             "breakdown": [{"name": "accuracy", "weight": 0.75, "score": 1.0}, {"name": "style", "weight": 0.25, "score": 1.0}],
              "latency_ms": 40},
             {"index": 1, "inputs": {"question": "2+2"}, "labels": {"answer": "4"},
              "error": {"kind": "lm", "message": "timeout"}, "score": 0.0, "lm_calls": 1,
-             "usage": {"prompt_tokens": 0, "completion_tokens": 0}, "latency_ms": 9000}
+             "usage": {"prompt_tokens": 0, "completion_tokens": 0}, "latency_ms": 9000, "cost_usd": 0.5}
         ]
     }))
     .unwrap();
@@ -338,6 +339,8 @@ async fn eval_reports_are_recorded(engine: Engine) {
     let second = store.evaluation(ids[1]).await.unwrap();
     assert_eq!(second.error.as_deref(), Some("timeout"));
     assert_eq!(second.outputs, None);
+    assert_eq!(second.cost_usd, 0.5, "a result's own cost wins over the price options");
+    assert_eq!(first.metrics.as_ref().unwrap()["style"], json!({"score": 1.0, "weight": 0.25}));
     let stats = store.version_stats("qa", Some(3)).await.unwrap().unwrap();
     assert_eq!((stats.n, stats.errors, stats.mean_score), (2, 1, 0.5));
 }
