@@ -1,12 +1,26 @@
 //! promptsmith-optimize: the shared optimizer engine and the optimizers that run on it.
 //!
-//! The engine (budget, rollout cache, concurrency, events, checkpoints, seed) and the optimizers
-//! (bootstrap, MIPROv2, ...) will live here. For now the crate holds their search component:
-//!
+//! - [`engine`]: the shared [`Engine`](engine::Engine): role models metered by the [`budget`] and
+//!   answered from the [`journal`] on resume, bounded concurrency, the rollout cache, seeded
+//!   random streams, [`events`] and [`checkpoint`]s.
+//! - [`optimizers`]: LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch and
+//!   MIPROv2, as strategies over the engine; [`run`] drives one end to end and reports.
 //! - [`tpe`]: a Tree-structured Parzen Estimator with an ask/tell interface, faithful to Optuna's
 //!   `TPESampler` (the sampler MIPROv2 uses), deterministic from a seed and serializable so that an
 //!   optimization can checkpoint after every trial and resume.
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod budget;
+pub mod checkpoint;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod journal;
+pub mod optimizers;
+pub mod run;
 pub mod tpe;
+
+pub use engine::{Engine, EngineConfig, RoleModels};
+pub use error::{OptimizeError, Result};
+pub use optimizers::{OptimizeTask, Optimizer};

@@ -1,0 +1,447 @@
+//! The engine every optimizer runs on: role models wrapped with the budget meter and the call
+//! journal, a global concurrency bound, the rollout cache, seeded random streams, events and
+//! trial checkpoints.
+
+use crate::budget::{Budget, Meter, Spend};
+use crate::checkpoint::Checkpoint;
+use crate::error::{OptimizeError, Result};
+use crate::events::{Event, EventSink, TrialKind, TrialRecord};
+use crate::journal::{Journal, JournalEntry};
+use async_trait::async_trait;
+use promptsmith_core::{
+    ChatRequest, ChatResponse, Example, LanguageModel, LmError, Program, ProgramState, TraceStep, Usage,
+};
+use promptsmith_eval::{Evaluator, Metric};
+use promptsmith_lm::{LmRole, RequestKey};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of a run that do not depend on the optimizer.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Most LM calls in flight at once, across everything the optimizer does.
+    pub concurrency: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Spending caps.
+    pub budget: Budget,
+    /// Score of an example whose program run failed.
+    pub failure_score: f64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { concurrency: 8, seed: 0, budget: Budget::default(), failure_score: 0.0 }
+    }
+}
+
+/// The models a run uses, by role (unset roles use the task model).
+#[derive(Clone)]
+pub struct RoleModels {
+    /// The program's model.
+    pub task: Arc<dyn LanguageModel>,
+    /// Teacher for bootstrapping.
+    pub teacher: Option<Arc<dyn LanguageModel>>,
+    /// Instruction proposer.
+    pub proposer: Option<Arc<dyn LanguageModel>>,
+    /// Judge inside the metric.
+    pub judge: Option<Arc<dyn LanguageModel>>,
+}
+
+impl RoleModels {
+    /// Every role played by `task`.
+    pub fn single(task: Arc<dyn LanguageModel>) -> Self {
+        RoleModels { task, teacher: None, proposer: None, judge: None }
+    }
+}
+
+/// A role's model as the engine hands it out: admitted by the budget, answered from the
+/// journal when the call was completed before, bounded by the run's concurrency, counted.
+pub struct EngineLm {
+    role: LmRole,
+    inner: Arc<dyn LanguageModel>,
+    namespace: String,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    meter: Meter,
+    journal: Journal,
+    checkpoint: Arc<dyn Checkpoint>,
+    permits: Semaphore,
+    refused: AtomicU64,
+    live_calls: AtomicU64,
+    checkpoint_error: Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl LanguageModel for EngineLm {
+    async fn chat(&self, request: &ChatRequest) -> std::result::Result<ChatResponse, LmError> {
+        let s = &self.shared;
+        if let Err(e) = s.meter.admit() {
+            s.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(LmError::Other(e.to_string()));
+        }
+        let key = RequestKey::of(&self.namespace, request).to_hex();
+        if let Some(resp) = s.journal.get(&key) {
+            s.meter.record(self.role, resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.cost_usd);
+            return Ok(resp);
+        }
+        let resp = {
+            let _permit = s.permits.acquire().await.map_err(|e| LmError::Other(e.to_string()))?;
+            s.live_calls.fetch_add(1, Ordering::SeqCst);
+            self.inner.chat(request).await
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                s.meter.record(self.role, 0, 0, None);
+                return Err(e);
+            }
+        };
+        s.meter.record(self.role, resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.cost_usd);
+        let entry = JournalEntry { key: key.clone(), role: self.role.as_str().to_string(), response: resp.clone() };
+        if let Err(e) = s.checkpoint.append_call(&entry) {
+            // Keep going (the answer is good) but remember: the run can no longer resume exactly.
+            if let Ok(mut slot) = s.checkpoint_error.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }
+        s.journal.insert(key, resp.clone());
+        Ok(resp)
+    }
+
+    fn model_name(&self) -> String {
+        self.inner.model_name()
+    }
+}
+
+/// One example's outcome for one candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// Score in `[0, 1]` (the failure score when the program failed).
+    pub score: f64,
+    /// Metric feedback or the failure message.
+    pub feedback: Option<String>,
+    /// Predicted fields, when the program succeeded.
+    pub prediction: Option<Map<String, Value>>,
+    /// Predictor calls (kept for bootstrapping).
+    pub trace: Vec<TraceStep>,
+    /// Whether the program failed on the example.
+    pub failed: bool,
+    /// Tokens the program spent.
+    pub usage: Usage,
+}
+
+/// Why an evaluation could not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// A budget cap was reached.
+    Budget(String),
+    /// The run was cancelled.
+    Cancelled,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Budget(r) => write!(f, "{r}"),
+            Stop::Cancelled => write!(f, "cancelled"),
+        }
+    }
+}
+
+type RolloutKey = (String, String, u64);
+
+/// The shared engine.
+pub struct Engine {
+    config: EngineConfig,
+    shared: Arc<Shared>,
+    task: Arc<EngineLm>,
+    teacher: Arc<EngineLm>,
+    proposer: Arc<EngineLm>,
+    judge: Arc<EngineLm>,
+    events: Arc<dyn EventSink>,
+    cancel: CancellationToken,
+    rollouts: Mutex<HashMap<RolloutKey, Rollout>>,
+    trials: Mutex<Vec<TrialRecord>>,
+    trial_counter: AtomicUsize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.config).field("spent", &self.spent()).finish()
+    }
+}
+
+impl Engine {
+    /// An engine over `models`, loading earlier progress from `checkpoint` (resume).
+    pub fn new(
+        models: RoleModels,
+        config: EngineConfig,
+        checkpoint: Arc<dyn Checkpoint>,
+        events: Arc<dyn EventSink>,
+    ) -> Result<Self> {
+        if config.concurrency == 0 {
+            return Err(OptimizeError::config("concurrency must be at least 1"));
+        }
+        let journal = Journal::from_entries(checkpoint.load_journal()?);
+        let shared = Arc::new(Shared {
+            meter: Meter::new(config.budget),
+            journal,
+            checkpoint,
+            permits: Semaphore::new(config.concurrency),
+            refused: AtomicU64::new(0),
+            live_calls: AtomicU64::new(0),
+            checkpoint_error: Mutex::new(None),
+        });
+        let wrap = |role: LmRole, lm: &Arc<dyn LanguageModel>| {
+            Arc::new(EngineLm {
+                role,
+                namespace: format!("{}:{}", role.as_str(), lm.model_name()),
+                inner: lm.clone(),
+                shared: shared.clone(),
+            })
+        };
+        let task = wrap(LmRole::Task, &models.task);
+        let teacher = wrap(LmRole::Teacher, models.teacher.as_ref().unwrap_or(&models.task));
+        let proposer = wrap(LmRole::Proposer, models.proposer.as_ref().unwrap_or(&models.task));
+        let judge = wrap(LmRole::Judge, models.judge.as_ref().unwrap_or(&models.task));
+        Ok(Engine {
+            config,
+            shared,
+            task,
+            teacher,
+            proposer,
+            judge,
+            events,
+            cancel: CancellationToken::new(),
+            rollouts: Mutex::new(HashMap::new()),
+            trials: Mutex::new(Vec::new()),
+            trial_counter: AtomicUsize::new(0),
+        })
+    }
+
+    /// Stops the run at the next step when `token` fires.
+    pub fn with_cancel(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The run settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The model for `role`, metered and journaled (build an LLM-judge metric with
+    /// `engine.lm(LmRole::Judge)` so its calls count as the judge's).
+    pub fn lm(&self, role: LmRole) -> Arc<dyn LanguageModel> {
+        match role {
+            LmRole::Task => self.task.clone(),
+            LmRole::Teacher => self.teacher.clone(),
+            LmRole::Proposer => self.proposer.clone(),
+            LmRole::Judge => self.judge.clone(),
+        }
+    }
+
+    /// Spending so far, by role (calls answered from the journal included).
+    pub fn spent(&self) -> Spend {
+        self.shared.meter.spent()
+    }
+
+    /// Calls this process actually sent to a model (not answered from the journal).
+    pub fn live_calls(&self) -> u64 {
+        self.shared.live_calls.load(Ordering::SeqCst)
+    }
+
+    /// Calls answered from the journal of an earlier attempt.
+    pub fn journal_len(&self) -> usize {
+        self.shared.journal.len()
+    }
+
+    /// A checkpoint write that failed (the run goes on but cannot resume exactly).
+    pub fn checkpoint_error(&self) -> Option<String> {
+        self.shared.checkpoint_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Seconds since the run started.
+    pub fn elapsed_seconds(&self) -> f64 {
+        self.shared.meter.elapsed_seconds()
+    }
+
+    /// A random stream for `purpose`, derived from the run seed (independent streams stay
+    /// reproducible whatever order the optimizer draws them in).
+    pub fn rng(&self, purpose: &str) -> ChaCha8Rng {
+        let mut h = Sha256::new();
+        h.update(self.config.seed.to_le_bytes());
+        h.update(purpose.as_bytes());
+        let digest = h.finalize();
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&digest);
+        ChaCha8Rng::from_seed(seed)
+    }
+
+    /// Emits an event.
+    pub fn emit(&self, event: Event) {
+        self.events.emit(&event);
+    }
+
+    /// Whether the run should stop now (cancelled or out of budget).
+    pub fn should_stop(&self) -> Option<Stop> {
+        if self.cancel.is_cancelled() {
+            return Some(Stop::Cancelled);
+        }
+        self.shared.meter.exhausted().map(Stop::Budget)
+    }
+
+    /// Runs `program` (identified by `candidate`) on `examples` with the role's model and
+    /// scores each with `metric`; outcomes already computed for the same candidate, example and
+    /// `rollout_id` come from the rollout cache. Fails with [`Stop`] when the budget refused a
+    /// call or the run was cancelled (the partial outcomes are not cached).
+    pub async fn evaluate(
+        &self,
+        program: &Program,
+        candidate: &str,
+        examples: &[Example],
+        metric: &Arc<dyn Metric>,
+        role: LmRole,
+        rollout_id: u64,
+    ) -> std::result::Result<Vec<Rollout>, Stop> {
+        if let Some(stop) = self.should_stop() {
+            return Err(stop);
+        }
+        let ids: Vec<String> = examples.iter().map(example_id).collect();
+        let mut out: Vec<Option<Rollout>> = {
+            let cache = self.rollouts.lock().map_err(|_| Stop::Cancelled)?;
+            ids.iter().map(|id| cache.get(&(candidate.to_string(), id.clone(), rollout_id)).cloned()).collect()
+        };
+        let missing: Vec<usize> = (0..examples.len()).filter(|i| out[*i].is_none()).collect();
+        if !missing.is_empty() {
+            let todo: Vec<Example> = missing.iter().map(|i| examples[*i].clone()).collect();
+            let refused_before = self.shared.refused.load(Ordering::SeqCst);
+            let evaluator = Evaluator::new(metric.clone())
+                .with_concurrency(self.config.concurrency)
+                .with_failure_score(self.config.failure_score)
+                .with_traces(true)
+                .with_cancel(self.cancel.clone());
+            let lm = self.lm(role);
+            let report = if rollout_id == 0 {
+                evaluator.evaluate(program, lm.as_ref(), &todo).await
+            } else {
+                let lm = RolloutLm { inner: lm, rollout_id };
+                evaluator.evaluate(program, &lm, &todo).await
+            };
+            if report.stopped.is_some() || self.cancel.is_cancelled() {
+                return Err(Stop::Cancelled);
+            }
+            if self.shared.refused.load(Ordering::SeqCst) > refused_before {
+                return Err(Stop::Budget(self.shared.meter.exhausted().unwrap_or_else(|| "budget exhausted".into())));
+            }
+            let mut cache = self.rollouts.lock().map_err(|_| Stop::Cancelled)?;
+            for (slot, r) in missing.iter().zip(report.results) {
+                let rollout = Rollout {
+                    score: r.score,
+                    feedback: r.feedback,
+                    failed: r.error.is_some(),
+                    prediction: r.prediction,
+                    trace: r.trace,
+                    usage: r.usage,
+                };
+                cache.insert((candidate.to_string(), ids[*slot].clone(), rollout_id), rollout.clone());
+                out[*slot] = Some(rollout);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Records a finished trial: numbers it, logs it to the checkpoint, emits events.
+    pub fn record_trial(
+        &self,
+        kind: TrialKind,
+        candidate: &str,
+        params: Value,
+        score: f64,
+        n: usize,
+    ) -> Result<TrialRecord> {
+        let number = self.trial_counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let record = TrialRecord {
+            number,
+            kind,
+            candidate: candidate.to_string(),
+            params,
+            score,
+            n,
+            spent_calls: self.spent().total().calls,
+        };
+        self.shared.checkpoint.append_trial(&record)?;
+        if let Ok(mut t) = self.trials.lock() {
+            t.push(record.clone());
+        }
+        self.emit(Event::TrialFinished(record.clone()));
+        self.emit(Event::Budget(self.spent()));
+        Ok(record)
+    }
+
+    /// The next trial's number (for `TrialStarted` events).
+    pub fn next_trial_number(&self) -> usize {
+        self.trial_counter.load(Ordering::SeqCst) + 1
+    }
+
+    /// Every trial recorded so far.
+    pub fn trials(&self) -> Vec<TrialRecord> {
+        self.trials.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+/// Adds a rollout id to every request (so repeated samples of one prompt are distinct requests
+/// for caches and journals).
+struct RolloutLm {
+    inner: Arc<dyn LanguageModel>,
+    rollout_id: u64,
+}
+
+#[async_trait]
+impl LanguageModel for RolloutLm {
+    async fn chat(&self, request: &ChatRequest) -> std::result::Result<ChatResponse, LmError> {
+        let mut r = request.clone();
+        r.rollout_id = Some(self.rollout_id);
+        self.inner.chat(&r).await
+    }
+    fn model_name(&self) -> String {
+        self.inner.model_name()
+    }
+}
+
+/// Stable id of an example: a hash of its fields and which of them are inputs.
+pub fn example_id(example: &Example) -> String {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&example.fields).unwrap_or_default());
+    for k in &example.input_keys {
+        h.update(b"\0");
+        h.update(k.as_bytes());
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
+/// Content hash of a candidate state (16 hex characters).
+pub fn state_hash(state: &ProgramState) -> String {
+    let mut h = Sha256::new();
+    h.update(state.to_json().as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Mean of rollout scores (0 for none).
+pub fn mean_score(rollouts: &[Rollout]) -> f64 {
+    if rollouts.is_empty() {
+        0.0
+    } else {
+        rollouts.iter().map(|r| r.score).sum::<f64>() / rollouts.len() as f64
+    }
+}

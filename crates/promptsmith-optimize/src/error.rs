@@ -1,0 +1,38 @@
+//! The crate's error type.
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, OptimizeError>;
+
+/// Everything that can stop an optimization.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimizeError {
+    /// Settings or data are unusable; raised before the first LM call.
+    #[error("{0}")]
+    Config(String),
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint {location}: {message}")]
+    Checkpoint {
+        /// File or record.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A candidate state did not fit the program (a bug in an optimizer).
+    #[error("candidate state: {0}")]
+    State(#[from] promptsmith_core::StateError),
+    /// The run was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl OptimizeError {
+    /// A configuration error.
+    pub fn config(message: impl Into<String>) -> Self {
+        OptimizeError::Config(message.into())
+    }
+
+    /// A checkpoint error at `location`.
+    pub fn checkpoint(location: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        OptimizeError::Checkpoint { location: location.into(), message: message.to_string() }
+    }
+}

@@ -1,0 +1,440 @@
+//! MIPROv2: bootstrapped demo-set candidates, grounded instruction proposals, and a
+//! Tree-structured Parzen Estimator search over (instruction, demo set) per predictor, with
+//! minibatch trials and periodic full evaluations, as published in DSPy.
+//!
+//! Flow:
+//! 1. The baseline (the program as given) is evaluated on the whole validation set.
+//! 2. Demo-set candidates per predictor: zero-shot, labeled only, an unshuffled bootstrap and
+//!    shuffled bootstraps (see [`demo_sets`]).
+//! 3. Instruction candidates per predictor: candidate 0 is the current instruction, the others
+//!    come from the grounded proposer (data summary, program description, demos, a random tip).
+//! 4. `num_trials` TPE trials (the baseline combination enqueued first). With minibatches each
+//!    trial scores `minibatch_size` random validation examples and every
+//!    `minibatch_full_eval_steps` trials (and after the last) the combination with the best mean
+//!    minibatch score that has not been fully evaluated yet gets a full evaluation. The best full
+//!    evaluation wins.
+//!
+//! `auto` presets follow DSPy: light / medium / heavy use 6 / 12 / 18 candidates and validation
+//! sets of at most 100 / 300 / 1000 examples; instruction candidates are halved when demos are
+//! tuned; trials = max(2 * vars * log2(candidates), 1.5 * candidates) with vars = predictors
+//! (times 2 with demos); minibatches only when the validation set has more than 50 examples.
+
+use super::bootstrap::BootstrapSettings;
+use super::proposer::{dataset_summary, program_description, propose, Grounding, ProposerSettings};
+use super::random_search::{demo_sets, DemoSet};
+use super::{require_examples, Candidate, OptimizeTask, Optimizer, Outcome, Plan};
+use crate::engine::Engine;
+use crate::error::{OptimizeError, Result};
+use crate::events::{Event, TrialKind};
+use crate::tpe::{ParamValue, Params, SearchSpace, Tpe, TpeConfig};
+use async_trait::async_trait;
+use promptsmith_core::{AdapterKind, Example, ProgramState};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Validation sets above this size use minibatches.
+pub const MIN_MINIBATCH_VALSET: usize = 50;
+
+/// A preset of candidates, validation size and trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Auto {
+    /// 6 candidates, validation set up to 100.
+    Light,
+    /// 12 candidates, validation set up to 300.
+    Medium,
+    /// 18 candidates, validation set up to 1000.
+    Heavy,
+}
+
+impl Auto {
+    /// Parses `light`, `medium` or `heavy`.
+    pub fn parse(s: &str) -> Option<Auto> {
+        match s {
+            "light" => Some(Auto::Light),
+            "medium" => Some(Auto::Medium),
+            "heavy" => Some(Auto::Heavy),
+            _ => None,
+        }
+    }
+
+    fn settings(self) -> (usize, usize) {
+        match self {
+            Auto::Light => (6, 100),
+            Auto::Medium => (12, 300),
+            Auto::Heavy => (18, 1000),
+        }
+    }
+}
+
+/// MIPROv2 settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MiproV2 {
+    /// A preset; excludes `num_candidates` and `num_trials`.
+    pub auto: Option<Auto>,
+    /// Candidates (instructions and demo sets) when not using `auto`.
+    pub num_candidates: Option<usize>,
+    /// Trials when not using `auto`.
+    pub num_trials: Option<usize>,
+    /// Bootstrapping settings (MIPROv2's defaults: 4 bootstrapped, 4 labeled).
+    pub bootstrap: BootstrapSettings,
+    /// Score minibatches (when the validation set is large enough).
+    pub minibatch: bool,
+    /// Minibatch size (default 35).
+    pub minibatch_size: usize,
+    /// Full evaluation every this many trials (default 5).
+    pub minibatch_full_eval_steps: usize,
+    /// Proposer settings.
+    pub proposer: ProposerSettings,
+    /// Also search the prompt layout (chat, json, plain) per predictor (beyond DSPy).
+    pub search_adapter: bool,
+}
+
+impl Default for MiproV2 {
+    fn default() -> Self {
+        MiproV2 {
+            auto: Some(Auto::Light),
+            num_candidates: None,
+            num_trials: None,
+            bootstrap: BootstrapSettings { max_bootstrapped_demos: 4, max_labeled_demos: 4, ..Default::default() },
+            minibatch: true,
+            minibatch_size: 35,
+            minibatch_full_eval_steps: 5,
+            proposer: ProposerSettings::default(),
+            search_adapter: false,
+        }
+    }
+}
+
+/// The resolved numbers of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Resolved {
+    /// Instruction candidates per predictor (including the current one).
+    pub instruction_candidates: usize,
+    /// Shuffled-bootstrap demo sets (3 fixed sets come on top; 0 when zero-shot).
+    pub fewshot_candidates: usize,
+    /// TPE trials.
+    pub trials: usize,
+    /// Validation examples used.
+    pub val_size: usize,
+    /// Whether trials use minibatches.
+    pub minibatch: bool,
+    /// Full evaluations interleaved with minibatch trials (the baseline's not included).
+    pub full_evals: usize,
+}
+
+impl MiproV2 {
+    fn zero_shot(&self) -> bool {
+        self.bootstrap.max_bootstrapped_demos == 0 && self.bootstrap.max_labeled_demos == 0
+    }
+
+    /// Works out candidates, trials and validation size for `task`.
+    pub fn resolve(&self, task: &OptimizeTask) -> Result<Resolved> {
+        let predictors = task.program.predictors.len().max(1);
+        let zero_shot = self.zero_shot();
+        let (n, trials, val_size) = match self.auto {
+            Some(auto) => {
+                if self.num_candidates.is_some() || self.num_trials.is_some() {
+                    return Err(OptimizeError::config(
+                        "mipro: `auto` sets the number of candidates and trials itself; drop num_candidates / num_trials, or drop auto to set them by hand",
+                    ));
+                }
+                let (n, val) = auto.settings();
+                let vars = if zero_shot { predictors } else { 2 * predictors };
+                let trials = (2.0 * vars as f64 * (n as f64).log2()).max(1.5 * n as f64) as usize;
+                (n, trials, val.min(task.valset.len()))
+            }
+            None => {
+                let n = self.num_candidates.ok_or_else(|| {
+                    OptimizeError::config("mipro: without `auto`, set num_candidates (and num_trials)")
+                })?;
+                let trials = self.num_trials.ok_or_else(|| {
+                    OptimizeError::config("mipro: without `auto`, set num_trials (and num_candidates)")
+                })?;
+                (n, trials, task.valset.len())
+            }
+        };
+        if n == 0 || trials == 0 {
+            return Err(OptimizeError::config("mipro: num_candidates and num_trials must be at least 1"));
+        }
+        let instruction_candidates = if zero_shot || self.auto.is_none() { n } else { (n / 2).max(1) };
+        let minibatch = self.minibatch && val_size > MIN_MINIBATCH_VALSET;
+        if minibatch && self.minibatch_full_eval_steps == 0 {
+            return Err(OptimizeError::config("mipro: minibatch_full_eval_steps must be at least 1"));
+        }
+        let full_evals = if minibatch { trials / self.minibatch_full_eval_steps + 1 } else { 0 };
+        Ok(Resolved {
+            instruction_candidates,
+            fewshot_candidates: if zero_shot { 0 } else { n },
+            trials,
+            val_size,
+            minibatch,
+            full_evals,
+        })
+    }
+}
+
+fn dim(kind: &str, predictor: usize) -> String {
+    format!("{predictor}_predictor_{kind}")
+}
+
+#[async_trait]
+impl Optimizer for MiproV2 {
+    fn name(&self) -> &'static str {
+        "mipro"
+    }
+
+    fn params(&self) -> Value {
+        json!({
+            "auto": self.auto,
+            "num_candidates": self.num_candidates,
+            "num_trials": self.num_trials,
+            "bootstrap": self.bootstrap.params(),
+            "minibatch": self.minibatch,
+            "minibatch_size": self.minibatch_size,
+            "minibatch_full_eval_steps": self.minibatch_full_eval_steps,
+            "search_adapter": self.search_adapter,
+        })
+    }
+
+    fn validate(&self, task: &OptimizeTask) -> Result<()> {
+        require_examples(task, 1, "mipro")?;
+        self.bootstrap.validate("mipro")?;
+        if self.minibatch && self.minibatch_size == 0 {
+            return Err(OptimizeError::config("mipro: minibatch_size must be at least 1"));
+        }
+        self.resolve(task).map(|_| ())
+    }
+
+    fn plan(&self, task: &OptimizeTask) -> Plan {
+        let Ok(r) = self.resolve(task) else { return Plan::default() };
+        let predictors = task.program.predictors.len();
+        let per_trial = if r.minibatch { self.minibatch_size.min(r.val_size) } else { r.val_size } as u64;
+        let boot = if r.fewshot_candidates == 0 {
+            0
+        } else {
+            self.bootstrap.max_teacher_calls(task.trainset.len()) * (r.fewshot_candidates as u64 + 1)
+        };
+        Plan {
+            task_calls: r.val_size as u64 * (1 + r.full_evals as u64) + per_trial * r.trials as u64,
+            teacher_calls: boot,
+            proposer_calls: self.proposer.max_calls(predictors, r.instruction_candidates, task.trainset.len()),
+            trials: (1 + r.trials + r.full_evals) as u64,
+            notes: vec![
+                format!(
+                    "{} instruction and {} demo-set candidates per predictor, {} trials{}, validation set {}",
+                    r.instruction_candidates,
+                    r.fewshot_candidates + if r.fewshot_candidates > 0 { 3 } else { 0 },
+                    r.trials,
+                    if r.minibatch { format!(" on minibatches of {}", self.minibatch_size) } else { String::new() },
+                    r.val_size
+                ),
+                "upper bounds: the rollout cache skips examples already scored for a candidate, and bootstrapping stops once enough demos are found".into(),
+            ],
+        }
+    }
+
+    async fn optimize(&self, engine: &Engine, task: &OptimizeTask) -> Result<Outcome> {
+        let r = self.resolve(task)?;
+        // The validation set: a seeded sample of val_size examples (all when smaller).
+        let mut valset: Vec<Example> = task.valset.clone();
+        if valset.len() > r.val_size {
+            valset.shuffle(&mut engine.rng("mipro-valset"));
+            valset.truncate(r.val_size);
+        }
+        let names: Vec<String> = task.program.predictors.iter().map(|p| p.name.clone()).collect();
+        let base = task.program.state();
+        let stopped_outcome = |stop: String, best: Option<(f64, ProgramState)>, details: Value| {
+            let (val_score, state) = match best {
+                Some((s, st)) => (Some(s), st),
+                None => (None, base.clone()),
+            };
+            Outcome { state, val_score, stopped: Some(stop), details }
+        };
+
+        // 1. Baseline on the full validation set.
+        engine.emit(Event::Phase { name: "baseline".into(), steps: Some(1) });
+        let baseline = Candidate::new(&task.program, base.clone())?;
+        let baseline_score =
+            match super::trial(engine, task, &baseline, &valset, TrialKind::Full, json!({"baseline": true})).await? {
+                Ok((s, _)) => s,
+                Err(stop) => return Ok(stopped_outcome(stop.to_string(), None, json!({}))),
+            };
+        let mut best: (f64, ProgramState) = (baseline_score, base.clone());
+        engine.emit(Event::NewBest { number: 1, score: baseline_score });
+
+        // 2. Demo-set candidates.
+        let sets: Vec<DemoSet> = if r.fewshot_candidates == 0 {
+            vec![DemoSet { label: "zero_shot".into(), demos: names.iter().map(|n| (n.clone(), Vec::new())).collect() }]
+        } else {
+            match demo_sets(engine, task, &self.bootstrap, r.fewshot_candidates, "mipro").await? {
+                Ok(s) => s,
+                Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
+            }
+        };
+
+        // 3. Instruction candidates.
+        engine.emit(Event::Phase { name: "propose".into(), steps: Some(names.len() * r.instruction_candidates) });
+        let grounding = match async {
+            let data = dataset_summary(engine, &task.trainset, &self.proposer).await?;
+            let program = program_description(engine, &task.program, &self.proposer).await?;
+            Ok::<_, crate::engine::Stop>(Grounding { data, program })
+        }
+        .await
+        {
+            Ok(g) => g,
+            Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
+        };
+        let mut instructions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for name in &names {
+            match propose(engine, &task.program, name, &sets, r.instruction_candidates, &grounding, &self.proposer)
+                .await
+            {
+                Ok(list) => {
+                    instructions.insert(name.clone(), list);
+                }
+                Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
+            }
+        }
+        let details_base = json!({
+            "resolved": r,
+            "dataset_summary": grounding.data,
+            "program_description": grounding.program,
+            "instructions": instructions,
+            "demo_sets": sets.iter().map(|s| s.label.clone()).collect::<Vec<_>>(),
+            "baseline_score": baseline_score,
+        });
+
+        // 4. TPE search.
+        let mut space = SearchSpace::new();
+        let mut baseline_params = Params::new();
+        for (i, name) in names.iter().enumerate() {
+            let n_instr = instructions.get(name).map(Vec::len).unwrap_or(1).max(1);
+            space =
+                space.categorical(dim("instruction", i), n_instr).map_err(|e| OptimizeError::config(e.to_string()))?;
+            baseline_params.insert(dim("instruction", i), ParamValue::Index(0));
+            if sets.len() > 1 {
+                space =
+                    space.categorical(dim("demos", i), sets.len()).map_err(|e| OptimizeError::config(e.to_string()))?;
+                baseline_params.insert(dim("demos", i), ParamValue::Index(0));
+            }
+            if self.search_adapter {
+                space = space
+                    .categorical(dim("adapter", i), AdapterKind::ALL.len())
+                    .map_err(|e| OptimizeError::config(e.to_string()))?;
+                let current = task.program.predictors[i].adapter;
+                let idx = AdapterKind::ALL.iter().position(|a| *a == current).unwrap_or(0);
+                baseline_params.insert(dim("adapter", i), ParamValue::Index(idx));
+            }
+        }
+        let mut tpe = Tpe::new(space, TpeConfig::default(), engine.config().seed)
+            .map_err(|e| OptimizeError::config(e.to_string()))?;
+        tpe.enqueue(baseline_params).map_err(|e| OptimizeError::config(e.to_string()))?;
+
+        let build = |params: &Params| -> Result<(Candidate, Value)> {
+            let mut state = base.clone();
+            let mut shown = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let Some(p) = state.predictors.get_mut(name) else { continue };
+                let ii = params.index(&dim("instruction", i)).unwrap_or(0);
+                if ii > 0 {
+                    p.instruction = instructions.get(name).and_then(|l| l.get(ii)).cloned();
+                }
+                let di = params.index(&dim("demos", i)).unwrap_or(0);
+                if sets.len() > 1 || r.fewshot_candidates == 0 {
+                    // Demo set 0 is zero-shot, which keeps the program's own demos for the baseline.
+                    if di > 0 {
+                        p.demos = sets[di].demos.get(name).cloned().unwrap_or_default();
+                    }
+                }
+                if self.search_adapter {
+                    let ai = params.index(&dim("adapter", i)).unwrap_or(0);
+                    p.adapter = AdapterKind::ALL.get(ai).copied();
+                }
+                shown.insert(
+                    name.clone(),
+                    json!({"instruction": ii, "demos": sets[di.min(sets.len() - 1)].label,
+                           "adapter": self.search_adapter.then(|| params.index(&dim("adapter", i)).and_then(|a| AdapterKind::ALL.get(a)).map(|a| a.name()))}),
+                );
+            }
+            Ok((Candidate::new(&task.program, state)?, Value::Object(shown)))
+        };
+
+        engine.emit(Event::Phase { name: "search".into(), steps: Some(r.trials) });
+        let mut minibatch_scores: BTreeMap<String, (Vec<f64>, Params)> = BTreeMap::new();
+        let mut fully_evaluated: BTreeMap<String, f64> = BTreeMap::new();
+        fully_evaluated.insert(baseline.id.clone(), baseline_score);
+        let mut stopped = None;
+        let mut batch_rng = engine.rng("mipro-minibatch");
+        'trials: for t in 1..=r.trials {
+            let trial = tpe.ask();
+            let (candidate, shown) = build(&trial.params)?;
+            if r.minibatch {
+                let mut batch = valset.clone();
+                batch.shuffle(&mut batch_rng);
+                batch.truncate(self.minibatch_size);
+                match super::trial(engine, task, &candidate, &batch, TrialKind::Minibatch, shown.clone()).await? {
+                    Ok((score, _)) => {
+                        tpe.tell(trial.number, score).map_err(|e| OptimizeError::config(e.to_string()))?;
+                        minibatch_scores
+                            .entry(candidate.id.clone())
+                            .or_insert_with(|| (Vec::new(), trial.params.clone()))
+                            .0
+                            .push(score);
+                    }
+                    Err(stop) => {
+                        stopped = Some(stop.to_string());
+                        break 'trials;
+                    }
+                }
+                if t % self.minibatch_full_eval_steps == 0 || t == r.trials {
+                    // The best mean minibatch score among combinations not fully evaluated yet.
+                    let pick = minibatch_scores
+                        .iter()
+                        .filter(|(id, _)| !fully_evaluated.contains_key(*id))
+                        .map(|(id, (s, p))| (id.clone(), s.iter().sum::<f64>() / s.len() as f64, p.clone()))
+                        .fold(None::<(String, f64, Params)>, |acc, x| match acc {
+                            Some(a) if a.1 >= x.1 => Some(a),
+                            _ => Some(x),
+                        });
+                    if let Some((_, _, params)) = pick {
+                        let (c, shown) = build(&params)?;
+                        match super::trial(engine, task, &c, &valset, TrialKind::Full, shown).await? {
+                            Ok((score, _)) => {
+                                fully_evaluated.insert(c.id.clone(), score);
+                                if score > best.0 {
+                                    best = (score, c.state.clone());
+                                    engine.emit(Event::NewBest { number: engine.next_trial_number() - 1, score });
+                                }
+                            }
+                            Err(stop) => {
+                                stopped = Some(stop.to_string());
+                                break 'trials;
+                            }
+                        }
+                    }
+                }
+            } else {
+                match super::trial(engine, task, &candidate, &valset, TrialKind::Full, shown).await? {
+                    Ok((score, _)) => {
+                        tpe.tell(trial.number, score).map_err(|e| OptimizeError::config(e.to_string()))?;
+                        fully_evaluated.insert(candidate.id.clone(), score);
+                        if score > best.0 {
+                            best = (score, candidate.state.clone());
+                            engine.emit(Event::NewBest { number: engine.next_trial_number() - 1, score });
+                        }
+                    }
+                    Err(stop) => {
+                        stopped = Some(stop.to_string());
+                        break 'trials;
+                    }
+                }
+            }
+        }
+        let mut details = details_base;
+        details["full_evaluations"] = json!(fully_evaluated);
+        Ok(Outcome { state: best.1, val_score: Some(best.0), stopped, details })
+    }
+}

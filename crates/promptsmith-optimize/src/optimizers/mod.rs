@@ -1,0 +1,159 @@
+//! The optimizers, thin strategies over the shared [`Engine`].
+
+pub mod bootstrap;
+pub mod labeled;
+pub mod mipro;
+pub mod proposer;
+pub mod random_search;
+
+use crate::engine::{mean_score, state_hash, Engine, Rollout, Stop};
+use crate::error::{OptimizeError, Result};
+use crate::events::{Event, TrialKind};
+use async_trait::async_trait;
+use promptsmith_core::{Demo, Example, Program, ProgramState};
+use promptsmith_eval::Metric;
+use promptsmith_lm::LmRole;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What an optimizer works on.
+#[derive(Clone)]
+pub struct OptimizeTask {
+    /// The program (its own instructions and demos are the baseline).
+    pub program: Program,
+    /// Examples to draw demos from.
+    pub trainset: Vec<Example>,
+    /// Examples candidates are scored on.
+    pub valset: Vec<Example>,
+    /// The metric.
+    pub metric: Arc<dyn Metric>,
+}
+
+impl std::fmt::Debug for OptimizeTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OptimizeTask")
+            .field("program", &self.program.name)
+            .field("train", &self.trainset.len())
+            .field("val", &self.valset.len())
+            .field("metric", &self.metric.name())
+            .finish()
+    }
+}
+
+/// Planned spending, for `--dry-run`: upper bounds on calls by role.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Program calls (evaluations, bootstrapping with the task model as teacher excluded).
+    pub task_calls: u64,
+    /// Teacher calls (bootstrapping).
+    pub teacher_calls: u64,
+    /// Proposer calls.
+    pub proposer_calls: u64,
+    /// Trials (candidate evaluations).
+    pub trials: u64,
+    /// Human-readable notes on how the numbers were computed.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// All calls.
+    pub fn total_calls(&self) -> u64 {
+        self.task_calls + self.teacher_calls + self.proposer_calls
+    }
+}
+
+/// What an optimizer returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The best state found.
+    pub state: ProgramState,
+    /// Its score on the full validation set, when it was evaluated on it.
+    pub val_score: Option<f64>,
+    /// Why the search stopped early, if it did (budget, cancellation).
+    pub stopped: Option<String>,
+    /// Optimizer-specific details for the report (candidates, proposals, ...).
+    pub details: Value,
+}
+
+/// An optimization strategy.
+#[async_trait]
+pub trait Optimizer: Send + Sync {
+    /// The optimizer's id (`bootstrap`, `mipro`, ...).
+    fn name(&self) -> &'static str;
+    /// Its settings, for reports.
+    fn params(&self) -> Value;
+    /// Checks settings and data before any LM call.
+    fn validate(&self, task: &OptimizeTask) -> Result<()>;
+    /// Upper bounds on the calls it will make.
+    fn plan(&self, task: &OptimizeTask) -> Plan;
+    /// Runs the search.
+    async fn optimize(&self, engine: &Engine, task: &OptimizeTask) -> Result<Outcome>;
+}
+
+/// A candidate: a state and the program it makes.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The state (an overlay on the task's program).
+    pub state: ProgramState,
+    /// The program with the state applied.
+    pub program: Program,
+    /// Content hash of the state.
+    pub id: String,
+}
+
+impl Candidate {
+    /// The candidate made by applying `state` to `base`.
+    pub fn new(base: &Program, state: ProgramState) -> Result<Self> {
+        let program = base.with_state(&state)?;
+        Ok(Candidate { id: state_hash(&state), state, program })
+    }
+}
+
+/// Evaluates a candidate on `examples` as a trial: emits events, records the trial.
+pub(crate) async fn trial(
+    engine: &Engine,
+    task: &OptimizeTask,
+    candidate: &Candidate,
+    examples: &[Example],
+    kind: TrialKind,
+    params: Value,
+) -> Result<std::result::Result<(f64, Vec<Rollout>), Stop>> {
+    engine.emit(Event::TrialStarted { number: engine.next_trial_number(), kind, n: examples.len() });
+    match engine.evaluate(&candidate.program, &candidate.id, examples, &task.metric, LmRole::Task, 0).await {
+        Ok(rollouts) => {
+            let score = mean_score(&rollouts);
+            engine.record_trial(kind, &candidate.id, params, score, rollouts.len())?;
+            Ok(Ok((score, rollouts)))
+        }
+        Err(stop) => Ok(Err(stop)),
+    }
+}
+
+/// A labeled demo: the example's fields (inputs and labels).
+pub(crate) fn labeled_demo(example: &Example) -> Demo {
+    example.fields.clone()
+}
+
+/// The task's state with every predictor's demos replaced.
+pub(crate) fn with_demos(base: &ProgramState, demos: &std::collections::BTreeMap<String, Vec<Demo>>) -> ProgramState {
+    let mut state = base.clone();
+    for (name, p) in state.predictors.iter_mut() {
+        p.demos = demos.get(name).cloned().unwrap_or_default();
+    }
+    state
+}
+
+/// Checks the shared requirements on the data.
+pub(crate) fn require_examples(task: &OptimizeTask, min_train: usize, what: &str) -> Result<()> {
+    if task.valset.is_empty() {
+        return Err(OptimizeError::config(format!("{what}: the validation set is empty")));
+    }
+    if task.trainset.len() < min_train {
+        return Err(OptimizeError::config(format!(
+            "{what}: needs at least {min_train} training example(s), got {}",
+            task.trainset.len()
+        )));
+    }
+    Ok(())
+}

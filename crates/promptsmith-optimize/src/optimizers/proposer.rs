@@ -1,0 +1,293 @@
+//! Grounded instruction proposal (MIPROv2's step 2): a summary of the training data, a
+//! description of the program, example demos and a randomly drawn prompting tip go to the
+//! proposer model, which writes a new instruction for one predictor.
+
+use super::random_search::DemoSet;
+use crate::engine::{Engine, Stop};
+use crate::events::Event;
+use promptsmith_core::{value_to_text, Example, Field, FieldType, LanguageModel, Predictor, Program, Signature};
+use promptsmith_lm::LmRole;
+use rand::Rng;
+use serde_json::{Map, Value};
+
+/// Prompting tips, one drawn at random per proposal (`none` adds nothing).
+pub const TIPS: &[(&str, &str)] = &[
+    ("none", ""),
+    ("creative", "Feel free to be inventive in how the instruction frames the task."),
+    ("simple", "Keep the instruction short, plain and unambiguous."),
+    (
+        "description",
+        "Make the instruction thorough: say exactly what the inputs are and what a good output looks like.",
+    ),
+    ("high_stakes", "Frame the task as one where getting the answer exactly right matters a great deal."),
+    ("persona", "Start the instruction by giving the model a role suited to the task (for example 'You are a ...')."),
+];
+
+/// Proposer settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposerSettings {
+    /// Summarize the training data for the proposer.
+    pub data_aware: bool,
+    /// Describe the program for the proposer.
+    pub program_aware: bool,
+    /// Draw a prompting tip per proposal.
+    pub tips: bool,
+    /// Show demos from the candidate demo sets.
+    pub demos: bool,
+    /// Examples shown per observation call.
+    pub view_batch: usize,
+    /// Most observation calls for the data summary.
+    pub max_observation_calls: usize,
+    /// Sampling temperature of proposals.
+    pub temperature: f32,
+}
+
+impl Default for ProposerSettings {
+    fn default() -> Self {
+        ProposerSettings {
+            data_aware: true,
+            program_aware: true,
+            tips: true,
+            demos: true,
+            view_batch: 10,
+            max_observation_calls: 3,
+            temperature: 1.0,
+        }
+    }
+}
+
+impl ProposerSettings {
+    /// Upper bound on proposer calls for `predictors` predictors with `n` candidates each.
+    pub(crate) fn max_calls(&self, predictors: usize, n: usize, train: usize) -> u64 {
+        let observe = if self.data_aware {
+            let batches = train.div_ceil(self.view_batch.max(1)).min(self.max_observation_calls);
+            batches as u64 + 1
+        } else {
+            0
+        };
+        let describe = u64::from(self.program_aware);
+        // Candidate 0 is the current instruction; each proposal may take a JSON retry.
+        observe + describe + 2 * (predictors * n.saturating_sub(1)) as u64
+    }
+}
+
+fn field(name: &str, desc: &str) -> Field {
+    Field::new(name, FieldType::Str).describe(desc)
+}
+
+fn predictor(name: &str, inputs: &[(&str, &str)], output: (&str, &str), instruction: &str) -> Option<Predictor> {
+    let mut b = Signature::builder();
+    for (n, d) in inputs {
+        b = b.input(field(n, d));
+    }
+    let sig = b.output(field(output.0, output.1)).instruction(instruction).build().ok()?;
+    Some(Predictor::new(name, sig))
+}
+
+/// One proposer call; `Ok(None)` when the model's answer was unusable (the proposal is
+/// skipped), `Err` when the run must stop.
+async fn ask(
+    engine: &Engine,
+    p: Option<Predictor>,
+    inputs: Map<String, Value>,
+    temperature: Option<f32>,
+    rollout: Option<u64>,
+) -> std::result::Result<Option<String>, Stop> {
+    let Some(mut p) = p else { return Ok(None) };
+    p.options.temperature = temperature;
+    p.options.max_tokens = Some(512);
+    let lm = engine.lm(LmRole::Proposer);
+    let result = match rollout {
+        Some(id) => {
+            let lm = WithRollout { inner: lm, id };
+            p.call(&lm, &inputs).await
+        }
+        None => p.call(lm.as_ref(), &inputs).await,
+    };
+    match result {
+        Ok((out, _, _)) => {
+            let text = out.values().next().map(value_to_text).unwrap_or_default();
+            let text = text.trim().trim_matches('"').trim().to_string();
+            Ok((!text.is_empty()).then_some(text))
+        }
+        Err(e) => {
+            if let Some(stop) = engine.should_stop() {
+                return Err(stop);
+            }
+            engine.emit(Event::Message(format!("proposer answer skipped: {e}")));
+            Ok(None)
+        }
+    }
+}
+
+struct WithRollout {
+    inner: std::sync::Arc<dyn LanguageModel>,
+    id: u64,
+}
+
+#[async_trait::async_trait]
+impl LanguageModel for WithRollout {
+    async fn chat(
+        &self,
+        request: &promptsmith_core::ChatRequest,
+    ) -> Result<promptsmith_core::ChatResponse, promptsmith_core::LmError> {
+        let mut r = request.clone();
+        r.rollout_id = Some(self.id);
+        self.inner.chat(&r).await
+    }
+    fn model_name(&self) -> String {
+        self.inner.model_name()
+    }
+}
+
+fn show(v: &Value, max: usize) -> String {
+    let t = value_to_text(v);
+    if t.chars().count() > max {
+        format!("{}...", t.chars().take(max).collect::<String>())
+    } else {
+        t
+    }
+}
+
+fn show_example(fields: &Map<String, Value>) -> String {
+    fields.iter().map(|(k, v)| format!("{k}: {}", show(v, 300))).collect::<Vec<_>>().join("\n")
+}
+
+/// A short description of the training data (observation calls over batches, then a summary).
+pub(crate) async fn dataset_summary(
+    engine: &Engine,
+    trainset: &[Example],
+    s: &ProposerSettings,
+) -> std::result::Result<String, Stop> {
+    if !s.data_aware || trainset.is_empty() {
+        return Ok(String::new());
+    }
+    let mut observations = String::new();
+    for (i, batch) in trainset.chunks(s.view_batch.max(1)).take(s.max_observation_calls).enumerate() {
+        let examples = batch.iter().map(|e| show_example(&e.fields)).collect::<Vec<_>>().join("\n---\n");
+        let mut inputs = Map::new();
+        inputs.insert("prior_observations".into(), Value::String(observations.clone()));
+        inputs.insert("examples".into(), Value::String(examples));
+        let p = predictor(
+            "observe_data",
+            &[("prior_observations", "what was noted so far (may be empty)"), ("examples", "a batch of dataset examples")],
+            ("observations", "a few sentences on patterns that hold across the examples"),
+            "Study the examples from a dataset and write down concise observations about the task, the kind of inputs, \
+             the form of the outputs, and anything a model must get right. Add to the prior observations rather than \
+             repeating them.",
+        );
+        if let Some(text) = ask(engine, p, inputs, Some(0.0), Some(i as u64)).await? {
+            observations = text;
+        }
+    }
+    if observations.is_empty() {
+        return Ok(String::new());
+    }
+    let mut inputs = Map::new();
+    inputs.insert("observations".into(), Value::String(observations.clone()));
+    let p = predictor(
+        "summarize_data",
+        &[("observations", "observations about a dataset")],
+        ("summary", "two or three sentences"),
+        "Summarize the observations into a short description of the dataset and the task it poses.",
+    );
+    Ok(ask(engine, p, inputs, Some(0.0), None).await?.unwrap_or(observations))
+}
+
+/// A short description of what the program does, from its predictors' signatures.
+pub(crate) async fn program_description(
+    engine: &Engine,
+    program: &Program,
+    s: &ProposerSettings,
+) -> std::result::Result<String, Stop> {
+    if !s.program_aware {
+        return Ok(String::new());
+    }
+    let listing = program
+        .predictors
+        .iter()
+        .map(|p| {
+            format!(
+                "predictor '{}' ({:?}): {}\ninstruction: {}",
+                p.name,
+                p.kind,
+                p.signature.to_signature_string(),
+                p.signature.instruction()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let mut inputs = Map::new();
+    inputs.insert("program".into(), Value::String(listing));
+    let p = predictor(
+        "describe_program",
+        &[("program", "the steps of a language-model program")],
+        ("description", "two or three sentences"),
+        "Describe what this language-model program does: the task it solves and the role of each step.",
+    );
+    Ok(ask(engine, p, inputs, Some(0.0), None).await?.unwrap_or_default())
+}
+
+/// Context shared by every proposal of a run.
+pub(crate) struct Grounding {
+    pub(crate) data: String,
+    pub(crate) program: String,
+}
+
+/// `n` instruction candidates for `predictor`: candidate 0 is its current instruction, the rest
+/// are proposals (an unusable or duplicate proposal is dropped, so fewer may come back).
+pub(crate) async fn propose(
+    engine: &Engine,
+    program: &Program,
+    predictor_name: &str,
+    demo_sets: &[DemoSet],
+    n: usize,
+    grounding: &Grounding,
+    s: &ProposerSettings,
+) -> std::result::Result<Vec<String>, Stop> {
+    let Some(target) = program.predictor(predictor_name) else { return Ok(Vec::new()) };
+    let current = target.signature.instruction();
+    let mut out = vec![current.clone()];
+    let mut rng = engine.rng(&format!("propose-{predictor_name}"));
+    for i in 1..n {
+        let tip = if s.tips { TIPS[rng.gen_range(0..TIPS.len())] } else { TIPS[0] };
+        let demos = if s.demos && !demo_sets.is_empty() {
+            let set = &demo_sets[i % demo_sets.len()];
+            set.demos
+                .get(predictor_name)
+                .map(|d| d.iter().take(3).map(show_example).collect::<Vec<_>>().join("\n---\n"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut inputs = Map::new();
+        inputs.insert("dataset_description".into(), Value::String(grounding.data.clone()));
+        inputs.insert("program_description".into(), Value::String(grounding.program.clone()));
+        inputs.insert("task_signature".into(), Value::String(target.signature.to_signature_string()));
+        inputs.insert("task_demos".into(), Value::String(demos));
+        inputs.insert("previous_instructions".into(), Value::String(out.join("\n---\n")));
+        inputs.insert("tip".into(), Value::String(tip.1.to_string()));
+        let p = predictor(
+            "propose_instruction",
+            &[
+                ("dataset_description", "what the data looks like"),
+                ("program_description", "what the program does"),
+                ("task_signature", "the inputs and outputs of the step to instruct"),
+                ("task_demos", "worked examples of the step (may be empty)"),
+                ("previous_instructions", "instructions already tried for this step"),
+                ("tip", "a suggestion on how to write the instruction (may be empty)"),
+            ],
+            ("proposed_instruction", "the new instruction, as it would be given to the model"),
+            "Write a new instruction for one step of a language-model program. Use what is known about the data and \
+             the program, learn from the worked examples, follow the tip, and make it different from the instructions \
+             already tried. Answer with the instruction only.",
+        );
+        if let Some(text) = ask(engine, p, inputs, Some(s.temperature), Some(i as u64)).await? {
+            if !out.contains(&text) {
+                out.push(text);
+            }
+        }
+        engine.emit(Event::Step { done: i });
+    }
+    Ok(out)
+}

@@ -1,0 +1,171 @@
+#![allow(clippy::unwrap_used)]
+//! Each optimizer, on a scripted model whose accuracy depends on the prompt by a rule the
+//! optimizer cannot see, picks what an exhaustive search over the same candidates picks.
+
+mod common;
+
+use promptsmith_core::{LanguageModel, ProgramState};
+use promptsmith_eval::Evaluator;
+use promptsmith_optimize::budget::Budget;
+use promptsmith_optimize::checkpoint::NoCheckpoint;
+use promptsmith_optimize::events::{NoEvents, TrialKind};
+use promptsmith_optimize::optimizers::bootstrap::BootstrapFewShot;
+use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
+use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
+use promptsmith_optimize::optimizers::random_search::RandomSearch;
+use promptsmith_optimize::optimizers::OptimizeTask;
+use promptsmith_optimize::run::{check, run};
+use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
+use std::sync::Arc;
+
+fn engine(lm: Arc<dyn LanguageModel>, seed: u64, budget: Budget) -> Engine {
+    Engine::new(
+        RoleModels::single(lm),
+        EngineConfig { concurrency: 4, seed, budget, failure_score: 0.0 },
+        Arc::new(NoCheckpoint),
+        Arc::new(NoEvents),
+    )
+    .unwrap()
+}
+
+/// Score of `state` on `task`'s validation set, measured directly (no engine).
+async fn measure(task: &OptimizeTask, state: &ProgramState) -> f64 {
+    let program = task.program.with_state(state).unwrap();
+    let lm = common::lm();
+    Evaluator::new(task.metric.clone()).evaluate(&program, lm.as_ref(), &task.valset).await.mean
+}
+
+#[tokio::test]
+async fn labeled_few_shot_uses_k_training_examples() {
+    let task = common::task(20, 20);
+    let e = engine(common::lm(), 1, Budget::default());
+    let (state, report) = run(&LabeledFewShot { k: 3 }, &e, &task, &[]).await.unwrap();
+    let demos = &state.predictors["solve"].demos;
+    assert_eq!(demos.len(), 3);
+    assert!(demos.iter().all(|d| task.trainset.iter().any(|e| e.fields == *d)));
+    assert_eq!(report.final_val.unwrap().score, measure(&task, &state).await);
+}
+
+#[tokio::test]
+async fn bootstrap_keeps_only_correct_teacher_traces() {
+    let task = common::task(30, 20);
+    let lm = common::lm();
+    let e = engine(lm.clone(), 3, Budget::default());
+    let opt = BootstrapFewShot::default();
+    let (state, report) = run(&opt, &e, &task, &[]).await.unwrap();
+    let demos = &state.predictors["solve"].demos;
+    // Four bootstrapped demos (each a correct trace), then labeled ones up to 16.
+    assert_eq!(demos.len(), 16);
+    for d in &demos[..4] {
+        let q = d["question"].as_str().unwrap();
+        let ex = task.trainset.iter().find(|e| e.get("question").unwrap() == q).unwrap();
+        assert_eq!(d["answer"], *ex.get("answer").unwrap(), "a bootstrapped demo must be a correct trace");
+    }
+    assert_eq!(report.details["bootstrapped"], 4);
+    // Teacher calls are counted under the teacher role; the evaluations of the result and of
+    // the baseline (for the report) under task.
+    assert!(report.spent.teacher.calls >= 4);
+    assert_eq!(report.spent.task.calls, 40);
+    assert_eq!(report.final_val.unwrap().score, measure(&task, &state).await);
+}
+
+#[tokio::test]
+async fn random_search_picks_the_best_candidate_an_exhaustive_search_would() {
+    let task = common::task(24, 30);
+    let e = engine(common::lm(), 5, Budget::default());
+    let opt = RandomSearch { num_candidate_programs: 4, ..RandomSearch::default() };
+    let (state, report) = run(&opt, &e, &task, &[]).await.unwrap();
+    let full: Vec<_> = report.trials.iter().filter(|t| t.kind == TrialKind::Full).collect();
+    assert_eq!(full.len(), 7, "zero-shot, labeled, unshuffled bootstrap and 4 shuffled");
+    // Exhaustive: the best of all candidates' directly measured scores.
+    let best = full.iter().map(|t| t.score).fold(f64::MIN, f64::max);
+    let chosen = measure(&task, &state).await;
+    assert_eq!(chosen, best);
+    assert_eq!(report.final_val.unwrap().score, best);
+    // 16 labeled demos are worse under the hidden rule than 2-3, so zero-shot must not win here
+    // unless it really is best.
+    let zero_shot = full[0].score;
+    assert!(best >= zero_shot);
+}
+
+#[tokio::test]
+async fn mipro_finds_the_exhaustive_best_combination() {
+    let task = common::task(20, 30);
+    let e = engine(common::lm(), 11, Budget::default());
+    let mut opt = MiproV2 { auto: None, num_candidates: Some(4), num_trials: Some(24), ..MiproV2::default() };
+    opt.bootstrap.max_labeled_demos = 2;
+    let (state, report) = run(&opt, &e, &task, &[]).await.unwrap();
+    let instructions: Vec<String> = serde_json::from_value(report.details["instructions"]["solve"].clone()).unwrap();
+    assert!(instructions.len() >= 3, "{instructions:?}");
+    assert_eq!(instructions[0], "Given the fields `question`, produce the fields `answer`.");
+    // Exhaustive search over the same instruction and demo-set candidates.
+    let sets = report.details["demo_sets"].as_array().unwrap().len();
+    assert_eq!(sets, 4 + 3);
+    let mut exhaustive = f64::MIN;
+    let program = task.program.clone();
+    for instruction in &instructions {
+        for demos in [0usize, 1, 2, 3, 4] {
+            let mut st = program.state();
+            let p = st.predictors.get_mut("solve").unwrap();
+            p.instruction = Some(instruction.clone());
+            p.demos = task.trainset[..demos].iter().map(|e| e.fields.clone()).collect();
+            exhaustive = exhaustive.max(measure(&task, &st).await);
+        }
+    }
+    let chosen = measure(&task, &state).await;
+    assert_eq!(chosen, exhaustive, "MIPROv2 chose {:?}", state.predictors["solve"]);
+    assert!(chosen > report.baseline_val.unwrap().score);
+}
+
+#[tokio::test]
+async fn mipro_auto_light_resolves_like_dspy_and_conflicts_are_errors() {
+    let task = common::task(40, 160);
+    let opt = MiproV2::default();
+    let r = opt.resolve(&task).unwrap();
+    // light: 6 candidates, 3 instructions (halved with demos), trials max(2*2*log2(6), 9) = 10,
+    // 100 validation examples, minibatches (100 > 50), full evals every 5 + final.
+    assert_eq!((r.instruction_candidates, r.fewshot_candidates, r.trials), (3, 6, 10));
+    assert_eq!((r.val_size, r.minibatch, r.full_evals), (100, true, 3));
+    let bad = MiproV2 { auto: Some(Auto::Light), num_trials: Some(5), ..MiproV2::default() };
+    let err = check(&bad, &task).unwrap_err().to_string();
+    assert!(err.contains("`auto` sets the number of candidates and trials itself"), "{err}");
+    let manual = MiproV2 { auto: None, ..MiproV2::default() };
+    assert!(check(&manual, &task).unwrap_err().to_string().contains("set num_candidates"));
+    let small = common::task(2, 3);
+    assert!(check(&opt, &small).unwrap_err().to_string().contains("at least 6"));
+    let (_, warnings) = check(&opt, &common::task(10, 10)).unwrap();
+    assert!(warnings[0].contains("may not generalise"));
+}
+
+#[tokio::test]
+async fn mipro_light_runs_minibatches_and_full_evaluations() {
+    let task = common::task(30, 80);
+    let e = engine(common::lm(), 2, Budget::default());
+    let (state, report) = run(&MiproV2::default(), &e, &task, &common::examples(20, 5000)).await.unwrap();
+    let kinds: Vec<TrialKind> = report.trials.iter().map(|t| t.kind).collect();
+    // Baseline full, then 10 minibatch trials with full evaluations after trials 5 and 10.
+    assert_eq!(kinds.len(), 13, "{kinds:?}");
+    assert_eq!(kinds[0], TrialKind::Full);
+    assert_eq!(kinds.iter().filter(|k| **k == TrialKind::Minibatch).count(), 10);
+    assert!(report.trials.iter().filter(|t| t.kind == TrialKind::Minibatch).all(|t| t.n == 35));
+    assert!(report.final_val.unwrap().score >= report.baseline_val.unwrap().score);
+    assert!(report.final_test.is_some() && report.baseline_test.is_some());
+    assert!(report.spent.proposer.calls >= 3);
+    assert_eq!(report.final_val.unwrap().score, measure(&task, &state).await);
+}
+
+#[tokio::test]
+async fn same_seed_same_result_and_budget_caps_are_exact() {
+    let task = common::task(24, 30);
+    let opt = MiproV2 { auto: None, num_candidates: Some(3), num_trials: Some(6), ..MiproV2::default() };
+    let a = run(&opt, &engine(common::lm(), 9, Budget::default()), &task, &[]).await.unwrap();
+    let b = run(&opt, &engine(common::lm(), 9, Budget::default()), &task, &[]).await.unwrap();
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1.trials, b.1.trials);
+    let lm = common::lm();
+    let capped = engine(lm.clone(), 9, Budget { max_calls: Some(50), ..Budget::default() });
+    let (_, report) = run(&opt, &capped, &task, &[]).await.unwrap();
+    assert!(report.stopped.as_deref().unwrap().contains("call cap of 50"), "{:?}", report.stopped);
+    assert_eq!(lm.calls(), 50, "the call cap is exact");
+    assert_eq!(report.spent.total().calls, 50);
+}
