@@ -303,6 +303,10 @@ impl NumericKernels {
     /// ln density (continuous) or ln mass of the grid cell (stepped) of kernel `k` at `x`
     /// (internal representation). Log-scale densities are taken in log space, as Optuna does.
     fn log_pdf(&self, k: usize, x: f64) -> f64 {
+        if self.dimension.low >= self.dimension.high {
+            // A single-valued dimension carries no information (Optuna leaves such dimensions out).
+            return 0.0;
+        }
         let (mu, sigma) = (self.mus[k], self.sigmas[k]);
         match self.dimension.step {
             None => {
@@ -628,6 +632,16 @@ mod tests {
         for s in pe.sample(&mut rng, 500) {
             assert!((1.0..=1000.0).contains(&s[0]) && s[0].fract() == 0.0, "{}", s[0]);
         }
+    }
+
+    #[test]
+    fn single_valued_dimensions_do_not_disturb_the_density() {
+        let (cat, fixed) = (Dimension::categorical(3), Dimension::float(2.0, 2.0));
+        let obs = vec![vec![0.0, 2.0], vec![0.0, 2.0], vec![2.0, 2.0]];
+        let pe = ParzenEstimator::new(&obs, &[&cat, &fixed], &params());
+        assert!(close(pe.log_pdf(&[0.0, 2.0]).exp(), 10.0 / 21.0));
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert!(pe.sample(&mut rng, 10).iter().all(|s| s[1] == 2.0));
     }
 
     #[test]
