@@ -44,6 +44,9 @@ pub(crate) struct EvalArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Recording in the store (--no-store, --database-url).
+    #[command(flatten)]
+    store: super::registry::RecordArgs,
     /// Score given to examples whose program run failed (LM error after retries, parse error).
     #[arg(long, default_value_t = 0.0)]
     failure_score: f64,
@@ -186,6 +189,8 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
         println!("cost: ${:.4}", stats.cost_usd);
     }
     println!("results: {}", dir.display());
+    let run_info = json!({"run_dir": dir.display().to_string(), "dataset": dataset.name()});
+    super::registry::record_eval(&args.store, &args.program, &program.name, &report, run_info).await?;
     match report.stopped {
         Some(StopReason::Cancelled) => {
             eprintln!(

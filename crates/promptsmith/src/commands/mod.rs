@@ -4,9 +4,12 @@ mod compare;
 mod data;
 mod dspy;
 mod eval;
+mod feedback;
 mod history;
 mod lm;
+mod registry;
 mod run;
+mod runs;
 
 use crate::lm_setup::LmArgs;
 use anyhow::{Context, Result};
@@ -32,6 +35,15 @@ pub(crate) enum Command {
     /// List, check and show datasets; write seeded splits.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// The versioned program registry: list, show, register, diff, activate, rollback, alias.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Optimization and evaluation runs recorded in the store.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// Human feedback on evaluations: review queue, ratings, corrections, agreement.
+    #[command(subcommand)]
+    Feedback(feedback::FeedbackCommand),
     /// Import or export DSPy `program.save()` JSON files.
     #[command(subcommand)]
     Dspy(dspy::DspyCommand),
@@ -46,12 +58,18 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::History(a) => history::history(a),
         Command::Lm(c) => lm::lm(c, lm).await,
         Command::Data(c) => data::data(c),
+        Command::Registry(c) => registry::registry(c).await,
+        Command::Runs(c) => runs::runs(c).await,
+        Command::Feedback(c) => feedback::feedback(c).await,
         Command::Dspy(c) => dspy::dspy(c),
     }
 }
 
 /// Loads a program spec and applies a state file when given.
 pub(crate) fn load_program_with_state(program: &Path, state: Option<&Path>) -> Result<Program> {
+    if let Some(registered) = registry::registered_program(program, state)? {
+        return Ok(registered);
+    }
     let base = load_program(program).map_err(|e| anyhow::anyhow!("{e}"))?;
     match state {
         None => Ok(base),

@@ -1,0 +1,262 @@
+//! End-to-end tests of the store commands (`registry`, `runs`, `feedback`, `eval` recording,
+//! `NAME@alias` program references) on a real SQLite file, plus the registry commands on the
+//! real PostgreSQL server that `scripts/test.sh` starts (`PROMPTSMITH_TEST_DATABASE_URL`; the
+//! test fails, never skips, without it). No model is needed: evaluations replay a cassette
+//! recorded from the local model.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Runs the CLI from the repository root against `db`.
+fn ps(db: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_promptsmith"))
+        .args(args)
+        .current_dir(root())
+        .env("PROMPTSMITH_DATABASE_URL", db)
+        .env("USER", "tester")
+        .env_remove("PROMPTSMITH_LM_BASE_URL")
+        .env_remove("PROMPTSMITH_MODEL")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "command failed:\n{stdout}\n{stderr}");
+    stdout.into_owned()
+}
+
+fn fails(out: &Output) -> String {
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "command should have failed:\n{stdout}\n{stderr}");
+    stderr.into_owned()
+}
+
+/// A state file for the gsm8k example with a given instruction and demos.
+fn state_file(dir: &Path, name: &str, instruction: &str, demos: Value) -> String {
+    let path = dir.join(name);
+    let state = json!({"format_version": 1, "predictors": {"solve": {"instruction": instruction, "demos": demos}}});
+    std::fs::write(&path, state.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const SPEC: &str = "examples/gsm8k/program.json";
+
+/// Registers three versions, moves aliases, rolls back, diffs; shared by both engines.
+fn registry_flow(db: &str, dir: &Path) {
+    let s1 = state_file(dir, "s1.json", "Solve it.", json!([]));
+    let s2 = state_file(dir, "s2.json", "Solve it step by step.", json!([{"question": "1+1?", "answer": 2.0}]));
+    assert!(ok(&ps(db, &["registry", "register", "math", "--program", SPEC, "--state", &s1]))
+        .contains("registered math version 1"));
+    assert!(ok(&ps(
+        db,
+        &[
+            "registry",
+            "register",
+            "math",
+            "--program",
+            SPEC,
+            "--state",
+            &s2,
+            "--parent",
+            "1",
+            "--scores",
+            r#"{"dev": 0.6}"#
+        ]
+    ))
+    .contains("registered math version 2"));
+    assert!(ok(&ps(db, &["registry", "register", "math", "--program", SPEC, "--alias", "candidate"]))
+        .contains("version 3 (candidate)"));
+
+    assert!(
+        ok(&ps(db, &["registry", "activate", "math", "1", "--reason", "first"])).contains("math@production: version 1")
+    );
+    assert!(ok(&ps(db, &["registry", "activate", "math", "2"])).contains("version 1 -> 2"));
+    assert!(ok(&ps(db, &["registry", "activate", "math", "candidate"])).contains("version 2 -> 3"));
+    assert!(ok(&ps(db, &["registry", "rollback", "math", "--reason", "regression"])).contains("version 3 -> 2"));
+    assert!(ok(&ps(db, &["registry", "rollback", "math"])).contains("version 2 -> 1"));
+    let err = fails(&ps(db, &["registry", "rollback", "math"]));
+    assert!(err.contains("no earlier version"), "{err}");
+
+    let list = ok(&ps(db, &["registry", "list"]));
+    assert!(list.contains("math") && list.contains("candidate=3") && list.contains("production=1"), "{list}");
+    let listed: Value = serde_json::from_str(&ok(&ps(db, &["registry", "list", "--json"]))).unwrap();
+    assert_eq!(listed[0]["versions"], 3);
+
+    let show = ok(&ps(db, &["registry", "show", "math"]));
+    assert!(show.contains("math: 3 versions") && show.contains("alias log:"), "{show}");
+    assert!(show.contains("(regression)") && show.contains("by tester"), "{show}");
+    let v2 = ok(&ps(db, &["registry", "show", "math@2"]));
+    assert!(v2.contains("parent:    1") && v2.contains("1 demos; instruction: Solve it step by step."), "{v2}");
+    let state: Value = serde_json::from_str(&ok(&ps(db, &["registry", "show", "math@production", "--state"]))).unwrap();
+    assert_eq!(state["predictors"]["solve"]["instruction"], "Solve it.");
+
+    let diff = ok(&ps(db, &["registry", "diff", "math", "1", "2"]));
+    assert!(diff.contains("- Solve it.") && diff.contains("+ Solve it step by step."), "{diff}");
+    assert!(diff.contains("+ demo {\"question\":\"1+1?\",\"answer\":2.0}"), "{diff}");
+    let diff: Value =
+        serde_json::from_str(&ok(&ps(db, &["registry", "diff", "math", "production", "3", "--json"]))).unwrap();
+    assert_eq!(diff["from"], 1);
+    assert_eq!(diff["to"], 3);
+
+    assert!(ok(&ps(db, &["registry", "alias", "math", "staging", "2"])).contains("math@staging: version 2"));
+    assert!(ok(&ps(db, &["registry", "alias", "math"])).contains("staging -> 2"));
+    assert!(ok(&ps(db, &["registry", "alias", "math", "staging", "--remove"])).contains("removed"));
+}
+
+#[test]
+fn registry_commands_on_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("reg.db").display());
+    registry_flow(&db, tmp.path());
+}
+
+#[test]
+fn registry_commands_on_postgres() {
+    let admin = std::env::var("PROMPTSMITH_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "PROMPTSMITH_TEST_DATABASE_URL is not set: run the suite with scripts/test.sh, which starts a \
+             throwaway PostgreSQL (scripts/start-test-postgres.sh)"
+        )
+    });
+    // A fresh database for this test (psql comes with the PostgreSQL packages).
+    let name = format!(
+        "ps_cli_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+    );
+    let status = Command::new("psql")
+        .args([admin.as_str(), "-qAtc", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql (PostgreSQL client) is needed for this test");
+    assert!(status.success());
+    let base = admin.rsplit_once('/').unwrap().0;
+    let tmp = tempfile::tempdir().unwrap();
+    registry_flow(&format!("{base}/{name}"), tmp.path());
+}
+
+#[test]
+fn registered_versions_run_where_programs_are_taken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("ref.db").display());
+    let s = state_file(tmp.path(), "s.json", "Registered instruction.", json!([]));
+    ok(&ps(&db, &["registry", "register", "math", "--program", SPEC, "--state", &s, "--alias", "production"]));
+    let out = tmp.path().join("dspy.json");
+    ok(&ps(&db, &["dspy", "export", "--program", "math@production", "--out", out.to_str().unwrap()]));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("Registered instruction."), "{text}");
+    let err = fails(&ps(&db, &["dspy", "export", "--program", "math@7", "--out", out.to_str().unwrap()]));
+    assert!(err.contains("program 'math' has no version 7 (it has versions 1 to 1)"), "{err}");
+    let err = fails(&ps(&db, &["dspy", "export", "--program", "nope@production", "--out", out.to_str().unwrap()]));
+    assert!(err.contains("no program named 'nope'"), "{err}");
+    let err = fails(&ps(&db, &["dspy", "export", "--program", "math@production", "--state", &s, "--out", "x.json"]));
+    assert!(err.contains("cannot be combined"), "{err}");
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("bad.db").display());
+    // A state that does not fit the program.
+    let bad = tmp.path().join("bad_state.json");
+    std::fs::write(&bad, r#"{"format_version": 1, "predictors": {"summarize": {"instruction": "x"}}}"#).unwrap();
+    let err = fails(&ps(&db, &["registry", "register", "math", "--program", SPEC, "--state", bad.to_str().unwrap()]));
+    assert!(err.contains("bad_state.json") && err.contains("summarize") && err.contains("solve"), "{err}");
+    let err = fails(&ps(&db, &["registry", "show", "math"]));
+    assert!(err.contains("no program named 'math'"), "{err}");
+    ok(&ps(&db, &["registry", "register", "math", "--program", SPEC]));
+    let err = fails(&ps(&db, &["registry", "activate", "math", "4"]));
+    assert!(err.contains("no version 4"), "{err}");
+    let err = fails(&ps(&db, &["registry", "activate", "math", "gamma"]));
+    assert!(err.contains("no alias 'gamma'"), "{err}");
+    let err = fails(&ps(&db, &["runs", "show", "99"]));
+    assert!(err.contains("no run with id 99"), "{err}");
+
+    // A file that is not a database: a clear error naming it, and the file is left as it was.
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, "my notes\n".repeat(50)).unwrap();
+    let before = std::fs::read(&notes).unwrap();
+    let err = fails(&ps(notes.to_str().unwrap(), &["registry", "list"]));
+    assert!(err.contains("notes.txt") && err.contains("not a usable promptsmith database"), "{err}");
+    assert_eq!(std::fs::read(&notes).unwrap(), before);
+    let err = fails(&ps("mysql://host/db", &["registry", "list"]));
+    assert!(err.contains("unsupported scheme"), "{err}");
+}
+
+fn replay_eval(db: &str, program: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "eval",
+        "--program",
+        program,
+        "--data",
+        "crates/promptsmith/tests/data/gsm8k_easy5.jsonl",
+        "--metric",
+        "numeric_match",
+        "--replay",
+        "crates/promptsmith/tests/data/gsm8k_easy5.cassette.jsonl",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    ps(db, &args)
+}
+
+#[test]
+fn eval_records_runs_and_feedback_becomes_a_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db_path = tmp.path().join("evals.db");
+    let db = format!("sqlite://{}", db_path.display());
+    // The spec's own state, registered: same prompts as the recorded cassette.
+    ok(&ps(&db, &["registry", "register", "gsm8k", "--program", SPEC, "--alias", "production"]));
+    let stdout = ok(&replay_eval(&db, "gsm8k@production", &tmp.path().join("r1"), &[]));
+    assert!(stdout.contains("stored: 5 evaluations of gsm8k version 1 as run 1"), "{stdout}");
+    let stdout = ok(&replay_eval(&db, SPEC, &tmp.path().join("r2"), &[]));
+    assert!(stdout.contains("stored: 5 evaluations of gsm8k as run 2"), "{stdout}");
+    let stdout = ok(&replay_eval(&db, SPEC, &tmp.path().join("r3"), &["--no-store"]));
+    assert!(!stdout.contains("stored:"), "{stdout}");
+
+    let runs = ok(&ps(&db, &["runs", "list"]));
+    assert_eq!(runs.lines().filter(|l| l.contains(" eval ")).count(), 2, "{runs}");
+    assert!(runs.contains("100.0%"), "{runs}");
+    let show = ok(&ps(&db, &["runs", "show", "1"]));
+    assert!(show.contains("run 1: eval of gsm8k (succeeded)") && show.contains("task"), "{show}");
+    let export_path = tmp.path().join("run1.json");
+    ok(&ps(&db, &["runs", "show", "1", "--out", export_path.to_str().unwrap()]));
+    let export: Value = serde_json::from_str(&std::fs::read_to_string(&export_path).unwrap()).unwrap();
+    assert_eq!(export["run"]["params"]["version"], 1);
+    assert_eq!(export["run"]["usage"]["task"]["completion_tokens"], 922);
+
+    // Review queue: ask for two reviews, answer one with a correction.
+    ok(&ps(&db, &["feedback", "request", "1", "--reason", "spot check"]));
+    ok(&ps(&db, &["feedback", "request", "2"]));
+    let pending = ok(&ps(&db, &["feedback", "pending"]));
+    assert!(pending.contains("evaluation 1: gsm8k@1 score 1.00 (spot check)"), "{pending}");
+    assert!(pending.contains("evaluation 2:"), "{pending}");
+    ok(&ps(
+        &db,
+        &["feedback", "record", "1", "--rating", "0", "--correct", r#"{"answer": 361}"#, "--comment", "off by one"],
+    ));
+    let err = fails(&ps(&db, &["feedback", "record", "2", "--correct", r#"{"verdict": 1}"#]));
+    assert!(err.contains("verdict"), "{err}");
+    let err = fails(&ps(&db, &["feedback", "record", "2", "--rating", "3"]));
+    assert!(err.contains("outside [0, 1]"), "{err}");
+    let stats = ok(&ps(&db, &["feedback", "stats"]));
+    assert!(stats.contains("pending: 1, received: 1"), "{stats}");
+    assert!(stats.contains("agreement: 0.0% over 1 rated"), "{stats}");
+
+    let data = tmp.path().join("fixes.jsonl");
+    let out = ok(&ps(&db, &["feedback", "export", "--out", data.to_str().unwrap()]));
+    assert!(out.contains("1 examples from feedback"), "{out}");
+    let line: Value = serde_json::from_str(std::fs::read_to_string(&data).unwrap().trim()).unwrap();
+    assert_eq!(line["answer"], 361);
+    assert!(line["question"].as_str().unwrap().len() > 10);
+    let err = fails(&ps(&db, &["feedback", "export", "--out", data.to_str().unwrap()]));
+    assert!(err.contains("--force"), "{err}");
+}
