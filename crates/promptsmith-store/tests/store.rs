@@ -135,7 +135,8 @@ async fn aliases_move_roll_back_and_are_logged(engine: Engine) {
     assert_eq!(summary.aliases, BTreeMap::from([(PRODUCTION.to_string(), 1)]));
 
     let log = store.alias_log("qa").await.unwrap();
-    let brief: Vec<(i64, &str, AliasAction, Option<i64>, Option<i64>, &str)> = log
+    type Brief<'a> = (i64, &'a str, AliasAction, Option<i64>, Option<i64>, &'a str);
+    let brief: Vec<Brief> = log
         .iter()
         .map(|m| (m.seq, m.alias.as_str(), m.action, m.from_version, m.to_version, m.actor.as_str()))
         .collect();
@@ -308,7 +309,7 @@ async fn eval_reports_are_recorded(engine: Engine) {
     let store = db.open().await;
     let report: promptsmith_eval::EvalReport = serde_json::from_value(json!({
         "metric": "exact_match", "n": 2, "mean": 0.5,
-        "stats": {"n": 2, "mean": 0.5, "std": 0.7071, "std_error": 0.5},
+        "stats": {"n": 2, "mean": 0.5, "std": 0.5, "std_error": 0.5},
         "parse_failures": 0, "lm_errors": 1, "other_errors": 0,
         "usage": {"prompt_tokens": 30, "completion_tokens": 4}, "lm_calls": 2, "wall_ms": 12, "concurrency": 2,
         "results": [
@@ -646,7 +647,7 @@ async fn eight_concurrent_writers_lose_nothing(engine: Engine) {
         assert_eq!(stats.iter().map(|s| s.n).sum::<i64>(), n);
     }
     assert_eq!(store.list_versions("shared").await.unwrap().len(), 4 * per_writer as usize);
-    assert_eq!(store.count_evaluations().await.unwrap(), (writers * per_writer) as i64);
+    assert_eq!(store.count_evaluations().await.unwrap(), writers * per_writer);
     // The alias table is exactly what replaying the alias log gives.
     let problems = store.check_integrity().await.unwrap();
     assert!(problems.is_empty(), "{problems:?}");

@@ -40,7 +40,10 @@ async fn write_forever(url: &str, program: &str) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         ack(format!("version {program} {}", v.version)).map_err(|e| e.to_string())?;
-        let alias = if i % 2 == 0 { "production" } else { "candidate" };
+        let alias = match i % 2 {
+            0 => "production",
+            _ => "candidate",
+        };
         store.set_alias(program, alias, v.version, "crash-writer", "loop").await.map_err(|e| e.to_string())?;
         ack(format!("alias {program} {alias} {}", v.version)).map_err(|e| e.to_string())?;
         let batch: Vec<NewEvaluation> = (0..50)

@@ -10,25 +10,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub(crate) enum Engine {
     Sqlite,
     Postgres,
 }
 
 /// A fresh, empty database; dropped with the test (the SQLite directory is removed; PostgreSQL
 /// databases are left for the throwaway server to take with it).
-pub struct TestDb {
-    pub url: String,
-    pub dir: Option<tempfile::TempDir>,
+pub(crate) struct TestDb {
+    pub(crate) url: String,
+    pub(crate) dir: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
-    pub async fn open(&self) -> Store {
+    pub(crate) async fn open(&self) -> Store {
         Store::open(&self.url).await.unwrap()
     }
 }
 
-pub fn postgres_admin_url() -> String {
+pub(crate) fn postgres_admin_url() -> String {
     match std::env::var("PROMPTSMITH_TEST_DATABASE_URL") {
         Ok(u) if !u.trim().is_empty() => u,
         _ => panic!(
@@ -41,7 +41,7 @@ pub fn postgres_admin_url() -> String {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-pub async fn fresh(engine: Engine) -> TestDb {
+pub(crate) async fn fresh(engine: Engine) -> TestDb {
     match engine {
         Engine::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -65,7 +65,7 @@ pub async fn fresh(engine: Engine) -> TestDb {
     }
 }
 
-pub fn spec(name: &str) -> ProgramSpec {
+pub(crate) fn spec(name: &str) -> ProgramSpec {
     ProgramSpec::parse(
         &json!({
             "name": name,
@@ -85,7 +85,7 @@ pub fn spec(name: &str) -> ProgramSpec {
     .unwrap()
 }
 
-pub fn state(instruction: &str, demos: usize) -> ProgramState {
+pub(crate) fn state(instruction: &str, demos: usize) -> ProgramState {
     let demos: Vec<_> = (0..demos).map(|i| json!({"question": format!("q{i}"), "answer": format!("a{i}")})).collect();
     serde_json::from_value(json!({
         "format_version": 1,
@@ -94,6 +94,6 @@ pub fn state(instruction: &str, demos: usize) -> ProgramState {
     .unwrap()
 }
 
-pub fn new_version(program: &str, instruction: &str) -> NewVersion {
+pub(crate) fn new_version(program: &str, instruction: &str) -> NewVersion {
     NewVersion::new(program, spec(program), state(instruction, 1), "tester")
 }
