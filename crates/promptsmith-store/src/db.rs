@@ -187,17 +187,17 @@ pub(crate) enum Arg {
     OS(Option<String>),
 }
 
-/// Binds a list of [`Arg`]s, in order, to a query (works for either backend).
+/// Binds a list of [`Arg`]s (taken by value), in order, to a query (works for either backend).
 macro_rules! bind_args {
     ($query:expr, $args:expr) => {{
         let mut q = $query;
         for a in $args {
             q = match a {
-                $crate::db::Arg::I(v) => q.bind(*v),
-                $crate::db::Arg::F(v) => q.bind(*v),
-                $crate::db::Arg::S(v) => q.bind(v.clone()),
-                $crate::db::Arg::OI(v) => q.bind(*v),
-                $crate::db::Arg::OS(v) => q.bind(v.clone()),
+                $crate::db::Arg::I(v) => q.bind(v),
+                $crate::db::Arg::F(v) => q.bind(v),
+                $crate::db::Arg::S(v) => q.bind(v),
+                $crate::db::Arg::OI(v) => q.bind(v),
+                $crate::db::Arg::OS(v) => q.bind(v),
             };
         }
         q

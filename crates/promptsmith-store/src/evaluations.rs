@@ -253,7 +253,7 @@ struct Rollup {
     last: i64,
 }
 
-fn rollups(rows: &[(NewEvaluation, i64)]) -> BTreeMap<(String, i64), Rollup> {
+fn rollups(rows: &[(&NewEvaluation, i64)]) -> BTreeMap<(String, i64), Rollup> {
     let mut out: BTreeMap<(String, i64), Rollup> = BTreeMap::new();
     for (e, at) in rows {
         let r = out.entry((e.program.clone(), version_to_db(e.version))).or_insert_with(|| Rollup {
@@ -364,7 +364,7 @@ impl Store {
             validate(e)?;
         }
         let now = now_ms();
-        let rows: Vec<(NewEvaluation, i64)> = evals.iter().map(|e| (e.clone(), e.created_at.unwrap_or(now))).collect();
+        let rows: Vec<(&NewEvaluation, i64)> = evals.iter().map(|e| (e, e.created_at.unwrap_or(now))).collect();
         let sums = rollups(&rows);
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -375,7 +375,7 @@ impl Store {
                 for (e, at) in chunk {
                     row_args(e, *at, &mut args)?;
                 }
-                let q = bind_args!(sqlx::query(&sql), &args);
+                let q = bind_args!(sqlx::query(&sql), args);
                 let mut chunk_ids = Vec::with_capacity(chunk.len());
                 for row in q.fetch_all(&mut *tx).await? {
                     chunk_ids.push(row.i64("id")?);
@@ -504,7 +504,7 @@ impl Store {
         let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
         let sql = format!("SELECT * FROM evaluations{filter} ORDER BY created_at DESC, id DESC LIMIT ${}", args.len());
         with_pool!(self, pool => {
-            let rows = bind_args!(sqlx::query(&sql), &args).fetch_all(pool).await?;
+            let rows = bind_args!(sqlx::query(&sql), args).fetch_all(pool).await?;
             rows.iter().map(evaluation_from_row).collect()
         })
     }
@@ -609,8 +609,8 @@ mod tests {
             error: err.then(|| "boom".into()),
             ..NewEvaluation::default()
         };
-        let rows =
-            vec![(e("a", Some(1), 1.0, false), 5), (e("a", Some(1), 0.0, true), 9), (e("a", None, 0.5, false), 7)];
+        let (a, b, c) = (e("a", Some(1), 1.0, false), e("a", Some(1), 0.0, true), e("a", None, 0.5, false));
+        let rows = vec![(&a, 5), (&b, 9), (&c, 7)];
         let sums = rollups(&rows);
         assert_eq!(sums.len(), 2);
         let r = &sums[&("a".to_string(), 1)];

@@ -512,8 +512,32 @@ impl Store {
 
     /// One program's summary.
     pub async fn program(&self, name: &str) -> Result<ProgramSummary> {
-        let all = self.list_programs().await?;
-        all.into_iter().find(|p| p.name == name).ok_or_else(|| no_program(name))
+        let found = with_pool!(self, pool => {
+            let row = sqlx::query("SELECT id, name, next_version, created_at FROM programs WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                None => None,
+                Some(r) => {
+                    let alias_rows = sqlx::query("SELECT alias, version FROM aliases WHERE program_id = $1")
+                        .bind(r.i64("id")?)
+                        .fetch_all(pool)
+                        .await?;
+                    let mut aliases = BTreeMap::new();
+                    for a in &alias_rows {
+                        aliases.insert(a.string("alias")?, a.i64("version")?);
+                    }
+                    Some(ProgramSummary {
+                        name: r.string("name")?,
+                        versions: r.i64("next_version")? - 1,
+                        aliases,
+                        created_at: r.i64("created_at")?,
+                    })
+                }
+            }
+        });
+        found.ok_or_else(|| no_program(name))
     }
 
     /// Every version of a program, oldest first.
