@@ -252,11 +252,15 @@ fn eval_records_runs_and_feedback_becomes_a_dataset() {
     assert!(stats.contains("agreement: 0.0% over 1 rated"), "{stats}");
 
     let data = tmp.path().join("fixes.jsonl");
-    let out = ok(&ps(&db, &["feedback", "export", "--out", data.to_str().unwrap()]));
+    let out = ok(&ps(&db, &["data", "export", "--from-feedback", "--out", data.to_str().unwrap()]));
     assert!(out.contains("1 examples from feedback"), "{out}");
     let line: Value = serde_json::from_str(std::fs::read_to_string(&data).unwrap().trim()).unwrap();
     assert_eq!(line["answer"], 361);
     assert!(line["question"].as_str().unwrap().len() > 10);
     let err = fails(&ps(&db, &["feedback", "export", "--out", data.to_str().unwrap()]));
     assert!(err.contains("--force"), "{err}");
+    let again = ok(&ps(&db, &["feedback", "export", "--out", data.to_str().unwrap(), "--force", "--program", "other"]));
+    assert!(again.contains("0 examples"), "{again}");
+    let err = fails(&ps(&db, &["data", "export", "--out", data.to_str().unwrap()]));
+    assert!(err.contains("--from-feedback"), "{err}");
 }

@@ -23,7 +23,9 @@ pub(crate) enum DataCommand {
     Show(ShowArgs),
     /// Write seeded train/val/test splits of a dataset as JSONL files.
     Split(SplitArgs),
-    // `data export --from-feedback` (examples built from the store's feedback) goes here.
+    /// Write a JSONL dataset built from the store's human feedback (--from-feedback): the
+    /// evaluated inputs with the corrected outputs (or the label).
+    Export(super::feedback::DataExportArgs),
 }
 
 /// Arguments of `data check`.
@@ -79,6 +81,7 @@ pub(crate) fn data(command: DataCommand) -> Result<ExitCode> {
         DataCommand::Check(a) => check(&a, &samples),
         DataCommand::Show(a) => show(&a, &samples),
         DataCommand::Split(a) => split(&a, &samples),
+        DataCommand::Export(a) => super::feedback::data_export(&a),
     }
 }
 

@@ -177,6 +177,22 @@ pub(crate) async fn feedback(command: FeedbackCommand) -> Result<ExitCode> {
     }
 }
 
+/// Arguments of `data export`.
+#[derive(Debug, Args)]
+pub(crate) struct DataExportArgs {
+    /// Build the examples from the store's human feedback (corrected outputs and labels).
+    #[arg(long, required = true)]
+    from_feedback: bool,
+    #[command(flatten)]
+    export: ExportArgs,
+}
+
+/// `data export --from-feedback` (the `data` command is synchronous).
+pub(crate) fn data_export(a: &DataExportArgs) -> Result<ExitCode> {
+    debug_assert!(a.from_feedback, "clap requires --from-feedback");
+    super::registry::block_on(export(&a.export))
+}
+
 /// Writes corrected outputs (and labels) from feedback as a JSONL dataset.
 pub(crate) async fn export(a: &ExportArgs) -> Result<ExitCode> {
     if a.out.exists() && !a.force {

@@ -449,7 +449,7 @@ async fn alias(a: AliasArgs) -> Result<ExitCode> {
 }
 
 /// Runs a future to completion from synchronous code inside or outside the runtime.
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => tokio::task::block_in_place(|| handle.block_on(fut)),
         Err(_) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
