@@ -7,6 +7,7 @@ mod eval;
 mod feedback;
 mod history;
 mod lm;
+mod optimize;
 mod registry;
 mod run;
 mod runs;
@@ -25,6 +26,8 @@ pub(crate) enum Command {
     Run(run::RunArgs),
     /// Evaluate a program on a dataset with a metric.
     Eval(eval::EvalArgs),
+    /// Optimize a program's instructions and demos (MIPROv2, BootstrapFewShot, ...).
+    Optimize(Box<optimize::OptimizeArgs>),
     /// Compare two program states on the same examples: which is better and how sure.
     Compare(compare::CompareArgs),
     /// Print recent LM calls (the exact messages sent and received).
@@ -54,6 +57,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
     match command {
         Command::Run(a) => run::run(a, lm).await,
         Command::Eval(a) => eval::eval(a, lm).await,
+        Command::Optimize(a) => optimize::optimize(*a, lm).await,
         Command::Compare(a) => compare::compare(a, lm).await,
         Command::History(a) => history::history(a),
         Command::Lm(c) => lm::lm(c, lm).await,
