@@ -1,6 +1,7 @@
 //! The optimizers, thin strategies over the shared [`Engine`].
 
 pub mod bootstrap;
+pub mod copro;
 pub mod labeled;
 pub mod mipro;
 pub mod proposer;

@@ -75,7 +75,13 @@ fn field(name: &str, desc: &str) -> Field {
     Field::new(name, FieldType::Str).describe(desc)
 }
 
-fn predictor(name: &str, inputs: &[(&str, &str)], output: (&str, &str), instruction: &str) -> Option<Predictor> {
+/// A predictor with string `inputs` and one string `output` (name, description), for proposer calls.
+pub(crate) fn predictor(
+    name: &str,
+    inputs: &[(&str, &str)],
+    output: (&str, &str),
+    instruction: &str,
+) -> Option<Predictor> {
     let mut b = Signature::builder();
     for (n, d) in inputs {
         b = b.input(field(n, d));
@@ -86,7 +92,7 @@ fn predictor(name: &str, inputs: &[(&str, &str)], output: (&str, &str), instruct
 
 /// One proposer call; `Ok(None)` when the model's answer was unusable (the proposal is
 /// skipped), `Err` when the run must stop.
-async fn ask(
+pub(crate) async fn ask(
     engine: &Engine,
     p: Option<Predictor>,
     inputs: Map<String, Value>,
