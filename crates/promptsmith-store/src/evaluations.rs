@@ -3,7 +3,7 @@
 //! one transaction, which also updates the per-version rollup (`eval_stats`) so per-version
 //! statistics cost one indexed row read however many evaluations are stored.
 
-use crate::db::{bind_args, now_ms, parse_json, to_json, with_pool, Arg, BeginWrite, RowExt, Store};
+use crate::db::{bind_args, now_ms, parse_json, to_json, with_pool, Arg, BeginWrite, DbKind, RowExt, Store};
 use crate::error::{Result, StoreError};
 use promptsmith_eval::EvalReport;
 use serde::{Deserialize, Serialize};
@@ -314,7 +314,10 @@ const ROLLUP_SQL: &str = "INSERT INTO eval_stats (program, version, n, errors, s
      first_at = CASE WHEN excluded.first_at < eval_stats.first_at THEN excluded.first_at ELSE eval_stats.first_at END, \
      last_at = CASE WHEN excluded.last_at > eval_stats.last_at THEN excluded.last_at ELSE eval_stats.last_at END";
 
-fn insert_sql(rows: usize) -> String {
+/// The multi-row insert. PostgreSQL gets numbered placeholders (`$1`, `$2`, …); SQLite gets
+/// anonymous `?` ones, because looking up SQLite's named parameters is linear in their count,
+/// which makes binding thousands of `$N` parameters quadratic.
+fn insert_sql(rows: usize, numbered: bool) -> String {
     let mut sql = format!("INSERT INTO evaluations ({EVAL_COLUMNS}) VALUES ");
     for r in 0..rows {
         if r > 0 {
@@ -325,7 +328,11 @@ fn insert_sql(rows: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", r * EVAL_COLUMN_COUNT + c + 1));
+            if numbered {
+                sql.push_str(&format!("${}", r * EVAL_COLUMN_COUNT + c + 1));
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }
@@ -366,11 +373,12 @@ impl Store {
         let now = now_ms();
         let rows: Vec<(&NewEvaluation, i64)> = evals.iter().map(|e| (e, e.created_at.unwrap_or(now))).collect();
         let sums = rollups(&rows);
+        let numbered = self.kind() == DbKind::Postgres;
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let sql = insert_sql(chunk.len());
+                let sql = insert_sql(chunk.len(), numbered);
                 let mut args = Vec::with_capacity(chunk.len() * EVAL_COLUMN_COUNT);
                 for (e, at) in chunk {
                     row_args(e, *at, &mut args)?;
@@ -502,7 +510,12 @@ impl Store {
         let limit = q.limit.unwrap_or(100).max(0);
         args.push(Arg::I(limit));
         let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
-        let sql = format!("SELECT * FROM evaluations{filter} ORDER BY created_at DESC, id DESC LIMIT ${}", args.len());
+        // Ids first (from an index alone when one covers the filter), then the rows.
+        let sql = format!(
+            "SELECT * FROM evaluations WHERE id IN (SELECT id FROM evaluations{filter} \
+             ORDER BY created_at DESC, id DESC LIMIT ${}) ORDER BY created_at DESC, id DESC",
+            args.len()
+        );
         with_pool!(self, pool => {
             let rows = bind_args!(sqlx::query(&sql), args).fetch_all(pool).await?;
             rows.iter().map(evaluation_from_row).collect()
@@ -592,10 +605,13 @@ mod tests {
 
     #[test]
     fn insert_sql_numbers_placeholders_row_by_row() {
-        let sql = insert_sql(2);
+        let sql = insert_sql(2, true);
         assert!(sql.contains("($1, $2,"), "{sql}");
         assert!(sql.contains("$17), ($18,"), "{sql}");
         assert!(sql.ends_with("$34) RETURNING id"), "{sql}");
+        let sql = insert_sql(2, false);
+        assert_eq!(sql.matches('?').count(), 34);
+        assert!(!sql.contains('$'));
     }
 
     #[test]
