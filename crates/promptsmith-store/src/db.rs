@@ -341,6 +341,15 @@ impl Store {
         with_pool!(self, pool => pool.close().await)
     }
 
+    /// Refreshes the query planner's statistics (`ANALYZE`). PostgreSQL's autovacuum does this on
+    /// its own after enough writes; call it after a bulk load to get good plans at once.
+    pub async fn analyze(&self) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("ANALYZE").execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// Checks the database: SQLite's `PRAGMA integrity_check` and `foreign_key_check` on SQLite,
     /// then on both engines that every program's versions are numbered 1..=n without gaps and
     /// that replaying the alias log gives exactly the alias table. Returns the problems found

@@ -237,6 +237,7 @@ async fn evaluations_are_queryable_by_program_version_time_and_score(engine: Eng
     assert_eq!(ids.len(), 1200);
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(store.count_evaluations().await.unwrap(), 1200);
+    store.analyze().await.unwrap();
     // The ids map to the inputs in order.
     let e = store.evaluation(ids[777]).await.unwrap();
     assert_eq!(e.created_at, 1_777);
