@@ -114,10 +114,9 @@ fn child(dir: &std::path::Path, kill: Option<&KillAt>) -> Vec<String> {
         }
     }
     let status = c.wait().unwrap();
-    if kill.is_none() {
-        assert!(status.success(), "the final resumed run failed: {lines:?}");
-    } else {
-        assert!(!status.success(), "the child finished before reaching kill point {}", kill.unwrap().what);
+    match kill {
+        None => assert!(status.success(), "the final resumed run failed: {lines:?}"),
+        Some(k) => assert!(!status.success(), "the child finished before reaching kill point {}", k.what),
     }
     lines
 }

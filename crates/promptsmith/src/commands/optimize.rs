@@ -20,6 +20,7 @@ use promptsmith_optimize::budget::Budget;
 use promptsmith_optimize::checkpoint::RunDirCheckpoint;
 use promptsmith_optimize::events::{Event, EventSink, TrialKind};
 use promptsmith_optimize::optimizers::bootstrap::{BootstrapFewShot, BootstrapSettings};
+use promptsmith_optimize::optimizers::copro::Copro;
 use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
 use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
 use promptsmith_optimize::optimizers::random_search::RandomSearch;
@@ -62,7 +63,7 @@ pub(crate) struct OptimizeArgs {
     /// Test examples to use.
     #[arg(long)]
     test_size: Option<usize>,
-    /// Optimizer: labeled, bootstrap, random_search, mipro.
+    /// Optimizer: labeled, bootstrap, random_search, mipro, copro.
     #[arg(long, default_value = "mipro")]
     optimizer: String,
     /// MIPROv2 preset: light, medium or heavy (excludes --num-candidates/--num-trials).
@@ -92,6 +93,15 @@ pub(crate) struct OptimizeArgs {
     /// Random-search candidates beyond zero-shot, labeled and unshuffled.
     #[arg(long, default_value_t = 16)]
     num_candidate_programs: usize,
+    /// COPRO: instructions per round.
+    #[arg(long, default_value_t = 10)]
+    breadth: usize,
+    /// COPRO: rounds.
+    #[arg(long, default_value_t = 3)]
+    depth: usize,
+    /// COPRO: proposal temperature.
+    #[arg(long, default_value_t = 1.0)]
+    init_temperature: f32,
     /// MIPROv2 minibatch size.
     #[arg(long, default_value_t = 35)]
     minibatch_size: usize,
@@ -218,7 +228,13 @@ fn optimizer(args: &OptimizeArgs) -> Result<Box<dyn Optimizer>> {
                 ..MiproV2::default()
             })
         }
-        other => bail!("--optimizer {other}: expected labeled, bootstrap, random_search or mipro"),
+        "copro" => Box::new(Copro {
+            breadth: args.breadth,
+            depth: args.depth,
+            init_temperature: args.init_temperature,
+            track_stats: false,
+        }),
+        other => bail!("--optimizer {other}: expected labeled, bootstrap, random_search, mipro or copro"),
     })
 }
 
