@@ -1,11 +1,12 @@
 //! Auto-activation: an optimization result replaces `production` only when it beats the active
-//! version by a relative margin (default 5%) *and* the paired test says the gain is real;
-//! otherwise it is registered as `candidate`.
+//! version by a relative margin (default 5%) *and* the paired test says the gain is real (the
+//! same test `promptsmith compare` runs: McNemar's exact test for 0/1 scores, else Wilcoxon
+//! signed-rank); otherwise it is registered as `candidate`.
 
 use crate::db::Store;
 use crate::error::{Result, StoreError};
 use crate::registry::{NewVersion, ProgramVersion, VersionSelector, CANDIDATE, PRODUCTION};
-use promptsmith_eval::stats::{mean, paired_bootstrap_diff_ci, sign_test, DEFAULT_RESAMPLES};
+use promptsmith_eval::stats::compare_paired_at;
 use serde::{Deserialize, Serialize};
 
 /// When a new version may replace production.
@@ -13,18 +14,15 @@ use serde::{Deserialize, Serialize};
 pub struct PromotionPolicy {
     /// Minimum relative gain of the mean score over the active version (0.05 = 5%).
     pub min_relative_gain: f64,
-    /// Significance level: the paired bootstrap interval of the gain at `1 - alpha` must lie
-    /// above zero.
+    /// Significance level of the two-sided paired test.
     pub alpha: f64,
-    /// Bootstrap resamples.
-    pub resamples: usize,
-    /// Bootstrap seed (decisions are reproducible).
+    /// Seed of the bootstrap interval reported with the decision (decisions are reproducible).
     pub seed: u64,
 }
 
 impl Default for PromotionPolicy {
     fn default() -> Self {
-        PromotionPolicy { min_relative_gain: 0.05, alpha: 0.05, resamples: DEFAULT_RESAMPLES, seed: 0 }
+        PromotionPolicy { min_relative_gain: 0.05, alpha: 0.05, seed: 0 }
     }
 }
 
@@ -39,12 +37,14 @@ pub struct PromotionDecision {
     pub active_mean: f64,
     /// `(candidate − active) / active` (infinite when the active mean is 0 and the candidate's is not).
     pub relative_gain: f64,
-    /// Lower bound of the paired bootstrap interval of `candidate − active`.
+    /// Lower bound of the paired bootstrap interval (at `1 − alpha`) of `candidate − active`.
     pub diff_ci_low: f64,
     /// Upper bound.
     pub diff_ci_high: f64,
-    /// Two-sided sign-test p-value (reported alongside).
-    pub sign_p_value: f64,
+    /// The paired test that was run.
+    pub test: String,
+    /// Its two-sided p-value.
+    pub p_value: f64,
     /// Why, in words.
     pub reason: String,
 }
@@ -58,9 +58,8 @@ pub fn decide_promotion(candidate: &[f64], active: &[f64], policy: &PromotionPol
     if !(0.0..1.0).contains(&policy.alpha) || policy.alpha == 0.0 {
         return Err(StoreError::Invalid(format!("alpha {} must be in (0, 1)", policy.alpha)));
     }
-    let boot = paired_bootstrap_diff_ci(candidate, active, policy.resamples, 1.0 - policy.alpha, policy.seed)?;
-    let sign = sign_test(candidate, active)?;
-    let (c, a) = (mean(candidate), mean(active));
+    let cmp = compare_paired_at(candidate, active, 1.0 - policy.alpha, policy.seed)?;
+    let (c, a) = (cmp.a.mean, cmp.b.mean);
     let relative_gain = if a > 0.0 {
         (c - a) / a
     } else if c > a {
@@ -68,19 +67,20 @@ pub fn decide_promotion(candidate: &[f64], active: &[f64], policy: &PromotionPol
     } else {
         0.0
     };
+    let p_value = cmp.test.p_value();
     let enough = relative_gain >= policy.min_relative_gain;
-    let significant = boot.ci.low > 0.0;
+    let significant = c > a && p_value < policy.alpha;
     let pct = |x: f64| x * 100.0;
     let reason = match (enough, significant) {
         (true, true) => format!(
-            "mean {:.3} vs {:.3}: +{:.1}% (needs {:.1}%), {:.0}% interval of the gain [{:.3}, {:.3}] above zero",
+            "mean {:.3} vs {:.3}: +{:.1}% (needs {:.1}%), {} p = {:.2e} < {}",
             c,
             a,
             pct(relative_gain),
             pct(policy.min_relative_gain),
-            pct(1.0 - policy.alpha),
-            boot.ci.low,
-            boot.ci.high
+            cmp.test.name(),
+            p_value,
+            policy.alpha
         ),
         (false, _) => format!(
             "mean {:.3} vs {:.3}: {:+.1}% is below the required {:.1}% gain",
@@ -90,13 +90,13 @@ pub fn decide_promotion(candidate: &[f64], active: &[f64], policy: &PromotionPol
             pct(policy.min_relative_gain)
         ),
         (true, false) => format!(
-            "mean {:.3} vs {:.3}: +{:.1}% but not significant ({:.0}% interval of the gain [{:.3}, {:.3}] includes zero)",
+            "mean {:.3} vs {:.3}: +{:.1}% but not significant ({} p = {:.3} ≥ {})",
             c,
             a,
             pct(relative_gain),
-            pct(1.0 - policy.alpha),
-            boot.ci.low,
-            boot.ci.high
+            cmp.test.name(),
+            p_value,
+            policy.alpha
         ),
     };
     Ok(PromotionDecision {
@@ -104,9 +104,10 @@ pub fn decide_promotion(candidate: &[f64], active: &[f64], policy: &PromotionPol
         candidate_mean: c,
         active_mean: a,
         relative_gain,
-        diff_ci_low: boot.ci.low,
-        diff_ci_high: boot.ci.high,
-        sign_p_value: sign.p_value,
+        diff_ci_low: cmp.bootstrap.ci.low,
+        diff_ci_high: cmp.bootstrap.ci.high,
+        test: cmp.test.name().to_string(),
+        p_value,
         reason,
     })
 }
@@ -173,7 +174,8 @@ mod tests {
         let d = decide_promotion(&candidate, &active, &PromotionPolicy::default()).unwrap();
         assert!(d.promote, "{d:?}");
         assert!((d.relative_gain - 0.6).abs() < 1e-9);
-        assert!(d.diff_ci_low > 0.0 && d.sign_p_value < 0.001);
+        assert!(d.diff_ci_low > 0.0 && d.p_value < 0.001);
+        assert_eq!(d.test, "McNemar's exact test");
     }
 
     #[test]
@@ -184,7 +186,7 @@ mod tests {
             *c = 1.0; // +20 of 500 correct: +4%, significant (20 wins, 0 losses) but below 5%
         }
         let d = decide_promotion(&candidate, &active, &PromotionPolicy::default()).unwrap();
-        assert!(!d.promote && d.diff_ci_low > 0.0, "{d:?}");
+        assert!(!d.promote && d.p_value < 0.001, "{d:?}");
         assert!(d.reason.contains("below the required"), "{}", d.reason);
     }
 
@@ -196,6 +198,14 @@ mod tests {
         let d = decide_promotion(&candidate, &active, &PromotionPolicy::default()).unwrap();
         assert!(!d.promote && d.relative_gain >= 0.05, "{d:?}");
         assert!(d.reason.contains("not significant"), "{}", d.reason);
+    }
+
+    #[test]
+    fn graded_scores_use_the_wilcoxon_test() {
+        let active: Vec<f64> = (0..60).map(|i| 0.4 + (i % 5) as f64 * 0.05).collect();
+        let candidate: Vec<f64> = active.iter().map(|a| a + 0.1).collect();
+        let d = decide_promotion(&candidate, &active, &PromotionPolicy::default()).unwrap();
+        assert!(d.test.starts_with("Wilcoxon") && d.promote, "{d:?}");
     }
 
     #[test]
