@@ -110,10 +110,8 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
                 first.fields.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         }
-        if first.get(&field).is_none() {
-            bail!("--data {}: examples have no '{field}' label for the metric to compare", args.data);
-        }
     }
+    super::check_labels(&metric_spec, &field, &args.data.data, dataset.examples().first())?;
 
     let handle = build_lm(&lm_args).await?;
     let judge_lm =

@@ -122,6 +122,48 @@ pub(crate) fn metric_spec(arg: &str) -> Result<promptsmith_eval::MetricSpec> {
     Ok(promptsmith_eval::MetricSpec { metric: Some(arg.to_string()), ..Default::default() })
 }
 
+/// The label fields a metric spec reads from each example (checked before any model call).
+pub(crate) fn required_labels(spec: &promptsmith_eval::MetricSpec, field: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(id) = &spec.metric {
+        let (base, param) = id.split_once(':').map(|(b, p)| (b, Some(p))).unwrap_or((id.as_str(), None));
+        let f = spec.field.clone().unwrap_or_else(|| field.to_string());
+        match base {
+            "ifeval" => out.extend(["instruction_id_list".to_string(), "kwargs".to_string()]),
+            // A fixed pattern without a capture group needs no label.
+            "regex" if param.is_some_and(|p| !p.contains('(')) => {}
+            _ => out.push(f),
+        }
+    }
+    for part in spec.composite.iter().flatten() {
+        for l in required_labels(part, field) {
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+    }
+    out
+}
+
+/// Fails when the first example lacks a label the metric needs.
+pub(crate) fn check_labels(
+    spec: &promptsmith_eval::MetricSpec,
+    field: &str,
+    data: &str,
+    first: Option<&promptsmith_core::Example>,
+) -> Result<()> {
+    let Some(first) = first else { return Ok(()) };
+    for label in required_labels(spec, field) {
+        if first.get(&label).is_none() {
+            anyhow::bail!(
+                "--data {data}: examples have no '{label}' label for the metric to compare (they have: {})",
+                first.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A progress bar with running score, rate and ETA (hidden when `quiet`).
 pub(crate) fn progress_bar(total: usize, quiet: bool) -> indicatif::ProgressBar {
     let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(total as u64) };

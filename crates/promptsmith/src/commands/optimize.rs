@@ -392,6 +392,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     let metric_spec = super::metric_spec(&args.metric)?;
     let opt = optimizer(&args)?;
     let (trainset, valset, testset) = splits(&args, &program_path, &program)?;
+    super::check_labels(&metric_spec, &field, &args.data.data, trainset.first().or(valset.first()))?;
     let budget = Budget {
         max_calls: args.max_calls,
         max_tokens: args.max_tokens,
