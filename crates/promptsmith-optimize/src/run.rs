@@ -19,12 +19,15 @@ pub const WARN_EXAMPLES: usize = 50;
 pub const MAX_AUTO_VALSET: usize = 1000;
 
 /// Scores of one state on one split.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitScore {
     /// Mean score.
     pub score: f64,
     /// Examples scored.
     pub n: usize,
+    /// Per-example scores, in split order (for paired comparisons).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<f64>,
 }
 
 /// What an optimization run did.
@@ -110,13 +113,24 @@ pub fn check(optimizer: &dyn Optimizer, task: &OptimizeTask) -> Result<(Plan, Ve
     Ok((optimizer.plan(task), warnings))
 }
 
-async fn score(engine: &Engine, task: &OptimizeTask, state: &ProgramState, examples: &[Example]) -> Option<SplitScore> {
+/// Scores `state` on `examples` through the engine (rollout cache, budget); `None` when there
+/// are no examples or the budget ran out.
+pub async fn score(
+    engine: &Engine,
+    task: &OptimizeTask,
+    state: &ProgramState,
+    examples: &[Example],
+) -> Option<SplitScore> {
     if examples.is_empty() {
         return None;
     }
     let c = Candidate::new(&task.program, state.clone()).ok()?;
     let rollouts = engine.evaluate(&c.program, &c.id, examples, &task.metric, LmRole::Task, 0).await.ok()?;
-    Some(SplitScore { score: mean_score(&rollouts), n: rollouts.len() })
+    Some(SplitScore {
+        score: mean_score(&rollouts),
+        n: rollouts.len(),
+        scores: rollouts.iter().map(|r| r.score).collect(),
+    })
 }
 
 /// Runs `optimizer` on `task` and scores baseline and result on the validation set and on
@@ -138,7 +152,11 @@ pub async fn run(
     let baseline_val = score(engine, task, &base, &task.valset).await;
     let final_val = match (outcome.val_score, task.valset.len()) {
         (Some(s), n) if state_hash(&outcome.state) != state_hash(&base) || baseline_val.is_none() => {
-            score(engine, task, &outcome.state, &task.valset).await.or(Some(SplitScore { score: s, n }))
+            score(engine, task, &outcome.state, &task.valset).await.or(Some(SplitScore {
+                score: s,
+                n,
+                scores: Vec::new(),
+            }))
         }
         _ => score(engine, task, &outcome.state, &task.valset).await,
     };

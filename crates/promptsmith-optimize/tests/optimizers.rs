@@ -43,7 +43,7 @@ async fn labeled_few_shot_uses_k_training_examples() {
     let demos = &state.predictors["solve"].demos;
     assert_eq!(demos.len(), 3);
     assert!(demos.iter().all(|d| task.trainset.iter().any(|e| e.fields == *d)));
-    assert_eq!(report.final_val.unwrap().score, measure(&task, &state).await);
+    assert_eq!(report.final_val.as_ref().unwrap().score, measure(&task, &state).await);
 }
 
 #[tokio::test]
@@ -66,7 +66,7 @@ async fn bootstrap_keeps_only_correct_teacher_traces() {
     // the baseline (for the report) under task.
     assert!(report.spent.teacher.calls >= 4);
     assert_eq!(report.spent.task.calls, 40);
-    assert_eq!(report.final_val.unwrap().score, measure(&task, &state).await);
+    assert_eq!(report.final_val.as_ref().unwrap().score, measure(&task, &state).await);
 }
 
 #[tokio::test]
@@ -81,7 +81,7 @@ async fn random_search_picks_the_best_candidate_an_exhaustive_search_would() {
     let best = full.iter().map(|t| t.score).fold(f64::MIN, f64::max);
     let chosen = measure(&task, &state).await;
     assert_eq!(chosen, best);
-    assert_eq!(report.final_val.unwrap().score, best);
+    assert_eq!(report.final_val.as_ref().unwrap().score, best);
     // 16 labeled demos are worse under the hidden rule than 2-3, so zero-shot must not win here
     // unless it really is best.
     let zero_shot = full[0].score;
@@ -114,7 +114,7 @@ async fn mipro_finds_the_exhaustive_best_combination() {
     }
     let chosen = measure(&task, &state).await;
     assert_eq!(chosen, exhaustive, "MIPROv2 chose {:?}", state.predictors["solve"]);
-    assert!(chosen > report.baseline_val.unwrap().score);
+    assert!(chosen > report.baseline_val.as_ref().unwrap().score);
 }
 
 #[tokio::test]
@@ -148,10 +148,10 @@ async fn mipro_light_runs_minibatches_and_full_evaluations() {
     assert_eq!(kinds[0], TrialKind::Full);
     assert_eq!(kinds.iter().filter(|k| **k == TrialKind::Minibatch).count(), 10);
     assert!(report.trials.iter().filter(|t| t.kind == TrialKind::Minibatch).all(|t| t.n == 35));
-    assert!(report.final_val.unwrap().score >= report.baseline_val.unwrap().score);
+    assert!(report.final_val.as_ref().unwrap().score >= report.baseline_val.as_ref().unwrap().score);
     assert!(report.final_test.is_some() && report.baseline_test.is_some());
     assert!(report.spent.proposer.calls >= 3);
-    assert_eq!(report.final_val.unwrap().score, measure(&task, &state).await);
+    assert_eq!(report.final_val.as_ref().unwrap().score, measure(&task, &state).await);
 }
 
 #[tokio::test]

@@ -150,6 +150,18 @@ pub(crate) struct OptimizeArgs {
     #[arg(long)]
     #[serde(skip)]
     quiet: bool,
+    /// Recording in the store (--no-store, --database-url).
+    #[command(flatten)]
+    #[serde(skip)]
+    store: super::registry::RecordArgs,
+    /// Register the result in the store's registry under this name: it becomes `production` when
+    /// it beats the production version by --promotion-margin with a significant paired test on
+    /// the validation set, else `candidate`.
+    #[arg(long, value_name = "NAME")]
+    register: Option<String>,
+    /// Relative gain over production needed to promote a registered result.
+    #[arg(long, default_value_t = 0.05)]
+    promotion_margin: f64,
 }
 
 /// DataArgs is a clap struct; it is saved in config.json as its `--data` fields.
@@ -358,6 +370,7 @@ impl EventSink for Progress {
 }
 
 pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<ExitCode> {
+    let store_args = args.store.clone();
     let (args, dir) = match &args.resume {
         Some(dir) => {
             let path = dir.join(CONFIG_FILE);
@@ -366,6 +379,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
             let mut saved: OptimizeArgs = serde_json::from_str(&text)
                 .map_err(|e| anyhow!("--resume: {} line {}: {e}", path.display(), e.line()))?;
             saved.quiet = args.quiet;
+            saved.store = args.store.clone();
             if dir.join("state.json").is_file() && dir.join("report.json").is_file() {
                 eprintln!("note: {} already finished; replaying it from its journal", dir.display());
             }
@@ -391,6 +405,14 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     }
     let metric_spec = super::metric_spec(&args.metric)?;
     let opt = optimizer(&args)?;
+    if let Some(name) = &args.register {
+        if args.store.no_store {
+            bail!("--register {name} needs the store; drop --no-store");
+        }
+        if !(args.promotion_margin.is_finite() && args.promotion_margin >= 0.0) {
+            bail!("--promotion-margin {}: expected a relative gain such as 0.05", args.promotion_margin);
+        }
+    }
     let (trainset, valset, testset) = splits(&args, &program_path, &program)?;
     super::check_labels(&metric_spec, &field, &args.data.data, trainset.first().or(valset.first()))?;
     let budget = Budget {
@@ -481,9 +503,23 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     let task = OptimizeTask { program: program.clone(), trainset, valset, metric };
     let result = run(opt.as_ref(), &engine, &task, &testset).await;
     bar.finish_and_clear();
+    let (state, report) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            handle.shutdown().await;
+            bail!("{e}");
+        }
+    };
+    // Registration compares with production on the same validation examples (through the
+    // engine: cached rollouts are free, new ones count against the budget).
+    let registration = match &args.register {
+        Some(name) if !store_args.no_store => {
+            Some(register(name, &args, &program_path, &engine, &task, &state, &report, &store_args).await)
+        }
+        _ => None,
+    };
     let info = handle.info.clone();
     handle.shutdown().await;
-    let (state, report) = result.map_err(|e| anyhow!("{e}"))?;
 
     let state_path = write_json(&dir, "state.json", &state)?;
     if let Some(out) = &args.out {
@@ -505,7 +541,164 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     manifest.settings = serde_json::to_value(&args)?;
     write_json(&dir, "manifest.json", &manifest)?;
     print_report(&report, &state_path, args.out.as_deref(), &dir);
+    let version = match registration {
+        Some(Ok((version, line))) => {
+            println!("{line}");
+            Some(version)
+        }
+        Some(Err(e)) => {
+            eprintln!("error: registering the result failed (the state is saved in {}): {e:#}", dir.display());
+            None
+        }
+        None => None,
+    };
+    if !store_args.no_store {
+        if let Err(e) = record_run(&store_args, &program.name, opt.name(), &args, &report, &state, &dir, version).await
+        {
+            eprintln!("warning: the run is saved in {}, but recording it in the store failed: {e:#}", dir.display());
+        }
+    }
     Ok(if report.stopped.as_deref() == Some("cancelled") { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+/// Registers `state` under `name`; returns the version and a line to print.
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    name: &str,
+    args: &OptimizeArgs,
+    program_path: &Path,
+    engine: &Engine,
+    task: &OptimizeTask,
+    state: &promptsmith_core::ProgramState,
+    report: &RunReport,
+    store_args: &super::registry::RecordArgs,
+) -> Result<(i64, String)> {
+    use promptsmith_store::{NewVersion, PromotionPolicy, VersionSelector};
+    let store = super::registry::StoreArgs { database_url: store_args.database_url.clone() }.open().await?;
+    let (spec, parent) = match super::registry::registered_ref(program_path) {
+        Some(r) => {
+            let v = store.resolve(&r).await?;
+            (v.spec, Some(v.version))
+        }
+        None => (promptsmith_core::ProgramSpec::load(program_path).map_err(anyhow::Error::new)?, None),
+    };
+    let production = match store.version(name, &VersionSelector::Alias("production".into())).await {
+        Ok(v) => Some(v),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let final_scores = promptsmith_optimize::run::score(engine, task, state, &task.valset)
+        .await
+        .context("cannot score the result on the validation set (budget exhausted?)")?
+        .scores;
+    let active = match &production {
+        None => None,
+        Some(v) => {
+            let scores = promptsmith_optimize::run::score(engine, task, &v.state, &task.valset)
+                .await
+                .with_context(|| {
+                    format!("cannot score {name}@production (version {}) on the validation set", v.version)
+                })?
+                .scores;
+            Some((v.version, scores))
+        }
+    };
+    let mut new = NewVersion::new(name, spec, state.clone(), &std::env::var("USER").unwrap_or_else(|_| "cli".into()));
+    new.parent_version = parent.or(production.as_ref().map(|v| v.version));
+    new.optimizer = Some(report.optimizer.clone());
+    new.params = report.params.clone();
+    new.scores = json!({
+        "val": report.final_val.as_ref().map(|s| s.score),
+        "test": report.final_test.as_ref().map(|s| s.score),
+        "baseline_val": report.baseline_val.as_ref().map(|s| s.score),
+    });
+    new.note = format!("promptsmith optimize --optimizer {} --seed {}", report.optimizer, args.seed);
+    let policy =
+        PromotionPolicy { min_relative_gain: args.promotion_margin, seed: args.seed, ..PromotionPolicy::default() };
+    let outcome = store
+        .register_optimized(&new, &final_scores, active.as_ref().map(|(v, s)| (*v, s.as_slice())), &policy)
+        .await?;
+    store.close().await;
+    let why = outcome.decision.as_ref().map(|d| format!(": {}", d.reason)).unwrap_or_default();
+    Ok((
+        outcome.version.version,
+        format!("registered {name} version {} as {}{why}", outcome.version.version, outcome.alias),
+    ))
+}
+
+/// Records the run, its trials and its artifacts in the store.
+#[allow(clippy::too_many_arguments)]
+async fn record_run(
+    store_args: &super::registry::RecordArgs,
+    program: &str,
+    optimizer: &str,
+    args: &OptimizeArgs,
+    report: &RunReport,
+    state: &promptsmith_core::ProgramState,
+    dir: &Path,
+    version: Option<i64>,
+) -> Result<()> {
+    use promptsmith_store::{NewRun, RoleUsage, RunEnd, RunStatus, Trial};
+    let store = super::registry::StoreArgs { database_url: store_args.database_url.clone() }.open().await?;
+    let run = store
+        .create_run(&NewRun {
+            kind: "optimize".into(),
+            program: args.register.clone().unwrap_or_else(|| program.to_string()),
+            optimizer: Some(optimizer.to_string()),
+            params: report.params.clone(),
+            metadata: json!({"seed": args.seed, "run_dir": dir.display().to_string(), "sizes": report.sizes, "data": args.data.data}),
+        })
+        .await?;
+    for t in &report.trials {
+        store
+            .add_trial(
+                run.id,
+                &Trial {
+                    trial: t.number as i64,
+                    candidate: t.candidate.clone(),
+                    parent_candidate: None,
+                    score: Some(t.score),
+                    params: json!({"kind": t.kind, "n": t.n, "choice": t.params}),
+                    state: None,
+                    created_at: 0,
+                },
+            )
+            .await?;
+    }
+    store.put_artifact(run.id, "state.json", "state", &state.to_json()).await?;
+    store.put_artifact(run.id, "report.json", "report", &serde_json::to_string(report)?).await?;
+    let role = |r: &promptsmith_optimize::budget::RoleSpend| RoleUsage {
+        calls: r.calls,
+        prompt_tokens: r.prompt_tokens,
+        completion_tokens: r.completion_tokens,
+        cost_usd: r.cost_usd,
+    };
+    let usage = [
+        ("task", role(&report.spent.task)),
+        ("teacher", role(&report.spent.teacher)),
+        ("proposer", role(&report.spent.proposer)),
+        ("judge", role(&report.spent.judge)),
+    ]
+    .into_iter()
+    .filter(|(_, u)| u.calls > 0)
+    .map(|(k, u)| (k.to_string(), u))
+    .collect();
+    let end = RunEnd {
+        // A budget stop is a normal end (the best state so far is the result); Ctrl-C is not.
+        status: if report.stopped.as_deref() == Some("cancelled") {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Succeeded
+        },
+        usage,
+        best_score: report.final_val.as_ref().map(|s| s.score),
+        result_version: version,
+        error: report.stopped.clone(),
+    };
+    store.finish_run(run.id, &end).await?;
+    store.close().await;
+    println!("stored: run {} with {} trials in {}", run.id, report.trials.len(), store.url());
+    Ok(())
 }
 
 /// About how many prompt tokens one task call takes (4 characters a token) and the completion cap.
@@ -521,15 +714,15 @@ fn estimate_tokens(program: &Program, examples: &[Example]) -> (u64, u64) {
     (prompt, completion)
 }
 
-fn pct(s: Option<SplitScore>) -> String {
-    s.map(|s| format!("{:.1}% (n={})", s.score * 100.0, s.n)).unwrap_or_else(|| "-".into())
+fn pct(s: &Option<SplitScore>) -> String {
+    s.as_ref().map(|s| format!("{:.1}% (n={})", s.score * 100.0, s.n)).unwrap_or_else(|| "-".into())
 }
 
 fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path) {
     println!("{} finished in {:.1}s, {} trials", report.optimizer, report.wall_seconds, report.trials.len());
-    println!("validation: {} -> {}", pct(report.baseline_val), pct(report.final_val));
+    println!("validation: {} -> {}", pct(&report.baseline_val), pct(&report.final_val));
     if report.final_test.is_some() {
-        println!("test:       {} -> {}", pct(report.baseline_test), pct(report.final_test));
+        println!("test:       {} -> {}", pct(&report.baseline_test), pct(&report.final_test));
     }
     let s = &report.spent;
     println!(

@@ -479,7 +479,7 @@ pub(crate) fn registered_program(program: &Path, state: Option<&Path>) -> Result
     Ok(Some(resolved.program()?))
 }
 
-fn registered_ref(program: &Path) -> Option<ProgramRef> {
+pub(crate) fn registered_ref(program: &Path) -> Option<ProgramRef> {
     if program.exists() {
         return None;
     }

@@ -1,0 +1,189 @@
+//! End-to-end tests of `promptsmith optimize`: settings and data are checked before any model
+//! call, `--dry-run` plans without calling, and a tiny BootstrapFewShot run on the REAL local
+//! model (`PROMPTSMITH_TEST_LM_URL`, started by scripts/test.sh) writes a state that loads, a
+//! report whose calls respect the budget, and resumes from its journal without a model call.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn promptsmith(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_promptsmith"))
+        .args(args)
+        .current_dir(root())
+        .env("PROMPTSMITH_CACHE_DIR", cache)
+        .env_remove("PROMPTSMITH_LM_BASE_URL")
+        .env_remove("PROMPTSMITH_MODEL")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn lm_url() -> String {
+    std::env::var("PROMPTSMITH_TEST_LM_URL").unwrap_or_else(|_| {
+        panic!("PROMPTSMITH_TEST_LM_URL is not set: run the suite with scripts/test.sh, which installs and starts the local model")
+    })
+}
+
+const PROGRAM: &str = "examples/gsm8k/program.json";
+
+#[test]
+fn settings_are_checked_before_any_model_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An unreachable endpoint: any model call would fail with a connection error instead.
+    let base = ["--lm-base-url", "http://127.0.0.1:9", "optimize", "--program", PROGRAM, "--data", "gsm8k:train"];
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--auto", "light", "--num-trials", "5", "--train-size", "10", "--val-size", "10"],
+            "`auto` sets the number of candidates and trials itself",
+        ),
+        (&["--optimizer", "bootstrap", "--auto", "light"], "--auto applies to --optimizer mipro only"),
+        (&["--optimizer", "gepa"], "--optimizer gepa: expected labeled, bootstrap, random_search, mipro or copro"),
+        (&["--optimizer", "bootstrap", "--train-size", "2", "--val-size", "3"], "an optimization needs at least 6"),
+        (
+            &["--optimizer", "bootstrap", "--metric-threshold", "2", "--train-size", "10", "--val-size", "10"],
+            "metric_threshold 2 is outside [0, 1]",
+        ),
+        (&["--metric", "bleu"], "unknown metric 'bleu'"),
+        (
+            &["--metric", "ifeval", "--train-size", "10", "--val-size", "10"],
+            "examples have no 'instruction_id_list' label",
+        ),
+        (&["--val-size", "100000"], "--val-size needs 100000 examples"),
+    ];
+    for (extra, want) in cases {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = promptsmith(&args, tmp.path());
+        let (_, err) = text(&out);
+        assert!(!out.status.success(), "{extra:?} should fail");
+        assert!(err.contains(want), "{extra:?}: want {want:?} in:\n{err}");
+        assert!(!err.contains("127.0.0.1:9"), "{extra:?} reached the model:\n{err}");
+    }
+}
+
+#[test]
+fn dry_run_plans_calls_by_role_without_calling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = promptsmith(
+        &[
+            "--lm-base-url",
+            "http://127.0.0.1:9",
+            "optimize",
+            "--program",
+            PROGRAM,
+            "--data",
+            "gsm8k:train",
+            "--train-size",
+            "40",
+            "--val-size",
+            "120",
+            "--metric",
+            "numeric_match",
+            "--auto",
+            "light",
+            "--dry-run",
+        ],
+        tmp.path(),
+    );
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("mipro on 40 training / 120 validation / 0 test examples"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "3 instruction and 9 demo-set candidates per predictor, 10 trials on minibatches of 35, validation set 100"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("planned LM calls (upper bounds):"), "{stdout}");
+}
+
+#[test]
+fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
+    let url = lm_url();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let state = tmp.path().join("state.json");
+    let db = tmp.path().join("store.db");
+    let args = [
+        "--lm-base-url",
+        &url,
+        "--no-cache",
+        "optimize",
+        "--program",
+        PROGRAM,
+        "--data",
+        "gsm8k:train",
+        "--train-size",
+        "3",
+        "--val-size",
+        "3",
+        "--optimizer",
+        "bootstrap",
+        "--max-bootstrapped-demos",
+        "1",
+        "--max-labeled-demos",
+        "1",
+        "--metric",
+        "numeric_match",
+        "--seed",
+        "3",
+        "--max-calls",
+        "12",
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--out",
+        state.to_str().unwrap(),
+        "--quiet",
+    ];
+    let out = promptsmith(&args, tmp.path());
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{err}");
+    assert!(stdout.contains("validation: "), "{stdout}");
+    assert!(stdout.contains(&format!("optimized state: {}", state.display())), "{stdout}");
+    // The first registered version of a program becomes production; the run is in the store.
+    assert!(stdout.contains("registered gsm8k_e2e version 1 as production"), "{stdout}");
+    assert!(stdout.contains("stored: run 1 with"), "{stdout}");
+    // The state loads into the program and holds one demo.
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["predictors"]["solve"]["demos"].as_array().unwrap().len(), 1, "{st}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let total =
+        report["spent"]["task"]["calls"].as_u64().unwrap() + report["spent"]["teacher"]["calls"].as_u64().unwrap();
+    assert!(total <= 12, "budget exceeded: {report}");
+    assert!(report["spent"]["teacher"]["calls"].as_u64().unwrap() >= 1);
+    assert_eq!(report["live_calls"].as_u64().unwrap(), total);
+    assert!(!report["trials"].as_array().unwrap().is_empty());
+    for f in ["config.json", "journal.jsonl", "trials.jsonl", "state.json", "manifest.json"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    // Resuming a finished run replays it from the journal: same state, no model call.
+    let out = promptsmith(
+        &[
+            "--lm-base-url",
+            "http://127.0.0.1:9",
+            "--no-cache",
+            "optimize",
+            "--resume",
+            run.to_str().unwrap(),
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    let (stdout2, err2) = text(&out);
+    assert!(out.status.success(), "{stdout2}\n{err2}");
+    assert!(stdout2.contains("(0 sent to the model"), "{stdout2}");
+    let again: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(again, st);
+    // Registering the same state again cannot beat production: it becomes the candidate.
+    assert!(stdout2.contains("registered gsm8k_e2e version 2 as candidate: "), "{stdout2}");
+}
