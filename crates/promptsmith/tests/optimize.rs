@@ -59,6 +59,8 @@ fn settings_are_checked_before_any_model_call() {
             "examples have no 'instruction_id_list' label",
         ),
         (&["--val-size", "100000"], "--val-size needs 100000 examples"),
+        (&["--max-calls", "0"], "allow no LM call at all"),
+        (&["--max-cost=-1"], "--max-cost -1: expected a positive number"),
     ];
     for (extra, want) in cases {
         let mut args: Vec<&str> = base.to_vec();
@@ -144,6 +146,10 @@ fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
         "--out",
         state.to_str().unwrap(),
         "--quiet",
+        "--database-url",
+        db.to_str().unwrap(),
+        "--register",
+        "gsm8k_e2e",
     ];
     let out = promptsmith(&args, tmp.path());
     let (stdout, err) = text(&out);
@@ -176,6 +182,8 @@ fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
             "--resume",
             run.to_str().unwrap(),
             "--quiet",
+            "--database-url",
+            db.to_str().unwrap(),
         ],
         tmp.path(),
     );

@@ -421,6 +421,14 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
         max_cost_usd: args.max_cost,
         max_seconds: args.max_time,
     };
+    if args.max_calls == Some(0) || args.max_tokens == Some(0) {
+        bail!("--max-calls / --max-tokens 0 allow no LM call at all");
+    }
+    for (flag, v) in [("--max-cost", args.max_cost), ("--max-time", args.max_time)] {
+        if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+            bail!("{flag} {}: expected a positive number", v.unwrap_or_default());
+        }
+    }
 
     // Everything that can be checked is checked before the first LM call.
     let placeholder: Arc<dyn promptsmith_eval::Metric> =
