@@ -10,12 +10,10 @@ use promptsmith_core::{ChatRequest, LanguageModel, Predictor, Program, ProgramBu
 use promptsmith_eval::Evaluator;
 use promptsmith_lm::ScriptedLm;
 use promptsmith_optimize::budget::Budget;
-use promptsmith_optimize::checkpoint::NoCheckpoint;
-use promptsmith_optimize::events::{NoEvents, TrialRecord};
+use promptsmith_optimize::events::TrialRecord;
 use promptsmith_optimize::optimizers::copro::Copro;
 use promptsmith_optimize::optimizers::{OptimizeTask, Optimizer};
 use promptsmith_optimize::run::{check, run};
-use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -24,15 +22,7 @@ use tokio_util::sync::CancellationToken;
 const COMBINED: &str = "Work carefully and step by step, then give the sum.";
 const BASIC: &str = "Given the fields `question`, produce the fields `answer`.";
 
-fn engine(lm: Arc<dyn LanguageModel>, seed: u64, budget: Budget) -> Engine {
-    Engine::new(
-        RoleModels::single(lm),
-        EngineConfig { concurrency: 4, seed, budget, failure_score: 0.0 },
-        Arc::new(NoCheckpoint),
-        Arc::new(NoEvents),
-    )
-    .unwrap()
-}
+use common::engine;
 
 fn field(name: &str, text: &str) -> String {
     format!("[[ ## {name} ## ]]\n{text}\n\n[[ ## completed ## ]]")

@@ -4,29 +4,18 @@
 
 mod common;
 
-use promptsmith_core::{LanguageModel, ProgramState};
+use promptsmith_core::ProgramState;
 use promptsmith_eval::Evaluator;
 use promptsmith_optimize::budget::Budget;
-use promptsmith_optimize::checkpoint::NoCheckpoint;
-use promptsmith_optimize::events::{NoEvents, TrialKind};
+use promptsmith_optimize::events::TrialKind;
 use promptsmith_optimize::optimizers::bootstrap::BootstrapFewShot;
 use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
 use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
 use promptsmith_optimize::optimizers::random_search::RandomSearch;
 use promptsmith_optimize::optimizers::OptimizeTask;
 use promptsmith_optimize::run::{check, run};
-use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
-use std::sync::Arc;
 
-fn engine(lm: Arc<dyn LanguageModel>, seed: u64, budget: Budget) -> Engine {
-    Engine::new(
-        RoleModels::single(lm),
-        EngineConfig { concurrency: 4, seed, budget, failure_score: 0.0 },
-        Arc::new(NoCheckpoint),
-        Arc::new(NoEvents),
-    )
-    .unwrap()
-}
+use common::engine;
 
 /// Score of `state` on `task`'s validation set, measured directly (no engine).
 async fn measure(task: &OptimizeTask, state: &ProgramState) -> f64 {

@@ -4,28 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{promptsmith, text};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn promptsmith(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_promptsmith"))
-        .args(args)
-        .current_dir(root())
-        .env("PROMPTSMITH_CACHE_DIR", cache)
-        .env_remove("PROMPTSMITH_LM_BASE_URL")
-        .env_remove("PROMPTSMITH_MODEL")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+use std::path::Path;
+use std::process::Output;
 
 /// Writes a results file like `eval` does: one line per example with its inputs, labels and score.
 fn write_results(path: &Path, scores: &[f64]) {

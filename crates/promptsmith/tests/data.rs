@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use common::root;
+use std::path::Path;
+use std::process::{Command, Output};
 
 /// Runs the binary in `dir` without $PROMPTSMITH_DATA_DIR.
 fn promptsmith_in(dir: &Path, args: &[&str]) -> Output {

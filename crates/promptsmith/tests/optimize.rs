@@ -5,34 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{lm_url, promptsmith, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn promptsmith(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_promptsmith"))
-        .args(args)
-        .current_dir(root())
-        .env("PROMPTSMITH_CACHE_DIR", cache)
-        .env_remove("PROMPTSMITH_LM_BASE_URL")
-        .env_remove("PROMPTSMITH_MODEL")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn lm_url() -> String {
-    std::env::var("PROMPTSMITH_TEST_LM_URL").unwrap_or_else(|_| {
-        panic!("PROMPTSMITH_TEST_LM_URL is not set: run the suite with scripts/test.sh, which installs and starts the local model")
-    })
-}
 
 const PROGRAM: &str = "examples/gsm8k/program.json";
 

@@ -5,13 +5,12 @@
 //! recorded from the local model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use common::root;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Output};
 
 /// Runs the CLI from the repository root against `db`.
 fn ps(db: &str, args: &[&str]) -> Output {

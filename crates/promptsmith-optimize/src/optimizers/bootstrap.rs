@@ -226,14 +226,7 @@ impl Optimizer for BootstrapFewShot {
         .await?
         {
             Ok(b) => b,
-            Err(stop) => {
-                return Ok(Outcome {
-                    state: task.program.state(),
-                    val_score: None,
-                    stopped: Some(stop.to_string()),
-                    details: json!({}),
-                })
-            }
+            Err(stop) => return Ok(Outcome::stopped_at_start(task, &stop)),
         };
         let candidate = Candidate::new(&task.program, with_demos(&task.program.state(), &boot.demos))?;
         engine.emit(Event::Phase { name: "evaluate".into(), steps: Some(1) });

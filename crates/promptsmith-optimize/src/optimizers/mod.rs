@@ -77,6 +77,13 @@ pub struct Outcome {
     pub details: Value,
 }
 
+impl Outcome {
+    /// A search stopped before it found anything: the task's own state, and why.
+    pub fn stopped_at_start(task: &OptimizeTask, stop: &Stop) -> Outcome {
+        Outcome { state: task.program.state(), val_score: None, stopped: Some(stop.to_string()), details: Value::Null }
+    }
+}
+
 /// An optimization strategy.
 #[async_trait]
 pub trait Optimizer: Send + Sync {

@@ -131,14 +131,7 @@ impl Optimizer for RandomSearch {
     async fn optimize(&self, engine: &Engine, task: &OptimizeTask) -> Result<Outcome> {
         let sets = match demo_sets(engine, task, &self.settings, self.num_candidate_programs, "random_search").await? {
             Ok(s) => s,
-            Err(stop) => {
-                return Ok(Outcome {
-                    state: task.program.state(),
-                    val_score: None,
-                    stopped: Some(stop.to_string()),
-                    details: json!({}),
-                })
-            }
+            Err(stop) => return Ok(Outcome::stopped_at_start(task, &stop)),
         };
         engine.emit(Event::Phase { name: "search".into(), steps: Some(sets.len()) });
         let base = task.program.state();

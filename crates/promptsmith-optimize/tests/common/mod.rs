@@ -2,10 +2,14 @@
 //! the demos in its prompt, by a rule the optimizers cannot see.
 #![allow(dead_code)]
 
-use promptsmith_core::{ChatRequest, Example, Predictor, Program, Signature};
+use promptsmith_core::{ChatRequest, Example, LanguageModel, Predictor, Program, Signature};
 use promptsmith_eval::{metric_by_name, Metric};
 use promptsmith_lm::ScriptedLm;
+use promptsmith_optimize::budget::Budget;
+use promptsmith_optimize::checkpoint::NoCheckpoint;
+use promptsmith_optimize::events::NoEvents;
 use promptsmith_optimize::OptimizeTask;
+use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
 use std::sync::Arc;
 
 /// Instructions the scripted proposer writes, by proposal rollout id.
@@ -102,4 +106,15 @@ pub(crate) fn program() -> Program {
 pub(crate) fn task(train: usize, val: usize) -> OptimizeTask {
     let metric: Arc<dyn Metric> = Arc::from(metric_by_name("numeric_match", "answer").unwrap());
     OptimizeTask { program: program(), trainset: examples(train, 0), valset: examples(val, 1000), metric }
+}
+
+/// An engine over `lm` with concurrency 4, no checkpoint and no events.
+pub(crate) fn engine(lm: Arc<dyn LanguageModel>, seed: u64, budget: Budget) -> Engine {
+    Engine::new(
+        RoleModels::single(lm),
+        EngineConfig { concurrency: 4, seed, budget, failure_score: 0.0 },
+        Arc::new(NoCheckpoint),
+        Arc::new(NoEvents),
+    )
+    .unwrap()
 }

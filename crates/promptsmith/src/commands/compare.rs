@@ -232,15 +232,7 @@ async fn evaluate_sides(args: &CompareArgs, lm_args: &LmArgs) -> Result<(String,
     for state in &states {
         programs.push(load_program_with_state(program_path, *state)?);
     }
-    let outputs = programs[0].output_fields();
-    let field = match &args.field {
-        Some(f) => f.clone(),
-        None if outputs.iter().any(|o| o == "answer") => "answer".to_string(),
-        None => outputs.last().cloned().unwrap_or_else(|| "answer".into()),
-    };
-    if !outputs.contains(&field) {
-        bail!("--field '{field}' is not an output of program '{}' (outputs: {})", programs[0].name, outputs.join(", "));
-    }
+    let field = super::metric_field(&programs[0], args.field.as_deref())?;
     let metric_spec = super::metric_spec(&args.metric)?;
     let inputs = programs[0].input_fields();
     let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();

@@ -68,15 +68,7 @@ pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     let program = load_program_with_state(&args.program, args.state.as_deref())?;
-    let outputs = program.output_fields();
-    let field = match &args.field {
-        Some(f) => f.clone(),
-        None if outputs.iter().any(|o| o == "answer") => "answer".to_string(),
-        None => outputs.last().cloned().unwrap_or_else(|| "answer".into()),
-    };
-    if !outputs.contains(&field) {
-        bail!("--field '{field}' is not an output of program '{}' (outputs: {})", program.name, outputs.join(", "));
-    }
+    let field = super::metric_field(&program, args.field.as_deref())?;
     let metric_spec = super::metric_spec(&args.metric)?;
     let results_format = ResultsFormat::parse(&args.results_format)
         .with_context(|| format!("--results-format '{}': expected jsonl or csv", args.results_format))?;

@@ -122,6 +122,24 @@ pub(crate) fn metric_spec(arg: &str) -> Result<promptsmith_eval::MetricSpec> {
     Ok(promptsmith_eval::MetricSpec { metric: Some(arg.to_string()), ..Default::default() })
 }
 
+/// The output field a metric compares: `--field`, else `answer`, else the program's last output.
+pub(crate) fn metric_field(program: &Program, field: Option<&str>) -> Result<String> {
+    let outputs = program.output_fields();
+    let field = match field {
+        Some(f) => f.to_string(),
+        None if outputs.iter().any(|o| o == "answer") => "answer".to_string(),
+        None => outputs.last().cloned().unwrap_or_else(|| "answer".into()),
+    };
+    if !outputs.contains(&field) {
+        anyhow::bail!(
+            "--field '{field}' is not an output of program '{}' (outputs: {})",
+            program.name,
+            outputs.join(", ")
+        );
+    }
+    Ok(field)
+}
+
 /// The label fields a metric spec reads from each example (checked before any model call).
 pub(crate) fn required_labels(spec: &promptsmith_eval::MetricSpec, field: &str) -> Vec<String> {
     let mut out = Vec::new();

@@ -394,15 +394,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     };
     let program_path = args.program.clone().context("--program is required")?;
     let program = load_program_with_state(&program_path, args.state.as_deref())?;
-    let outputs = program.output_fields();
-    let field = match &args.field {
-        Some(f) => f.clone(),
-        None if outputs.iter().any(|o| o == "answer") => "answer".to_string(),
-        None => outputs.last().cloned().unwrap_or_else(|| "answer".into()),
-    };
-    if !outputs.contains(&field) {
-        bail!("--field '{field}' is not an output of program '{}' (outputs: {})", program.name, outputs.join(", "));
-    }
+    let field = super::metric_field(&program, args.field.as_deref())?;
     let metric_spec = super::metric_spec(&args.metric)?;
     let opt = optimizer(&args)?;
     if let Some(name) = &args.register {
