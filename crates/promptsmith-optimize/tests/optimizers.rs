@@ -158,3 +158,56 @@ async fn same_seed_same_result_and_budget_caps_are_exact() {
     assert_eq!(lm.calls(), 50, "the call cap is exact");
     assert_eq!(report.spent.total().calls, 50);
 }
+
+#[tokio::test]
+async fn rollout_cache_scores_each_candidate_example_pair_once() {
+    let task = common::task(4, 10);
+    let lm = common::lm();
+    let e = engine(lm.clone(), 0, Budget::default());
+    let program = task.program.clone();
+    let id = promptsmith_optimize::engine::state_hash(&program.state());
+    let first = e.evaluate(&program, &id, &task.valset, &task.metric, promptsmith_lm::LmRole::Task, 0).await.unwrap();
+    assert_eq!(lm.calls(), 10);
+    // Same candidate, overlapping examples: only the new ones run.
+    let mut more = task.valset[5..].to_vec();
+    more.extend(common::examples(3, 9000));
+    let second = e.evaluate(&program, &id, &more, &task.metric, promptsmith_lm::LmRole::Task, 0).await.unwrap();
+    assert_eq!(lm.calls(), 13);
+    assert_eq!(first[5..], second[..5]);
+    // A different rollout id is a different sample: it runs again.
+    e.evaluate(&program, &id, &task.valset[..2], &task.metric, promptsmith_lm::LmRole::Task, 1).await.unwrap();
+    assert_eq!(lm.calls(), 15);
+    assert_eq!(e.spent().task.calls, 15);
+}
+
+#[tokio::test]
+async fn mipro_can_search_the_prompt_layout_too() {
+    let task = common::task(20, 30);
+    let e = engine(common::lm(), 11, Budget::default());
+    let opt = MiproV2 {
+        auto: None,
+        num_candidates: Some(3),
+        num_trials: Some(12),
+        search_adapter: true,
+        ..MiproV2::default()
+    };
+    let (state, report) = run(&opt, &e, &task, &[]).await.unwrap();
+    let layouts: std::collections::BTreeSet<String> =
+        report.trials.iter().filter_map(|t| t.params["solve"]["adapter"].as_str().map(String::from)).collect();
+    assert!(layouts.len() >= 2, "the layout is a searched dimension: {layouts:?}");
+    // The scripted model only answers in the chat layout, so the chat layout must win.
+    assert_eq!(state.predictors["solve"].adapter, Some(promptsmith_core::AdapterKind::Chat));
+    assert_eq!(report.final_val.as_ref().unwrap().score, measure(&task, &state).await);
+}
+
+#[test]
+fn dspy_split_puts_80_percent_in_validation_and_refuses_tiny_sets() {
+    use promptsmith_optimize::run::split_like_dspy;
+    let (train, val) = split_like_dspy(common::examples(50, 0), 1).unwrap();
+    assert_eq!((train.len(), val.len()), (10, 40));
+    let (train2, val2) = split_like_dspy(common::examples(50, 0), 1).unwrap();
+    assert_eq!((train, val), (train2, val2), "seeded");
+    let (_, val) = split_like_dspy(common::examples(2000, 0), 1).unwrap();
+    assert_eq!(val.len(), 1000, "at most 1000 validation examples");
+    assert!(split_like_dspy(common::examples(5, 0), 1).unwrap_err().to_string().contains("at least 6"));
+}
