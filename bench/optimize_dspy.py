@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""DSPy 3.4.1 side of bench/optimize_bench.py: optimize a single-predictor promptsmith spec
+with DSPy's MIPROv2 (or BootstrapFewShot), then score the result on the test split.
+
+The spec becomes one `dspy.Predict` / `dspy.ChainOfThought` over the same signature,
+instruction and field descriptions (an `enum(a, b)` output becomes `Literal['a', 'b']`),
+with the ChatAdapter. The task model has the spec's temperature and max_tokens; the prompt
+(proposer) model is the same endpoint with max_tokens 512, as promptsmith's proposer. DSPy's
+caches are off. Calls are counted by the proxy (`--proxy`, its `/_stats` is read after
+the compile and after the test evaluation); wall times are measured in-process.
+
+    python bench/optimize_dspy.py --program P --train T --val V --test X --proxy http://127.0.0.1:PORT \
+        --optimizer mipro --auto light --seed 0 --threads 2 --metric label_match --field label --out run.json
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+import urllib.request
+from typing import Literal
+
+T_START = time.perf_counter()
+import dspy  # noqa: E402
+
+NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def last_number(value):
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    found = NUMBER.findall(str(value))
+    if not found:
+        return None
+    try:
+        return float(found[-1].replace(",", ""))
+    except ValueError:
+        return None
+
+
+def norm_label(value):
+    """promptsmith's label_match normalization: case, surrounding quotes, `_`/`-`/space."""
+    s = str(value).strip().strip("'\"`").strip().lower()
+    return re.sub(r"[\s_\-]+", " ", s).strip()
+
+
+def make_metric(kind, field):
+    def get(prediction):
+        try:
+            return prediction.get(field) if hasattr(prediction, "get") else getattr(prediction, field, None)
+        except Exception:
+            return None
+
+    def numeric_match(example, prediction, trace=None, *args, **kwargs):
+        gold, pred = last_number(example.get(field)), last_number(get(prediction))
+        if gold is None or pred is None:
+            return 0.0
+        return 1.0 if gold == pred or math.isclose(gold, pred, rel_tol=1e-6, abs_tol=0.0) else 0.0
+
+    def label_match(example, prediction, trace=None, *args, **kwargs):
+        pred = get(prediction)
+        if pred is None:
+            return 0.0
+        return 1.0 if norm_label(example.get(field)) == norm_label(pred) else 0.0
+
+    return {"numeric_match": numeric_match, "label_match": label_match}[kind]
+
+
+def parse_signature(sig):
+    """`a, b -> c: type, d` into ([(name, type)], [(name, type)]) with enum(...) as Literal."""
+    left, right = sig.split("->")
+
+    def fields(text):
+        out = []
+        # split on commas outside parentheses
+        depth, cur = 0, ""
+        for ch in text:
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            if ch == "," and depth == 0:
+                out.append(cur)
+                cur = ""
+            else:
+                cur += ch
+        if cur.strip():
+            out.append(cur)
+        result = []
+        for f in out:
+            name, _, typ = f.partition(":")
+            name, typ = name.strip(), typ.strip() or "str"
+            if typ.startswith("enum(") and typ.endswith(")"):
+                labels = tuple(x.strip() for x in typ[5:-1].split(","))
+                t = Literal[labels]
+            else:
+                t = {"str": str, "float": float, "int": int, "bool": bool}[typ]
+            result.append((name, t))
+        return result
+
+    return fields(left), fields(right)
+
+
+def build_program(spec):
+    (p,) = spec["predictors"]
+    if p.get("adapter", spec.get("adapter", "chat")) != "chat":
+        sys.exit("chat adapter only")
+    ins, outs = parse_signature(p["signature"])
+    desc = p.get("descriptions") or {}
+    fields = {}
+    for name, t in ins:
+        fields[name] = (t, dspy.InputField(desc=desc[name]) if name in desc else dspy.InputField())
+    for name, t in outs:
+        fields[name] = (t, dspy.OutputField(desc=desc[name]) if name in desc else dspy.OutputField())
+    signature = dspy.Signature(fields, p.get("instruction") or None)
+    module = p.get("module", "predict")
+    program = dspy.ChainOfThought(signature) if module == "chain_of_thought" else dspy.Predict(signature)
+    return program, [n for n, _ in ins]
+
+
+def read_jsonl(path, inputs):
+    with open(path) as f:
+        return [dspy.Example(**json.loads(line)).with_inputs(*inputs) for line in f if line.strip()]
+
+
+def stats(proxy):
+    with urllib.request.urlopen(f"{proxy}/_stats", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--program", required=True)
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--val", required=True)
+    ap.add_argument("--test", required=True)
+    ap.add_argument("--proxy", required=True, help="the counting proxy, e.g. http://127.0.0.1:8123 (no /v1)")
+    ap.add_argument("--model", default="local")
+    ap.add_argument("--optimizer", default="mipro", choices=["mipro", "bootstrap"])
+    ap.add_argument("--auto", default="light")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--metric", required=True, choices=["numeric_match", "label_match"])
+    ap.add_argument("--field", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--save", help="write the optimized program (DSPy save format) here")
+    args = ap.parse_args()
+
+    with open(args.program) as f:
+        spec = json.load(f)
+    program, inputs = build_program(spec)
+    options = {**(spec.get("options") or {}), **(spec["predictors"][0].get("options") or {})}
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    base = f"{args.proxy}/v1"
+    key = os.environ.get("OPENAI_API_KEY", "bench")
+    task_lm = dspy.LM(f"openai/{args.model}", api_base=base, api_key=key, temperature=options.get("temperature", 0.0),
+                      max_tokens=options.get("max_tokens", 1024), cache=False)
+    prompt_lm = dspy.LM(f"openai/{args.model}", api_base=base, api_key=key, temperature=1.0, max_tokens=512, cache=False)
+    dspy.configure(lm=task_lm, adapter=dspy.ChatAdapter())
+    trainset, valset, testset = (read_jsonl(p, inputs) for p in (args.train, args.val, args.test))
+    metric = make_metric(args.metric, args.field)
+
+    s0 = stats(args.proxy)
+    t0 = time.perf_counter()
+    if args.optimizer == "mipro":
+        opt = dspy.MIPROv2(metric=metric, prompt_model=prompt_lm, task_model=task_lm, auto=args.auto, seed=args.seed,
+                           num_threads=args.threads, max_errors=1_000_000)
+        compiled = opt.compile(program, trainset=trainset, valset=valset, requires_permission_to_run=False)
+    else:
+        opt = dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=4, max_labeled_demos=16, max_rounds=1)
+        compiled = opt.compile(program, trainset=trainset)
+    compile_wall = time.perf_counter() - t0
+    s1 = stats(args.proxy)
+
+    evaluate = dspy.Evaluate(devset=testset, metric=metric, num_threads=args.threads, display_progress=False,
+                             display_table=False, max_errors=1_000_000, provide_traceback=False)
+    t1 = time.perf_counter()
+    result = evaluate(compiled)
+    test_wall = time.perf_counter() - t1
+    s2 = stats(args.proxy)
+    if args.save:
+        compiled.save(args.save)
+
+    def delta(a, b):
+        return {k: b[k] - a[k] for k in ("chat_completions", "upstream_chat_calls", "cache_hits", "prompt_tokens", "completion_tokens")}
+
+    demos = [len(p.demos) for p in compiled.predictors()]
+    instructions = [p.signature.instructions for p in compiled.predictors()]
+    summary = {
+        "dspy_version": dspy.__version__,
+        "optimizer": args.optimizer,
+        "auto": args.auto if args.optimizer == "mipro" else None,
+        "seed": args.seed,
+        "threads": args.threads,
+        "test_score": float(result.score) / 100.0,
+        "test_n": len(testset),
+        "test_scores": [float(s) for _, _, s in result.results],
+        "compile_wall_s": compile_wall,
+        "test_wall_s": test_wall,
+        "import_s": t0 - T_START,
+        "calls_compile": delta(s0, s1),
+        "calls_test": delta(s1, s2),
+        "demos": demos,
+        "instructions": instructions,
+    }
+    with open(args.out, "w") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "test_scores"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
