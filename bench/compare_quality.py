@@ -7,10 +7,11 @@ completions, and the parsed predictions. Writes comparison.json and prints a sum
 import argparse
 import json
 import os
+import sys
 
 COMPLETED = "[[ ## completed ## ]]"
 QUESTION = "[[ ## question ## ]]\n"
-RESPOND = "\n\nRespond with the corresponding output fields"
+RESPOND = "\n\nRespond with "
 
 
 def read_jsonl(path):
@@ -49,6 +50,29 @@ def calls_by_question(records):
     return out
 
 
+def dspy_chat_parser(program_path):
+    """DSPy's own ChatAdapter.parse for the program's signature, or None without DSPy."""
+    try:
+        import dspy  # noqa: F401
+        from dspy_eval import build_program
+    except ImportError:
+        return None
+    import dspy
+
+    with open(program_path) as f:
+        program, _ = build_program(json.load(f))
+    signature = program.named_predictors()[0][1].signature
+    adapter = dspy.ChatAdapter()
+
+    def parse(text):
+        try:
+            return {"fields": adapter.parse(signature, text)}
+        except Exception as e:  # AdapterParseError and friends: keep the first line
+            return {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+
+    return parse
+
+
 def same_number(a, b):
     try:
         return float(a) == float(b)
@@ -56,10 +80,31 @@ def same_number(a, b):
         return a == b
 
 
+def category(entry, ps_calls, ds_calls, preds_same):
+    """Why an example's predictions agree or differ."""
+    if "missing_calls" in entry:
+        return "missing calls"
+    if "completions_differ" in entry:
+        return "different first completion (model output differs)"
+    if preds_same:
+        return "same completion, same prediction" + (" (both after a JSON retry)" if len(ps_calls) > 1 else "")
+    if len(ps_calls) == 1 and len(ds_calls) > 1:
+        return "same completion; promptsmith parsed it, DSPy's ChatAdapter rejected it and retried with JSONAdapter"
+    if len(ps_calls) > 1 and len(ds_calls) == 1:
+        return "same completion; DSPy parsed it, promptsmith rejected it and retried in JSON mode"
+    if len(ps_calls) > 1 and len(ds_calls) > 1:
+        return "same completion; both rejected it and retried in JSON mode (different retry prompts)"
+    return "same completion, different parse"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "quality"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--dir", default=os.path.join(here, "results", "quality"))
+    ap.add_argument("--program", default=os.path.join(here, "programs", "gsm8k_cot_chat.json"))
     args = ap.parse_args()
+    sys.path.insert(0, here)
+    dspy_parse = dspy_chat_parser(args.program)
     d = args.dir
     data = read_jsonl(os.path.join(d, "data.jsonl"))
     preds = {s: {p["index"]: p for p in read_jsonl(os.path.join(d, f"{s}.predictions.jsonl"))} for s in ("promptsmith", "dspy")}
@@ -75,9 +120,12 @@ def main():
         "scores_identical": 0,
         "calls_promptsmith": sum(len(v) for v in calls["promptsmith"].values()),
         "calls_dspy": sum(len(v) for v in calls["dspy"].values()),
+        "followup_pairs": 0,
+        "followup_messages_identical": 0,
     }
     body_differences = {}
     differences = []
+    categories = {}
     for i, row in enumerate(data):
         q = row["question"]
         ps_calls, ds_calls = calls["promptsmith"].get(q, []), calls["dspy"].get(q, [])
@@ -107,6 +155,17 @@ def main():
                 entry["completions_differ"] = {"promptsmith": ps_text, "dspy": ds_text}
             if len(ps_calls) > 1 or len(ds_calls) > 1:
                 entry["calls"] = {"promptsmith": len(ps_calls), "dspy": len(ds_calls)}
+                # Follow-up calls (the JSON-mode retry after a parse failure), pair by pair.
+                for k, (pc, dc) in enumerate(zip(ps_calls[1:], ds_calls[1:]), start=1):
+                    counts["followup_pairs"] += 1
+                    same = strip(pc["request"].get("messages", [])) == strip(dc["request"].get("messages", []))
+                    counts["followup_messages_identical"] += same
+                    entry.setdefault("followups", []).append({
+                        "call": k + 1,
+                        "messages_identical": same,
+                        "response_format": {"promptsmith": pc["request"].get("response_format"), "dspy": dc["request"].get("response_format")},
+                        "completions_identical": completion_of(pc) == completion_of(dc),
+                    })
         else:
             entry["missing_calls"] = {"promptsmith": len(ps_calls), "dspy": len(ds_calls)}
         a, b = ps_pred.get("prediction") or {}, ds_pred.get("prediction") or {}
@@ -120,6 +179,12 @@ def main():
             if ps_pred.get("error"):
                 entry["promptsmith_error"] = ps_pred["error"]
         entry["score"] = {"promptsmith": ps_pred.get("score"), "dspy": ds_pred.get("score")}
+        entry["category"] = category(entry, ps_calls, ds_calls, preds_same)
+        categories[entry["category"]] = categories.get(entry["category"], 0) + 1
+        if dspy_parse is not None and ps_calls and not preds_same:
+            # What DSPy's ChatAdapter makes of promptsmith's first completion: shows whether a
+            # difference is parsing (same text, different reading) or a different text.
+            entry["dspy_parse_of_promptsmith_completion"] = dspy_parse(completion_of(ps_calls[0]) or "")
         if any(k in entry for k in ("messages_differ", "completions_differ", "prediction", "missing_calls", "calls")):
             differences.append(entry)
     n = len(data)
@@ -129,6 +194,8 @@ def main():
         "share_predictions_identical": counts["predictions_identical"] / max(n, 1),
         "share_answers_identical": counts["answers_identical"] / max(n, 1),
         "scores": scores,
+        "categories": categories,
+        "dspy_parse_checked": dspy_parse is not None,
         "request_body_differences_besides_messages": body_differences,
         "differences": differences,
     }

@@ -5,7 +5,10 @@ against the local model, on a fixed seeded test split, scored by each system.
     llama-server (one slot, -t 2, -c 4096)  <-  lm-proxy (records every exchange; answers
     repeats from a cache file, so an interrupted run resumes)  <-  promptsmith eval / dspy_eval.py
 
-Both run at concurrency 1, temperature 0, max_tokens 400 (from the program spec). The
+Both run at concurrency 1, temperature 0, max_tokens 400 (from the program spec). The server
+runs with --no-cache-prompt: with prompt caching on, a request's numerics depend on how much
+of the previous request's prefix it reuses, and the two systems' previous requests differ
+where one of them made a JSON-mode retry (greedy decoding then diverges on near ties). The
 comparison (bench/compare_quality.py) checks the request bodies captured at the proxy
 (are the messages byte-identical?), the completions and the parsed predictions.
 
@@ -72,9 +75,9 @@ def main():
     server = None
     upstream = args.upstream
     if not upstream:
-        log(f"starting llama-server on 127.0.0.1:{args.port} (-np 1 -t 2 --jinja -c 4096)")
+        log(f"starting llama-server on 127.0.0.1:{args.port} (-np 1 -t 2 --jinja -c 4096 --no-cache-prompt)")
         server = subprocess.Popen(
-            [args.server_bin, "-m", args.model_file, "--host", "127.0.0.1", "--port", str(args.port), "-np", "1", "-t", "2", "--jinja", "-c", "4096"],
+            [args.server_bin, "-m", args.model_file, "--host", "127.0.0.1", "--port", str(args.port), "-np", "1", "-t", "2", "--jinja", "-c", "4096", "--no-cache-prompt"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(args.cache_dir, "llama-server.log"), "w"),
         )
         upstream = f"http://127.0.0.1:{args.port}"
@@ -86,7 +89,9 @@ def main():
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-    subprocess.run([sys.executable, os.path.join(HERE, "compare_quality.py"), "--dir", args.out], check=True)
+    # DSPy's python, so the comparison can also run DSPy's ChatAdapter.parse on promptsmith's completions.
+    compare_python = args.dspy_python if os.access(args.dspy_python, os.X_OK) else sys.executable
+    subprocess.run([compare_python, os.path.join(HERE, "compare_quality.py"), "--dir", args.out, "--program", args.program], check=True)
 
 
 def run_system(system, args, data, upstream):
