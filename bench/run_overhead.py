@@ -61,6 +61,16 @@ class Server:
                 self.proc.wait()
 
 
+def process_cpu_s(pid):
+    """User + system CPU seconds of a running process (all threads), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def http_json(url, method="GET"):
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -154,7 +164,8 @@ def main():
                 for conc in concurrencies:
                     for rep in range(args.repeat):
                         for system in systems:
-                            runs.append(one_run(system, latency, conc, rep, args, base, data, work, env, pin_client, promptsmith))
+                            servers = {"fake-lm": fake.proc.pid, "lm-proxy": proxy.proc.pid}
+                            runs.append(one_run(system, latency, conc, rep, args, base, data, work, env, pin_client, promptsmith, servers))
             finally:
                 proxy.stop()
                 fake.stop()
@@ -176,8 +187,9 @@ def main():
     print_table(summary["cells"])
 
 
-def one_run(system, latency, conc, rep, args, base, data, work, env, pin_client, promptsmith):
+def one_run(system, latency, conc, rep, args, base, data, work, env, pin_client, promptsmith, servers):
     http_json(f"{base}/_reset", "POST")
+    server_cpu_before = {name: process_cpu_s(pid) for name, pid in servers.items()}
     load_before = os.getloadavg()
     others = busy_cpus()
     tag = f"{system}-lat{latency}-c{conc}" + (f"-r{rep}" if args.repeat > 1 else "")
@@ -197,6 +209,8 @@ def one_run(system, latency, conc, rep, args, base, data, work, env, pin_client,
         ]
     code, wall, ru, out, err = run_client(argv, env, ROOT)
     stats = http_json(f"{base}/_stats")
+    server_cpu = {name: process_cpu_s(pid) for name, pid in servers.items()}
+    server_cpu = {k: (v - server_cpu_before[k]) if v is not None and server_cpu_before[k] is not None else None for k, v in server_cpu.items()}
     load_after = os.getloadavg()
     if code != 0:
         raise RuntimeError(f"{tag} failed ({code}):\n{out[-2000:]}\n{err[-2000:]}")
@@ -244,6 +258,8 @@ def one_run(system, latency, conc, rep, args, base, data, work, env, pin_client,
         "ideal_wall_s": ideal,
         "wall_over_ideal": eval_wall / ideal if ideal > 0 else None,
         "max_rss_kib": ru.ru_maxrss,
+        "server_cpu_s": server_cpu,
+        "server_cpu_us_per_call": {k: (v / calls * 1e6 if v is not None and calls else None) for k, v in server_cpu.items()},
         "proxy": stats,
         "load_before": load_before,
         "load_after": load_after,
