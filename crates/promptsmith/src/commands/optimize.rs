@@ -43,10 +43,18 @@ pub(crate) struct OptimizeArgs {
     #[arg(long)]
     state: Option<PathBuf>,
     /// Training data (and the pool validation/test examples are drawn from when no
-    /// --val-data/--test-data is given).
-    #[command(flatten)]
-    #[serde(with = "data_args_serde")]
-    data: DataArgs,
+    /// --val-data/--test-data is given): a dataset name, spec file or data file (see `eval --help`).
+    #[arg(long = "data", required_unless_present = "resume")]
+    data_spec: Option<String>,
+    /// An input column of a data file: COLUMN or COLUMN=FIELD (repeatable).
+    #[arg(long = "input", value_name = "COLUMN[=FIELD]")]
+    inputs: Vec<String>,
+    /// A label column: COLUMN or COLUMN=FIELD (repeatable).
+    #[arg(long = "label", value_name = "COLUMN[=FIELD]")]
+    labels: Vec<String>,
+    /// Transform applied to every label (see `eval --help`).
+    #[arg(long, value_name = "NAME|regex:PATTERN")]
+    label_transform: Option<String>,
     /// Validation data (default: drawn from --data; without --val-size, DSPy's split: 80% of
     /// the examples, at most 1000).
     #[arg(long)]
@@ -162,34 +170,22 @@ pub(crate) struct OptimizeArgs {
     /// Relative gain over production needed to promote a registered result.
     #[arg(long, default_value_t = 0.05)]
     promotion_margin: f64,
+    /// The concurrency the run used (saved for --resume: bootstrapping runs the teacher a window
+    /// of this many examples at a time, so it decides which calls are made).
+    #[arg(skip)]
+    #[serde(default)]
+    concurrency: Option<usize>,
 }
 
-/// DataArgs is a clap struct; it is saved in config.json as its `--data` fields.
-mod data_args_serde {
-    use crate::data_args::DataArgs;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Saved {
-        data: String,
-        inputs: Vec<String>,
-        labels: Vec<String>,
-        label_transform: Option<String>,
-    }
-
-    pub(super) fn serialize<S: Serializer>(d: &DataArgs, s: S) -> Result<S::Ok, S::Error> {
-        Saved {
-            data: d.data.clone(),
-            inputs: d.inputs.clone(),
-            labels: d.labels.clone(),
-            label_transform: d.label_transform.clone(),
+impl OptimizeArgs {
+    /// The dataset options of `--data` (or of another dataset name with the same mapping).
+    fn data_args(&self, data: Option<&str>) -> DataArgs {
+        DataArgs {
+            data: data.or(self.data_spec.as_deref()).unwrap_or_default().to_string(),
+            inputs: self.inputs.clone(),
+            labels: self.labels.clone(),
+            label_transform: self.label_transform.clone(),
         }
-        .serialize(s)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DataArgs, D::Error> {
-        let s = Saved::deserialize(d)?;
-        Ok(DataArgs { data: s.data, inputs: s.inputs, labels: s.labels, label_transform: s.label_transform })
     }
 }
 
@@ -251,9 +247,8 @@ fn optimizer(args: &OptimizeArgs) -> Result<Box<dyn Optimizer>> {
 }
 
 /// Loads `spec` with the program's inputs.
-fn load(spec: &str, like: &DataArgs, program_path: &Path, inputs: &[&str]) -> Result<Dataset> {
-    let args = DataArgs { data: spec.to_string(), ..like.clone() };
-    args.load(&sample_dirs(program_path), inputs)
+fn load(spec: &str, args: &OptimizeArgs, program_path: &Path, inputs: &[&str]) -> Result<Dataset> {
+    args.data_args(Some(spec)).load(&sample_dirs(program_path), inputs)
 }
 
 /// Training, validation and test examples as the arguments say.
@@ -264,17 +259,18 @@ fn splits(
 ) -> Result<(Vec<Example>, Vec<Example>, Vec<Example>)> {
     let inputs = program.input_fields();
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let mut pool = args.data.load(&sample_dirs(program_path), &inputs)?.shuffle(args.seed).into_examples();
+    let data = args.data_args(None);
+    let mut pool = data.load(&sample_dirs(program_path), &inputs)?.shuffle(args.seed).into_examples();
     let take = |pool: &mut Vec<Example>, n: usize, what: &str| -> Result<Vec<Example>> {
         if pool.len() < n {
-            bail!("--data {}: {what} needs {n} examples but only {} are left", args.data, pool.len());
+            bail!("--data {data}: {what} needs {n} examples but only {} are left", pool.len());
         }
         let rest = pool.split_off(n);
         Ok(std::mem::replace(pool, rest))
     };
     let test = match (&args.test_data, args.test_size) {
         (Some(t), n) => {
-            let mut d = load(t, &args.data, program_path, &inputs)?.shuffle(args.seed).into_examples();
+            let mut d = load(t, args, program_path, &inputs)?.shuffle(args.seed).into_examples();
             if let Some(n) = n {
                 d.truncate(n);
             }
@@ -285,7 +281,7 @@ fn splits(
     };
     let (train, val) = match (&args.val_data, args.val_size) {
         (Some(v), n) => {
-            let mut val = load(v, &args.data, program_path, &inputs)?.shuffle(args.seed).into_examples();
+            let mut val = load(v, args, program_path, &inputs)?.shuffle(args.seed).into_examples();
             if let Some(n) = n {
                 val.truncate(n);
             }
@@ -295,14 +291,8 @@ fn splits(
             let val = take(&mut pool, n, "--val-size")?;
             (pool, val)
         }
-        (None, None) => {
-            let pool = match args.train_size {
-                // --train-size without --val-size: that many training examples, the rest split.
-                Some(_) => pool,
-                None => pool,
-            };
-            split_like_dspy(pool, args.seed).map_err(|e| anyhow!("--data {}: {e}", args.data))?
-        }
+        // DSPy's split of the pool; --train-size then trims the training part.
+        (None, None) => split_like_dspy(pool, args.seed).map_err(|e| anyhow!("--data {data}: {e}"))?,
     };
     let mut train = train;
     if let Some(n) = args.train_size {
@@ -406,7 +396,12 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
         }
     }
     let (trainset, valset, testset) = splits(&args, &program_path, &program)?;
-    super::check_labels(&metric_spec, &field, &args.data.data, trainset.first().or(valset.first()))?;
+    super::check_labels(
+        &metric_spec,
+        &field,
+        args.data_spec.as_deref().unwrap_or_default(),
+        trainset.first().or(valset.first()),
+    )?;
     let budget = Budget {
         max_calls: args.max_calls,
         max_tokens: args.max_tokens,
@@ -468,8 +463,10 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
         return Ok(ExitCode::SUCCESS);
     }
 
-    write_json(&dir, CONFIG_FILE, &args)?;
     let handle = build_lm(&lm_args).await?;
+    let mut args = args;
+    let concurrency = *args.concurrency.get_or_insert(handle.concurrency);
+    write_json(&dir, CONFIG_FILE, &args)?;
     let models = RoleModels {
         task: handle.lm.clone(),
         teacher: Some(role_lm(&lm_args, &handle, LmRole::Teacher).await?),
@@ -485,7 +482,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     let checkpoint = Arc::new(RunDirCheckpoint::open(&dir).map_err(|e| anyhow!("{e}"))?);
     let engine = Engine::new(
         models,
-        EngineConfig { concurrency: handle.concurrency, seed: args.seed, budget, failure_score: 0.0 },
+        EngineConfig { concurrency, seed: args.seed, budget, failure_score: 0.0 },
         checkpoint,
         events,
     )
@@ -646,7 +643,7 @@ async fn record_run(
             program: args.register.clone().unwrap_or_else(|| program.to_string()),
             optimizer: Some(optimizer.to_string()),
             params: report.params.clone(),
-            metadata: json!({"seed": args.seed, "run_dir": dir.display().to_string(), "sizes": report.sizes, "data": args.data.data}),
+            metadata: json!({"seed": args.seed, "run_dir": dir.display().to_string(), "sizes": report.sizes, "data": args.data_spec}),
         })
         .await?;
     for t in &report.trials {
