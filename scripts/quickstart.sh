@@ -11,5 +11,4 @@ exec target/release/promptsmith optimize \
   --program examples/gsm8k/program.json \
   --data gsm8k:train --train-size 8 --val-size 12 \
   --optimizer bootstrap --max-bootstrapped-demos 2 --max-labeled-demos 2 \
-  --metric numeric_match --seed 0 --max-calls 60 \
-  --out examples/gsm8k/optimized_state.json "$@"
+  --metric numeric_match --seed 0 --max-calls 60 "$@"
