@@ -165,6 +165,21 @@ def uptime():
         return f.read().split()[:3]
 
 
+class Contention(threading.Thread):
+    """Notes any other llama-server seen while a run goes (2 cores: they would share them)."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.seen, self.stop = port, set(), threading.Event()
+
+    def run(self):
+        while not self.stop.wait(5):
+            out = subprocess.run(["pgrep", "-af", "llama-server"], capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if "llama-server" in line and f"--port {self.port}" not in line:
+                    self.seen.add(line.split()[0])
+
+
 def run_one(args, dataset, system, optimizer, seed, splits, out_path):
     cfg = DATASETS[dataset]
     name = os.path.basename(out_path)[: -len(".json")]
@@ -203,6 +218,8 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg_before": load_before}
     try:
         http_json(f"{base}/_reset", method="POST")
+        contention = Contention(args.upstream.rsplit(":", 1)[-1])
+        contention.start()
         t0 = time.perf_counter()
         if system == "promptsmith":
             run_dir = os.path.join(work, "run")
@@ -265,6 +282,8 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
             except (OSError, ValueError):
                 pass
         stats = http_json(f"{base}/_stats")
+        contention.stop.set()
+        result["other_llama_servers_seen"] = sorted(contention.seen)
     finally:
         proxy.stop()
     result["proxy"] = {k: stats[k] for k in ("chat_completions", "upstream_chat_calls", "cache_hits", "other_requests", "prompt_tokens", "completion_tokens")}

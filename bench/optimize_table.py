@@ -12,27 +12,58 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def contention(monitor, start, end):
+    """Share of the monitor's 10 s samples in [start, end] (HH:MM:SS, same UTC day) that saw
+    a compiler, another llama-server or another client of the model server; mean load."""
+    if not monitor:
+        return None
+    rows = [m for m in monitor if start <= m["t"] <= end]
+    if not rows:
+        return None
+    busy = [m for m in rows if m["rustc"] > 0 or m["other_llama"] or m["other_clients"]]
+    return len(busy) / len(rows), sum(m["load"] for m in rows) / len(rows)
+
+
+def read_monitor(path):
+    out = []
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 5 or "=" not in parts[1]:
+                continue
+            kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+            clients = line.split("other_clients_8096=[", 1)[1].rstrip().rstrip("]") if "other_clients_8096=[" in line else ""
+            out.append({"t": parts[0], "load": float(kv["load"]), "rustc": int(kv["rustc"]),
+                        "other_llama": line.split("other_llama=[", 1)[1].split("]", 1)[0].strip(), "other_clients": clients.strip()})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default=os.path.join(HERE, "results", "optimize"))
     args = ap.parse_args()
     runs = {}
+    monitor = read_monitor(os.path.join(args.dir, "monitor.log"))
     for path in sorted(glob.glob(os.path.join(args.dir, "*.json"))):
         with open(path) as f:
             r = json.load(f)
         runs[(r["dataset"], r["seed"], r["system"], r["optimizer"])] = r
 
-    print("| dataset | seed | system | optimizer | test score | LM calls: optimizing + test = all (proxy) | from proxy cache | optimizing wall s | whole run wall s | load avg before/after |")
+    print("| dataset | seed | system | optimizer | test score | LM calls: optimizing + test = all (proxy) | from proxy cache | optimizing wall s | whole run wall s | machine busy (share of samples) / mean load |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for (ds, seed, system, opt), r in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "promptsmith", kv[0][3])):
+    for (ds, seed, system, opt), r in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "promptsmith", kv[0][3] != "mipro")):
         rc = r["record_counts"]
         if system == "promptsmith" and opt == "mipro":
             n = len(r.get("baseline_test_scores") or []) or "?"
             print(f"| {ds} | {seed} | promptsmith | baseline (no optimizer; report's baseline_test) | {r['baseline_test']:.3f} | 0 + {n} | — | — | — | — |")
         wall_opt = r.get("optimize_wall_s")
+        c = contention(monitor, r["started_utc"][11:19], r["finished_utc"][11:19])
+        busy = f"{c[0]:.0%} / {c[1]:.1f}" if c else "—"
         print(f"| {ds} | {seed} | {system} | {opt}{' light' if opt == 'mipro' else ''} | {r['test_score']:.3f} | "
               f"{rc['optimize_calls']} + {rc['test_calls']} = {r['proxy']['chat_completions']} | {r['proxy']['cache_hits']} | "
-              f"{wall_opt:.0f} | {r['wall_s']:.0f} | {' '.join(r['loadavg_before'][:1])} / {' '.join(r['loadavg_after'][:1])} |")
+              f"{wall_opt:.0f} | {r['wall_s']:.0f} | {busy} |")
 
     print()
     for (ds, seed, system, opt), r in sorted(runs.items()):
