@@ -90,18 +90,24 @@ def run_client(argv, env, cwd):
         return proc.returncode, wall, rusage, out.read(), err.read()
 
 
-def busy_cpus():
-    """Processes other than ours using CPU now: compilers are the usual noise."""
+def busy_cores(seconds=1.0):
+    """Cores busy over the next `seconds` (from /proc/stat), and the compilers / model servers
+    running: the usual noise on a shared machine."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        return sum(v) - idle, sum(v)
+    b0, t0 = sample()
+    time.sleep(seconds)
+    b1, t1 = sample()
+    busy = (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1)
     try:
-        out = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu"], capture_output=True, text=True).stdout
+        names = subprocess.run(["ps", "-eo", "comm"], capture_output=True, text=True).stdout.split()
     except OSError:
-        return []
-    rows = []
-    for line in out.splitlines()[1:8]:
-        parts = line.split(None, 1)
-        if len(parts) == 2 and float(parts[0]) >= 5.0:
-            rows.append(f"{parts[1].strip()} {parts[0]}%")
-    return rows
+        names = []
+    noisy = sorted({n for n in names if n in ("rustc", "cargo", "cc1plus", "rust-lld", "llama-server", "ld")})
+    return busy, noisy
 
 
 def git_describe():
@@ -191,9 +197,9 @@ def one_run(system, latency, conc, rep, args, base, data, work, env, pin_client,
     http_json(f"{base}/_reset", "POST")
     server_cpu_before = {name: process_cpu_s(pid) for name, pid in servers.items()}
     load_before = os.getloadavg()
-    others = busy_cpus()
+    busy, noisy = busy_cores()
     tag = f"{system}-lat{latency}-c{conc}" + (f"-r{rep}" if args.repeat > 1 else "")
-    log(f"{tag}: load {load_before[0]:.2f}{'; busy: ' + ', '.join(others) if others else ''}")
+    log(f"{tag}: load {load_before[0]:.2f}, {busy:.2f} cores busy before{'; running: ' + ', '.join(noisy) if noisy else ''}")
     if system == "promptsmith":
         run_dir = os.path.join(work, tag)
         argv = pin_client + [
@@ -263,7 +269,8 @@ def one_run(system, latency, conc, rep, args, base, data, work, env, pin_client,
         "proxy": stats,
         "load_before": load_before,
         "load_after": load_after,
-        "busy_processes_before": others,
+        "cores_busy_before": busy,
+        "noisy_processes_before": noisy,
     }
     with open(os.path.join(args.out, tag + ".json"), "w") as f:
         json.dump(result, f, indent=2)

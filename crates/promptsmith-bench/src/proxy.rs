@@ -59,6 +59,7 @@ struct Counters {
     first_request_us: AtomicU64,
     last_response_us: AtomicU64,
     reset_us: AtomicU64,
+    connections: AtomicU64,
 }
 
 /// A snapshot of the counters, as served at `GET /_stats`.
@@ -100,6 +101,8 @@ pub struct Stats {
     pub busy_seconds: f64,
     /// Seconds since the last reset (or the start).
     pub since_reset_seconds: f64,
+    /// Client connections accepted (a client that reuses connections opens few).
+    pub connections: u64,
 }
 
 /// The proxy's shared state: counters, upstream client, recorder and cache.
@@ -306,6 +309,7 @@ impl Proxy {
             &c.response_bytes,
             &c.max_in_flight,
             &c.last_response_us,
+            &c.connections,
         ] {
             a.store(0, Ordering::Relaxed);
         }
@@ -341,6 +345,7 @@ impl Proxy {
             max_in_flight: get(&c.max_in_flight),
             busy_seconds: busy,
             since_reset_seconds: self.now_us().saturating_sub(get(&c.reset_us)) as f64 / 1e6,
+            connections: get(&c.connections),
         }
     }
 
@@ -509,6 +514,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) -> std::io::Result<
             }
         };
         let _ = stream.set_nodelay(true);
+        proxy.counters.connections.fetch_add(1, Ordering::Relaxed);
         let proxy = proxy.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {

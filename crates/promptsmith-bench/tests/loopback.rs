@@ -71,6 +71,8 @@ async fn counts_chat_calls_tokens_and_other_requests_and_resets() {
     assert_eq!(s.other_paths.get("/v1/models"), Some(&1));
     assert_eq!(s.other_paths.get("/props"), Some(&1));
     assert!(s.busy_seconds > 0.0);
+    // One reqwest client, requests one after another: one kept-alive connection.
+    assert_eq!(s.connections, 1);
 
     let reset: Value = http.post(format!("{root}/_reset")).send().await.unwrap().json().await.unwrap();
     assert_eq!(reset["reset"], true);
