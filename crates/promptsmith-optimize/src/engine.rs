@@ -402,9 +402,9 @@ impl Engine {
 
 /// Adds a rollout id to every request (so repeated samples of one prompt are distinct requests
 /// for caches and journals).
-struct RolloutLm {
-    inner: Arc<dyn LanguageModel>,
-    rollout_id: u64,
+pub(crate) struct RolloutLm {
+    pub(crate) inner: Arc<dyn LanguageModel>,
+    pub(crate) rollout_id: u64,
 }
 
 #[async_trait]

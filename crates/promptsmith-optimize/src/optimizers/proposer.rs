@@ -5,7 +5,7 @@
 use super::random_search::DemoSet;
 use crate::engine::{Engine, Stop};
 use crate::events::Event;
-use promptsmith_core::{value_to_text, Example, Field, FieldType, LanguageModel, Predictor, Program, Signature};
+use promptsmith_core::{value_to_text, Example, Field, FieldType, Predictor, Program, Signature};
 use promptsmith_lm::LmRole;
 use rand::Rng;
 use serde_json::{Map, Value};
@@ -105,7 +105,7 @@ pub(crate) async fn ask(
     let lm = engine.lm(LmRole::Proposer);
     let result = match rollout {
         Some(id) => {
-            let lm = WithRollout { inner: lm, id };
+            let lm = crate::engine::RolloutLm { inner: lm, rollout_id: id };
             p.call(&lm, &inputs).await
         }
         None => p.call(lm.as_ref(), &inputs).await,
@@ -123,26 +123,6 @@ pub(crate) async fn ask(
             engine.emit(Event::Message(format!("proposer answer skipped: {e}")));
             Ok(None)
         }
-    }
-}
-
-struct WithRollout {
-    inner: std::sync::Arc<dyn LanguageModel>,
-    id: u64,
-}
-
-#[async_trait::async_trait]
-impl LanguageModel for WithRollout {
-    async fn chat(
-        &self,
-        request: &promptsmith_core::ChatRequest,
-    ) -> Result<promptsmith_core::ChatResponse, promptsmith_core::LmError> {
-        let mut r = request.clone();
-        r.rollout_id = Some(self.id);
-        self.inner.chat(&r).await
-    }
-    fn model_name(&self) -> String {
-        self.inner.model_name()
     }
 }
 
