@@ -101,7 +101,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--dir", default=os.path.join(here, "results", "quality"))
-    ap.add_argument("--program", default=os.path.join(here, "programs", "gsm8k_cot_chat.json"))
+    ap.add_argument("--program", default=os.path.join(here, "programs", "gsm8k_cot_dspy.json"))
     args = ap.parse_args()
     sys.path.insert(0, here)
     dspy_parse = dspy_chat_parser(args.program)

@@ -72,8 +72,8 @@ def build_program(spec):
         sys.exit("dspy_eval.py handles single-predictor specs only")
     p = predictors[0]
     adapter = p.get("adapter", spec.get("adapter", "chat"))
-    if adapter != "chat":
-        sys.exit(f"dspy_eval.py compares the chat adapter only (spec uses {adapter!r})")
+    if adapter not in ("chat", "dspy"):
+        sys.exit(f"dspy_eval.py compares the chat and dspy adapters only (spec uses {adapter!r})")
     signature = dspy.Signature(p["signature"], p.get("instruction") or None)
     for name, desc in (p.get("descriptions") or {}).items():
         signature = signature.with_updated_fields(name, desc=desc)

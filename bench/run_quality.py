@@ -60,7 +60,7 @@ def main():
     ap.add_argument("--port", type=int, default=8097, help="port for the llama-server this script starts")
     ap.add_argument("--model-file", default=os.path.join(CACHE, "models", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
     ap.add_argument("--server-bin", default=os.path.join(CACHE, "llama.cpp", "build", "bin", "llama-server"))
-    ap.add_argument("--program", default=os.path.join(HERE, "programs", "gsm8k_cot_chat.json"))
+    ap.add_argument("--program", default=os.path.join(HERE, "programs", "gsm8k_cot_dspy.json"))
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--dspy-python", default=os.environ.get("DSPY_PYTHON", os.path.join(CACHE, "dspy-venv", "bin", "python")))
     ap.add_argument("--out", default=os.path.join(HERE, "results", "quality"))

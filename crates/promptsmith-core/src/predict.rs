@@ -130,7 +130,7 @@ impl Predictor {
         req
     }
 
-    /// Calls the model once (plus one JSON-mode retry when parsing fails) and returns the
+    /// Calls the model once (plus one retry in the adapter's fallback layout when parsing fails) and returns the
     /// typed outputs, the tokens spent and the number of calls made.
     pub async fn call(
         &self,
@@ -152,18 +152,19 @@ impl Predictor {
             Ok(fields) => return Ok((fields, usage, 1)),
             Err(e) => e,
         };
-        if self.adapter == AdapterKind::Json {
+        let Some(fallback) = adapter.fallback() else {
             return Err(PredictError::Parse { predictor: self.name.clone(), source: first, usage, lm_calls: 1 });
-        }
-        // Retry once in JSON mode (structured output where the server supports it).
-        let json_adapter = AdapterKind::Json.adapter();
-        let mut retry = ChatRequest::new(json_adapter.format(&sig, &self.demos, inputs));
-        retry.response_format = json_adapter.response_format(&sig);
+        };
+        // Retry once in the adapter's fallback layout (JSON; schema-constrained where the
+        // server supports it, or DSPy's own JSONAdapter prompt for `dspy`).
+        let mut retry = ChatRequest::new(fallback.format(&sig, &self.demos, inputs));
+        retry.stop = fallback.stop();
+        retry.response_format = fallback.response_format(&sig);
         retry.temperature = req.temperature;
         retry.max_tokens = req.max_tokens;
         let resp2 = lm.chat(&retry).await.map_err(lm_err)?;
         usage += resp2.usage;
-        match json_adapter.parse(&sig, resp2.text()) {
+        match fallback.parse(&sig, resp2.text()) {
             Ok(fields) => Ok((fields, usage, 2)),
             Err(second) => Err(PredictError::Parse {
                 predictor: self.name.clone(),

@@ -142,7 +142,7 @@ impl ProgramSpec {
         };
         let default_adapter = match &self.adapter {
             Some(a) => AdapterKind::parse(a).ok_or_else(|| {
-                err("adapter".into(), format!("unknown adapter '{a}' (expected chat, json or plain)"))
+                err("adapter".into(), format!("unknown adapter '{a}' (expected chat, json, plain or dspy)"))
             })?,
             None => AdapterKind::Chat,
         };
@@ -170,7 +170,7 @@ impl ProgramSpec {
             };
             let adapter = match &p.adapter {
                 Some(a) => AdapterKind::parse(a).ok_or_else(|| {
-                    err(at("adapter"), format!("unknown adapter '{a}' (expected chat, json or plain)"))
+                    err(at("adapter"), format!("unknown adapter '{a}' (expected chat, json, plain or dspy)"))
                 })?,
                 None => default_adapter,
             };

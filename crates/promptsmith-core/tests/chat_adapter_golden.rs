@@ -5,31 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 use promptsmith_core::adapter::{Adapter, ChatAdapter};
-use promptsmith_core::{ChatMessage, Field, FieldType, Role, Signature};
+mod common;
+
+use common::{cases, golden_dir, signature};
+use promptsmith_core::{ChatMessage, Role, Signature};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::path::PathBuf;
-
-#[derive(Deserialize)]
-struct FieldSpec {
-    name: String,
-    io: String,
-    #[serde(rename = "type")]
-    ty: String,
-    #[serde(default)]
-    labels: Vec<String>,
-    desc: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    signature: String,
-    instruction: Option<String>,
-    fields: Vec<FieldSpec>,
-    demos: Vec<Map<String, Value>>,
-    inputs: Map<String, Value>,
-}
 
 #[derive(Deserialize)]
 struct ParseCase {
@@ -37,38 +18,6 @@ struct ParseCase {
     completion: String,
     expected: Option<Map<String, Value>>,
     error_kind: Option<String>,
-}
-
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/chat_adapter")
-}
-
-fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(golden_dir().join("cases.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn signature(case: &Case) -> Signature {
-    let mut b = Signature::builder();
-    for f in &case.fields {
-        let ty = match f.ty.as_str() {
-            "str" => FieldType::Str,
-            "int" => FieldType::Int,
-            "float" => FieldType::Float,
-            "bool" => FieldType::Bool,
-            "list[str]" => FieldType::ListStr,
-            "json" => FieldType::Json,
-            "enum" => FieldType::Enum(f.labels.clone()),
-            other => panic!("unknown type {other}"),
-        };
-        let mut field = Field::new(&f.name, ty);
-        field.description = f.desc.clone();
-        b = if f.io == "input" { b.input(field) } else { b.output(field) };
-    }
-    if let Some(i) = &case.instruction {
-        b = b.instruction(i);
-    }
-    b.build().unwrap()
 }
 
 #[test]

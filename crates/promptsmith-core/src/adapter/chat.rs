@@ -2,6 +2,7 @@
 
 use super::coerce::coerce;
 use super::pyfmt::{json_dumps, py_str};
+use super::pyvalue::python_quote;
 use super::{require_all_outputs, Adapter, AdapterKind, Demo};
 use crate::error::ParseError;
 use crate::lm::ChatMessage;
@@ -16,7 +17,7 @@ pub struct ChatAdapter;
 pub(crate) const COMPLETED_MARKER: &str = "[[ ## completed ## ]]";
 
 impl ChatAdapter {
-    fn field_descriptions(fields: &[Field]) -> String {
+    pub(crate) fn field_descriptions(fields: &[Field]) -> String {
         fields
             .iter()
             .enumerate()
@@ -52,7 +53,7 @@ impl ChatAdapter {
         parts.join("\n\n").trim().to_string()
     }
 
-    fn task_description(signature: &Signature) -> String {
+    pub(crate) fn task_description(signature: &Signature) -> String {
         let instruction = dedent(&signature.instruction());
         let mut objective = String::new();
         for line in instruction.lines() {
@@ -63,18 +64,70 @@ impl ChatAdapter {
         format!("In adhering to this structure, your objective is: {objective}")
     }
 
-    fn user_message(signature: &Signature, values: &Map<String, Value>, prefix: &str, main_request: bool) -> String {
+    fn user_message(
+        signature: &Signature,
+        values: &Map<String, Value>,
+        prefix: &str,
+        requirements: Option<&str>,
+    ) -> String {
         let mut parts = vec![prefix.to_string()];
         for f in &signature.inputs {
             if let Some(v) = values.get(&f.name) {
                 parts.push(format!("[[ ## {} ## ]]\n{}", f.name, format_value(&f.ty, v)));
             }
         }
-        if main_request {
-            parts.push(output_requirements(signature));
+        if let Some(requirements) = requirements {
+            parts.push(requirements.to_string());
         }
         parts.push(String::new());
         parts.join("\n\n").trim().to_string()
+    }
+
+    /// System message, demos (incomplete ones first, as DSPy orders them) and the request,
+    /// with `assistant` rendering each demo's outputs.
+    pub(crate) fn conversation(
+        signature: &Signature,
+        demos: &[Demo],
+        inputs: &Map<String, Value>,
+        system: String,
+        requirements: &str,
+        assistant: fn(&Signature, &Map<String, Value>, &str) -> String,
+    ) -> Vec<ChatMessage> {
+        let mut messages = vec![ChatMessage::system(system)];
+        let present = |d: &Demo, f: &Field| d.get(&f.name).is_some_and(|v| !v.is_null());
+        let all_fields = || signature.inputs.iter().chain(signature.outputs.iter());
+        let complete: Vec<&Demo> = demos.iter().filter(|d| all_fields().all(|f| present(d, f))).collect();
+        let incomplete: Vec<&Demo> = demos
+            .iter()
+            .filter(|d| !all_fields().all(|f| present(d, f)))
+            .filter(|d| {
+                signature.inputs.iter().any(|f| d.contains_key(&f.name))
+                    && signature.outputs.iter().any(|f| d.contains_key(&f.name))
+            })
+            .collect();
+        for demo in incomplete {
+            messages.push(ChatMessage::user(Self::user_message(
+                signature,
+                demo,
+                "This is an example of the task, though some input or output fields are not supplied.",
+                None,
+            )));
+            messages.push(ChatMessage::assistant(assistant(
+                signature,
+                demo,
+                "Not supplied for this particular example. ",
+            )));
+        }
+        for demo in complete {
+            messages.push(ChatMessage::user(Self::user_message(signature, demo, "", None)));
+            messages.push(ChatMessage::assistant(assistant(
+                signature,
+                demo,
+                "Not supplied for this conversation history message. ",
+            )));
+        }
+        messages.push(ChatMessage::user(Self::user_message(signature, inputs, "", Some(requirements))));
+        messages
     }
 
     fn assistant_message(signature: &Signature, values: &Map<String, Value>, missing: &str) -> String {
@@ -97,7 +150,7 @@ impl ChatAdapter {
 }
 
 /// Python-style annotation name DSPy prints for a field type.
-fn annotation_name(ty: &FieldType) -> String {
+pub(crate) fn annotation_name(ty: &FieldType) -> String {
     match ty {
         FieldType::Str => "str".into(),
         FieldType::Int => "int".into(),
@@ -111,30 +164,8 @@ fn annotation_name(ty: &FieldType) -> String {
     }
 }
 
-/// Python's `repr()` of a string (single quotes unless the text holds one and no double).
-fn python_quote(s: &str) -> String {
-    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::new();
-    out.push(q);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == q => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(q);
-    out
-}
-
 /// The `# note: ...` DSPy appends to output fields in the structure block.
-fn type_note(ty: &FieldType, input: bool) -> String {
+pub(crate) fn type_note(ty: &FieldType, input: bool) -> String {
     if input {
         return String::new();
     }
@@ -236,41 +267,7 @@ impl Adapter for ChatAdapter {
             Self::structure(signature),
             Self::task_description(signature)
         );
-        let mut messages = vec![ChatMessage::system(system)];
-        let present = |d: &Demo, f: &Field| d.get(&f.name).is_some_and(|v| !v.is_null());
-        let all_fields = || signature.inputs.iter().chain(signature.outputs.iter());
-        let complete: Vec<&Demo> = demos.iter().filter(|d| all_fields().all(|f| present(d, f))).collect();
-        let incomplete: Vec<&Demo> = demos
-            .iter()
-            .filter(|d| !all_fields().all(|f| present(d, f)))
-            .filter(|d| {
-                signature.inputs.iter().any(|f| d.contains_key(&f.name))
-                    && signature.outputs.iter().any(|f| d.contains_key(&f.name))
-            })
-            .collect();
-        for demo in incomplete {
-            messages.push(ChatMessage::user(Self::user_message(
-                signature,
-                demo,
-                "This is an example of the task, though some input or output fields are not supplied.",
-                false,
-            )));
-            messages.push(ChatMessage::assistant(Self::assistant_message(
-                signature,
-                demo,
-                "Not supplied for this particular example. ",
-            )));
-        }
-        for demo in complete {
-            messages.push(ChatMessage::user(Self::user_message(signature, demo, "", false)));
-            messages.push(ChatMessage::assistant(Self::assistant_message(
-                signature,
-                demo,
-                "Not supplied for this conversation history message. ",
-            )));
-        }
-        messages.push(ChatMessage::user(Self::user_message(signature, inputs, "", true)));
-        messages
+        Self::conversation(signature, demos, inputs, system, &output_requirements(signature), Self::assistant_message)
     }
 
     fn parse(&self, signature: &Signature, completion: &str) -> Result<Map<String, Value>, ParseError> {
@@ -302,6 +299,10 @@ impl Adapter for ChatAdapter {
 
     fn stop(&self) -> Vec<String> {
         vec![COMPLETED_MARKER.to_string()]
+    }
+
+    fn fallback(&self) -> Option<&'static dyn Adapter> {
+        Some(&super::JsonAdapter)
     }
 }
 

@@ -303,20 +303,52 @@ fn repair(t: &str) -> String {
     let mut stack: Vec<char> = Vec::new();
     while i < chars.len() {
         let c = chars[i];
+        // A value that follows another with no comma between (`"a": "x"\n "b": 1`).
+        let after_value = out.trim_end().ends_with(|p: char| p == '"' || p == '}' || p == ']' || p.is_ascii_digit());
+        if after_value && matches!(c, '"' | '\'') && !stack.is_empty() {
+            out.push(',');
+        }
         match c {
+            '-' | '0'..='9' if out.trim_end().ends_with([':', '[', ',']) => {
+                // A number in value position; anything after it up to the next separator is
+                // dropped (`"answer": 3.5 * 8` -> 3.5).
+                while i < chars.len() && (chars[i].is_ascii_digit() || matches!(chars[i], '.' | 'e' | 'E' | '+' | '-'))
+                {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+                while i < chars.len() && !matches!(chars[i], ',' | '}' | ']' | '\n') {
+                    i += 1;
+                }
+                continue;
+            }
             '"' => {
                 out.push('"');
                 i += 1;
+                let mut closed = false;
                 while i < chars.len() {
                     let d = chars[i];
-                    out.push(d);
                     i += 1;
-                    if d == '\\' && i < chars.len() {
-                        out.push(chars[i]);
-                        i += 1;
-                    } else if d == '"' {
-                        break;
+                    match d {
+                        '\\' if i < chars.len() => {
+                            out.push(d);
+                            out.push(chars[i]);
+                            i += 1;
+                        }
+                        '"' => {
+                            out.push(d);
+                            closed = true;
+                            break;
+                        }
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        d if d.is_control() => out.push_str(&format!("\\u{:04x}", d as u32)),
+                        d => out.push(d),
                     }
+                }
+                if !closed {
+                    out.push('"');
                 }
                 continue;
             }

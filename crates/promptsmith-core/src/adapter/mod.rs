@@ -4,15 +4,20 @@
 //! - [`JsonAdapter`]: asks for a JSON object and sends a JSON schema as `response_format`
 //!   so grammar-constrained servers (llama-server, vLLM, OpenAI) always produce parseable output;
 //! - [`PlainAdapter`]: free reasoning that ends with labelled lines (`Answer: 42`), which
-//!   small models follow far better than marker-based layouts.
+//!   small models follow far better than marker-based layouts;
+//! - [`DspyChatAdapter`]: DSPy exactly: the chat prompts, DSPy's strict value parsing and its
+//!   `JSONAdapter` retry ([`DspyJsonAdapter`]), for reproducing a DSPy program's predictions.
 
 mod chat;
 pub mod coerce;
+mod dspy_strict;
 mod json;
 mod plain;
 pub mod pyfmt;
+pub mod pyvalue;
 
 pub use chat::ChatAdapter;
+pub use dspy_strict::{DspyChatAdapter, DspyJsonAdapter};
 pub use json::JsonAdapter;
 pub use plain::PlainAdapter;
 
@@ -41,6 +46,10 @@ pub trait Adapter: Send + Sync {
     fn response_format(&self, _signature: &Signature) -> Option<ResponseFormat> {
         None
     }
+    /// The layout to retry with once when a completion does not parse (`None`: no retry).
+    fn fallback(&self) -> Option<&'static dyn Adapter> {
+        None
+    }
 }
 
 /// The available prompt layouts.
@@ -54,10 +63,12 @@ pub enum AdapterKind {
     Json,
     /// Free reasoning ending in labelled lines.
     Plain,
+    /// DSPy 3.4.1 exactly: chat prompts, strict parsing, DSPy's JSONAdapter retry.
+    Dspy,
 }
 
 impl AdapterKind {
-    /// All kinds, for optimizers that search over layouts.
+    /// The kinds an optimizer searches over (`dspy` shares `chat`'s prompts, so it is left out).
     pub const ALL: [AdapterKind; 3] = [AdapterKind::Chat, AdapterKind::Json, AdapterKind::Plain];
 
     /// The adapter implementing this layout.
@@ -66,13 +77,15 @@ impl AdapterKind {
             AdapterKind::Chat => &ChatAdapter,
             AdapterKind::Json => &JsonAdapter,
             AdapterKind::Plain => &PlainAdapter,
+            AdapterKind::Dspy => &DspyChatAdapter,
         }
     }
 
-    /// Parses `chat`, `json` or `plain`.
+    /// Parses `chat`, `json`, `plain` or `dspy`.
     pub fn parse(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
-            "chat" | "dspy" => Some(Self::Chat),
+            "chat" => Some(Self::Chat),
+            "dspy" | "dspy_strict" => Some(Self::Dspy),
             "json" => Some(Self::Json),
             "plain" | "text" => Some(Self::Plain),
             _ => None,
@@ -85,6 +98,7 @@ impl AdapterKind {
             AdapterKind::Chat => "chat",
             AdapterKind::Json => "json",
             AdapterKind::Plain => "plain",
+            AdapterKind::Dspy => "dspy",
         }
     }
 }

@@ -99,6 +99,10 @@ impl Adapter for PlainAdapter {
         AdapterKind::Plain
     }
 
+    fn fallback(&self) -> Option<&'static dyn Adapter> {
+        Some(&super::JsonAdapter)
+    }
+
     fn format(&self, signature: &Signature, demos: &[Demo], inputs: &Map<String, Value>) -> Vec<ChatMessage> {
         let lines: Vec<String> =
             labelled(signature).map(|f| format!("{}: <{}>", field_label(&f.name), placeholder(f))).collect();

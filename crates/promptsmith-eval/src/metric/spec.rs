@@ -199,7 +199,7 @@ impl MetricSpec {
 }
 
 fn parse_adapter(name: &str) -> std::result::Result<AdapterKind, String> {
-    AdapterKind::parse(name).ok_or_else(|| format!("unknown adapter '{name}' (expected chat, json or plain)"))
+    AdapterKind::parse(name).ok_or_else(|| format!("unknown adapter '{name}' (expected chat, json, plain or dspy)"))
 }
 
 #[cfg(test)]
