@@ -90,11 +90,13 @@ async fn dspy_adapter_rejects_prose_numbers_and_retries_like_dspy() {
     p.adapter = AdapterKind::Dspy;
     let out = p.forward(&lm, &question("eggs?")).await.unwrap();
     assert_eq!((out.get("answer"), out.lm_calls), (Some(&json!(240.0)), 2));
-    let seen = lm.seen.lock().unwrap();
-    assert!(seen[0].stop.is_empty(), "DSPy sends no stop sequence");
-    assert!(seen[1].response_format.is_none(), "DSPy's JSONAdapter retry sends no response_format here");
-    assert!(seen[1].messages[0].content.contains("Outputs will be a JSON object with the following fields."));
-    assert!(seen[1].messages[1].content.ends_with("`answer` (must be formatted as a valid Python float)."));
+    {
+        let seen = lm.seen.lock().unwrap();
+        assert!(seen[0].stop.is_empty(), "DSPy sends no stop sequence");
+        assert!(seen[1].response_format.is_none(), "DSPy's JSONAdapter retry sends no response_format here");
+        assert!(seen[1].messages[0].content.contains("Outputs will be a JSON object with the following fields."));
+        assert!(seen[1].messages[1].content.ends_with("`answer` (must be formatted as a valid Python float)."));
+    }
     // The lenient chat adapter reads the same completion without a retry.
     let lm = Canned::new(&[first]);
     p.adapter = AdapterKind::Chat;

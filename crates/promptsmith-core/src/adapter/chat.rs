@@ -17,7 +17,7 @@ pub struct ChatAdapter;
 pub(crate) const COMPLETED_MARKER: &str = "[[ ## completed ## ]]";
 
 impl ChatAdapter {
-    pub(crate) fn field_descriptions(fields: &[Field]) -> String {
+    fn field_descriptions(fields: &[Field]) -> String {
         fields
             .iter()
             .enumerate()
@@ -53,7 +53,18 @@ impl ChatAdapter {
         parts.join("\n\n").trim().to_string()
     }
 
-    pub(crate) fn task_description(signature: &Signature) -> String {
+    /// DSPy's system message: field descriptions, the layout's `structure`, the objective.
+    pub(crate) fn system_message(signature: &Signature, structure: &str) -> String {
+        format!(
+            "Your input fields are:\n{}\nYour output fields are:\n{}\n{}\n{}",
+            Self::field_descriptions(&signature.inputs),
+            Self::field_descriptions(&signature.outputs),
+            structure,
+            Self::task_description(signature)
+        )
+    }
+
+    fn task_description(signature: &Signature) -> String {
         let instruction = dedent(&signature.instruction());
         let mut objective = String::new();
         for line in instruction.lines() {
@@ -260,13 +271,7 @@ impl Adapter for ChatAdapter {
     }
 
     fn format(&self, signature: &Signature, demos: &[Demo], inputs: &Map<String, Value>) -> Vec<ChatMessage> {
-        let system = format!(
-            "Your input fields are:\n{}\nYour output fields are:\n{}\n{}\n{}",
-            Self::field_descriptions(&signature.inputs),
-            Self::field_descriptions(&signature.outputs),
-            Self::structure(signature),
-            Self::task_description(signature)
-        );
+        let system = Self::system_message(signature, &Self::structure(signature));
         Self::conversation(signature, demos, inputs, system, &output_requirements(signature), Self::assistant_message)
     }
 

@@ -226,13 +226,7 @@ impl Adapter for DspyJsonAdapter {
     }
 
     fn format(&self, signature: &Signature, demos: &[Demo], inputs: &Map<String, Value>) -> Vec<ChatMessage> {
-        let system = format!(
-            "Your input fields are:\n{}\nYour output fields are:\n{}\n{}\n{}",
-            ChatAdapter::field_descriptions(&signature.inputs),
-            ChatAdapter::field_descriptions(&signature.outputs),
-            Self::structure(signature),
-            ChatAdapter::task_description(signature)
-        );
+        let system = ChatAdapter::system_message(signature, &Self::structure(signature));
         ChatAdapter::conversation(
             signature,
             demos,
