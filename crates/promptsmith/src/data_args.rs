@@ -1,6 +1,6 @@
 //! Dataset options shared by every command that reads a dataset (`eval`, `data check`, ...).
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use promptsmith_eval::dataset::{ColumnMapping, DataSearchPath, FieldMapping, ResolvedDataset, TransformOp};
 use promptsmith_eval::Dataset;
@@ -79,6 +79,39 @@ impl DataArgs {
         let duplicates = dataset.duplicates();
         if !duplicates.is_empty() {
             eprintln!("warning: --data {}: {}", self.data, duplicates.summary(DUPLICATES_SHOWN));
+        }
+        Ok(dataset)
+    }
+
+    /// The examples a program runs on: loaded with the program's `inputs` as the default input
+    /// fields, shuffled with `seed`, cut to `limit`; an error when none are left or when they
+    /// lack one of the program's inputs.
+    pub(crate) fn load_for_program(
+        &self,
+        sample_dirs: &[PathBuf],
+        inputs: &[String],
+        seed: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<Dataset> {
+        let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let mut dataset = self.load(sample_dirs, &input_refs)?;
+        if let Some(seed) = seed {
+            dataset = dataset.shuffle(seed);
+        }
+        if let Some(n) = limit {
+            dataset = dataset.take(n);
+        }
+        let Some(first) = dataset.examples().first() else {
+            bail!("--data {}: no examples to evaluate", self.data);
+        };
+        let missing: Vec<&str> = inputs.iter().filter(|f| first.get(f).is_none()).map(String::as_str).collect();
+        if !missing.is_empty() {
+            bail!(
+                "--data {}: examples lack the program's input field(s) {} (they have: {})",
+                self.data,
+                missing.join(", "),
+                first.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
         }
         Ok(dataset)
     }

@@ -3,11 +3,12 @@
 //! same model and metric), or reads two finished `eval` runs' per-example results.
 
 use super::{load_program_with_state, progress_bar, sample_dirs};
+use crate::data_args::DataArgs;
 use crate::lm_setup::{build_lm, role_lm, LmArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use promptsmith_eval::stats::{compare_paired_at, t_interval, Interval, PairedComparison, PairedTest};
-use promptsmith_eval::{load_dataset, Evaluator};
+use promptsmith_eval::Evaluator;
 use promptsmith_lm::LmRole;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -235,29 +236,9 @@ async fn evaluate_sides(args: &CompareArgs, lm_args: &LmArgs) -> Result<(String,
     let field = super::metric_field(&programs[0], args.field.as_deref())?;
     let metric_spec = super::metric_spec(&args.metric)?;
     let inputs = programs[0].input_fields();
-    let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let mut dataset = load_dataset(data, &sample_dirs(program_path), Some(&input_refs))
-        .map_err(|e| anyhow::anyhow!("--data {data}: {e}"))?;
-    if let Some(seed) = args.seed {
-        dataset = dataset.shuffle(seed);
-    }
-    if let Some(n) = args.limit {
-        dataset = dataset.take(n);
-    }
-    let Some(first) = dataset.examples().first() else {
-        bail!("--data {data}: no examples to evaluate");
-    };
-    let missing: Vec<&str> = inputs.iter().filter(|f| first.get(f).is_none()).map(String::as_str).collect();
-    if !missing.is_empty() {
-        bail!(
-            "--data {data}: examples lack the program's input field(s) {} (they have: {})",
-            missing.join(", "),
-            first.fields.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-    }
-    if first.get(&field).is_none() {
-        bail!("--data {data}: examples have no '{field}' label for the metric to compare");
-    }
+    let data_args = DataArgs { data: data.to_string(), inputs: Vec::new(), labels: Vec::new(), label_transform: None };
+    let dataset = data_args.load_for_program(&sample_dirs(program_path), &inputs, args.seed, args.limit)?;
+    super::check_labels(&metric_spec, &field, data, dataset.examples().first())?;
 
     let handle = build_lm(lm_args).await?;
     let judge_lm = if metric_spec.needs_judge() { Some(role_lm(lm_args, &handle, LmRole::Judge).await?) } else { None };

@@ -81,28 +81,7 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
         bail!("--failure-score {}: expected a score between 0 and 1", args.failure_score);
     }
     let inputs = program.input_fields();
-    let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let mut dataset = args.data.load(&sample_dirs(&args.program), &input_refs)?;
-    if let Some(seed) = args.seed {
-        dataset = dataset.shuffle(seed);
-    }
-    if let Some(n) = args.limit {
-        dataset = dataset.take(n);
-    }
-    if dataset.is_empty() {
-        bail!("--data {}: no examples to evaluate", args.data);
-    }
-    if let Some(first) = dataset.examples().first() {
-        let missing: Vec<&String> = inputs.iter().filter(|f| first.get(f).is_none()).collect();
-        if !missing.is_empty() {
-            bail!(
-                "--data {}: examples lack the program's input field(s) {} (they have: {})",
-                args.data,
-                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-                first.fields.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
-    }
+    let dataset = args.data.load_for_program(&sample_dirs(&args.program), &inputs, args.seed, args.limit)?;
     super::check_labels(&metric_spec, &field, &args.data.data, dataset.examples().first())?;
 
     let handle = build_lm(&lm_args).await?;
