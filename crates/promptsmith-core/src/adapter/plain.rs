@@ -68,6 +68,11 @@ fn user_text(signature: &Signature, values: &Map<String, Value>) -> String {
         .join("\n\n")
 }
 
+/// A demo's non-empty reasoning text.
+fn reasoning_of(demo: &Demo) -> Option<String> {
+    demo.get(REASONING).map(py_str).map(|r| r.trim().to_string()).filter(|r| !r.is_empty())
+}
+
 fn assistant_text(signature: &Signature, values: &Map<String, Value>) -> String {
     let mut parts = Vec::new();
     if has_reasoning(signature) {
@@ -112,12 +117,24 @@ impl Adapter for PlainAdapter {
         } else {
             "End your reply with "
         };
-        let system = format!("{}\n\n{think}{ending}:\n{}", signature.instruction(), lines.join("\n"));
-        let mut messages = vec![ChatMessage::system(system)];
-        for demo in demos {
-            if !labelled(signature).any(|f| demo.contains_key(&f.name)) {
-                continue;
+        let mut system = format!("{}\n\n{think}{ending}:\n{}", signature.instruction(), lines.join("\n"));
+        let usable: Vec<&Demo> =
+            demos.iter().filter(|d| labelled(signature).any(|f| d.contains_key(&f.name))).collect();
+        // With reasoning asked for, a demo without it would show the model an answer with no
+        // working: such demos go to the system message as reference answers, not as turns to imitate.
+        let (turns, references): (Vec<&Demo>, Vec<&Demo>) =
+            usable.into_iter().partition(|d| !has_reasoning(signature) || reasoning_of(d).is_some());
+        if !references.is_empty() {
+            system.push_str("\n\nSolved examples (final answers only; still show your working):");
+            for demo in references {
+                system.push_str("\n\n");
+                system.push_str(&user_text(signature, demo));
+                system.push('\n');
+                system.push_str(&assistant_text(signature, demo));
             }
+        }
+        let mut messages = vec![ChatMessage::system(system)];
+        for demo in turns {
             messages.push(ChatMessage::user(user_text(signature, demo)));
             messages.push(ChatMessage::assistant(assistant_text(signature, demo)));
         }
@@ -175,6 +192,25 @@ mod tests {
         assert_eq!(m[3].content, "Question: 2+2?");
         let out = PlainAdapter.parse(&sig, "2 and 2 make 4.\n**Answer:** 4").unwrap();
         assert_eq!(Value::Object(out), json!({"reasoning": "2 and 2 make 4.", "answer": 4}));
+    }
+
+    #[test]
+    fn chain_of_thought_demos_without_reasoning_are_references_not_turns() {
+        let sig = Signature::parse("question -> reasoning, answer: int").unwrap();
+        let worked: Demo = json!({"question": "1+1?", "reasoning": "One and one make two.", "answer": 2})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let bare: Demo = json!({"question": "2+3?", "answer": 5}).as_object().cloned().unwrap();
+        let inputs = json!({"question": "4+4?"}).as_object().cloned().unwrap();
+        let m = PlainAdapter.format(&sig, &[worked, bare], &inputs);
+        assert_eq!(m.len(), 4, "system, one worked demo (user + assistant), the question");
+        assert_eq!(m[2].content, "One and one make two.\n\nAnswer: 2");
+        assert!(m[0].content.ends_with("still show your working):\n\nQuestion: 2+3?\nAnswer: 5"), "{}", m[0].content);
+        // Without reasoning in the signature every demo is a turn.
+        let sig = Signature::parse("question -> answer: int").unwrap();
+        let bare: Demo = json!({"question": "2+3?", "answer": 5}).as_object().cloned().unwrap();
+        assert_eq!(PlainAdapter.format(&sig, &[bare], &inputs).len(), 4);
     }
 
     #[test]
