@@ -17,6 +17,9 @@ timed in-process and their calls read from the proxy's /_stats between the two.
 
     python3 bench/optimize_bench.py --datasets banking77 --seeds 0 \
         --runs promptsmith:mipro,dspy:mipro,promptsmith:bootstrap [--upstream http://127.0.0.1:8096]
+
+promptsmith:mipro-adapter is MIPROv2-light with --search-adapter (beyond DSPy: chat, json or
+plain per predictor), reported apart from the DSPy comparison.
 """
 
 import argparse
@@ -228,10 +231,12 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
             tail.start()
             argv = [os.path.join(args.bin_dir, "promptsmith"), "--lm-base-url", f"{base}/v1", "--model", "local", "--no-cache",
                     "--concurrency", str(args.slots), "optimize", "--program", program, "--data", splits["train"],
-                    "--val-data", splits["val"], "--test-data", splits["test"], "--optimizer", optimizer, "--seed", str(seed),
-                    "--metric", cfg["metric"], "--field", cfg["field"], "--no-store", "--quiet", "--run-dir", run_dir]
-            if optimizer == "mipro":
+                    "--val-data", splits["val"], "--test-data", splits["test"], "--optimizer", optimizer.split("-")[0],
+                    "--seed", str(seed), "--metric", cfg["metric"], "--field", cfg["field"], "--no-store", "--quiet", "--run-dir", run_dir]
+            if optimizer.startswith("mipro"):
                 argv += ["--auto", args.auto]
+            if optimizer == "mipro-adapter":
+                argv += ["--search-adapter"]  # beyond DSPy: the prompt layout is one more dimension
             result["command"] = " ".join(argv)
             env = dict(os.environ, PROMPTSMITH_CACHE_DIR=os.path.join(work, "ps-cache"))
             with open(os.path.join(work, "stderr.log"), "w") as err:
@@ -317,7 +322,9 @@ def main():
     args = ap.parse_args()
     # promptsmith bootstrap's wall time is not compared, so it may reuse the same seed's
     # promptsmith MIPROv2 answers (baseline on val and test, teacher traces).
-    args.seed_cache_from = {("promptsmith", "bootstrap"): ["{dataset}-promptsmith-mipro-seed{seed}"]}
+    # The adapter-search variant is reported apart from the DSPy comparison, so it may reuse them too.
+    args.seed_cache_from = {("promptsmith", "bootstrap"): ["{dataset}-promptsmith-mipro-seed{seed}"],
+                            ("promptsmith", "mipro-adapter"): ["{dataset}-promptsmith-mipro-seed{seed}"]}
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.cache_dir, exist_ok=True)
     for dataset in args.datasets.split(","):
