@@ -59,6 +59,26 @@ async fn bootstrap_keeps_only_correct_teacher_traces() {
 }
 
 #[tokio::test]
+async fn a_stronger_teacher_program_bootstraps_with_fewer_tries() {
+    let task = common::task(30, 20);
+    let default_opt = BootstrapFewShot::default();
+    let (_, weak) = run(&default_opt, &engine(common::lm(), 3, Budget::default()), &task, &[]).await.unwrap();
+    // The teacher's own state: an instruction the hidden rule rewards, and two labeled demos.
+    let mut teacher = task.program.state();
+    let solve = teacher.predictors.get_mut("solve").unwrap();
+    solve.instruction = Some("Add the two numbers carefully. Think step by step.".into());
+    solve.demos = task.trainset[..2].iter().map(|e| e.fields.clone()).collect();
+    let mut opt = BootstrapFewShot::default();
+    opt.settings.teacher_state = Some(teacher);
+    let (state, strong) = run(&opt, &engine(common::lm(), 3, Budget::default()), &task, &[]).await.unwrap();
+    assert_eq!(strong.details["bootstrapped"], 4);
+    let tried = |r: &promptsmith_optimize::run::RunReport| r.details["tried"].as_u64().unwrap();
+    assert!(tried(&strong) < tried(&weak), "strong teacher tried {}, default {}", tried(&strong), tried(&weak));
+    // The student keeps its own instruction; only the demos come from the teacher.
+    assert_eq!(state.predictors["solve"].instruction, task.program.state().predictors["solve"].instruction);
+}
+
+#[tokio::test]
 async fn random_search_picks_the_best_candidate_an_exhaustive_search_would() {
     let task = common::task(24, 30);
     let e = engine(common::lm(), 5, Budget::default());

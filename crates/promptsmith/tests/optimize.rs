@@ -47,6 +47,31 @@ fn settings_are_checked_before_any_model_call() {
         assert!(err.contains(want), "{extra:?}: want {want:?} in:\n{err}");
         assert!(!err.contains("127.0.0.1:9"), "{extra:?} reached the model:\n{err}");
     }
+    // --teacher-state: read and checked against the program before any model call.
+    let wrong = tmp.path().join("wrong.json");
+    std::fs::write(&wrong, r#"{"format_version": 1, "predictors": {"solver": {}}}"#).unwrap();
+    let ok = tmp.path().join("ok.json");
+    std::fs::write(&ok, r#"{"format_version": 1, "predictors": {"solve": {}}}"#).unwrap();
+    let (wrong, ok) = (wrong.to_str().unwrap(), ok.to_str().unwrap());
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--optimizer", "bootstrap", "--teacher-state", wrong],
+            "state has predictor 'solver', the program has: solve",
+        ),
+        (
+            &["--optimizer", "bootstrap", "--teacher-state", "missing.json"],
+            "--teacher-state missing.json: cannot read it",
+        ),
+        (&["--optimizer", "copro", "--teacher-state", ok], "--teacher-state applies to the optimizers that bootstrap"),
+    ];
+    for (extra, want) in cases {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = promptsmith(&args, tmp.path());
+        let (_, err) = text(&out);
+        assert!(!out.status.success() && err.contains(want), "{extra:?}: want {want:?} in:\n{err}");
+        assert!(!err.contains("127.0.0.1:9"), "{extra:?} reached the model:\n{err}");
+    }
 }
 
 #[test]

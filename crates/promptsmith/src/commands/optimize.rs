@@ -13,7 +13,7 @@ use crate::manifest::{run_dir, write_json, Manifest};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use promptsmith_core::{Example, LanguageModel, Program};
+use promptsmith_core::{Example, LanguageModel, Program, ProgramState};
 use promptsmith_eval::Dataset;
 use promptsmith_lm::LmRole;
 use promptsmith_optimize::budget::Budget;
@@ -95,6 +95,10 @@ pub(crate) struct OptimizeArgs {
     /// Score a teacher trace needs to become a demo.
     #[arg(long, default_value_t = 1.0)]
     metric_threshold: f64,
+    /// The teacher program's state for bootstrapping (bootstrap, random_search, mipro): e.g. an
+    /// earlier optimized state of this program. Default: the program with labeled demos.
+    #[arg(long, value_name = "STATE")]
+    teacher_state: Option<PathBuf>,
     /// Demos per predictor for LabeledFewShot.
     #[arg(long, default_value_t = 16)]
     k: usize,
@@ -192,14 +196,27 @@ impl OptimizeArgs {
 /// Settings file of a run directory.
 const CONFIG_FILE: &str = "config.json";
 
-fn optimizer(args: &OptimizeArgs) -> Result<Box<dyn Optimizer>> {
+/// The `--teacher-state` file, checked against the program before any model call.
+fn teacher_state(args: &OptimizeArgs, program: &Program) -> Result<Option<ProgramState>> {
+    let Some(path) = &args.teacher_state else { return Ok(None) };
+    if !matches!(args.optimizer.as_str(), "bootstrap" | "random_search" | "mipro") {
+        bail!("--teacher-state applies to the optimizers that bootstrap (bootstrap, random_search, mipro)");
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--teacher-state {}: cannot read it", path.display()))?;
+    let state = ProgramState::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
+    program.with_state(&state).map_err(|e| anyhow!("--teacher-state {}: {e}", path.display()))?;
+    Ok(Some(state))
+}
+
+fn optimizer(args: &OptimizeArgs, program: &Program) -> Result<Box<dyn Optimizer>> {
     let mipro = args.optimizer == "mipro";
     let bootstrap = BootstrapSettings {
         max_bootstrapped_demos: args.max_bootstrapped_demos.unwrap_or(4),
         max_labeled_demos: args.max_labeled_demos.unwrap_or(if mipro { 4 } else { 16 }),
         max_rounds: args.max_rounds,
         metric_threshold: args.metric_threshold,
-        teacher_state: None,
+        teacher_state: teacher_state(args, program)?,
     };
     let only_mipro = [
         ("--auto", args.auto.is_some()),
@@ -386,7 +403,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     let program = load_program_with_state(&program_path, args.state.as_deref())?;
     let field = super::metric_field(&program, args.field.as_deref())?;
     let metric_spec = super::metric_spec(&args.metric)?;
-    let opt = optimizer(&args)?;
+    let opt = optimizer(&args, &program)?;
     if let Some(name) = &args.register {
         if args.store.no_store {
             bail!("--register {name} needs the store; drop --no-store");
