@@ -265,6 +265,29 @@ fn header(line: &str) -> Option<(&str, &str)> {
     Some((name, rest[end + 6..].trim()))
 }
 
+/// The output fields from `(header, lines)` sections: the first section of each output field,
+/// its text read by `read`; then every output must be present.
+pub(crate) fn fields_from_sections<S: AsRef<str>>(
+    signature: &Signature,
+    sections: Vec<(Option<&str>, Vec<S>)>,
+    completion: &str,
+    read: impl Fn(&str, &FieldType) -> Result<Value, String>,
+) -> Result<Map<String, Value>, ParseError> {
+    let mut fields = Map::new();
+    for (name, lines) in sections {
+        let Some(name) = name else { continue };
+        if fields.contains_key(name) {
+            continue;
+        }
+        if let Some(f) = signature.outputs.iter().find(|f| f.name == name) {
+            let text = lines.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join("\n");
+            let value = read(&text, &f.ty).map_err(|m| ParseError::field(name, m, completion))?;
+            fields.insert(name.to_string(), value);
+        }
+    }
+    require_all_outputs(signature, fields, completion)
+}
+
 impl Adapter for ChatAdapter {
     fn kind(&self) -> AdapterKind {
         AdapterKind::Chat
@@ -287,19 +310,7 @@ impl Adapter for ChatAdapter {
                 }
             }
         }
-        let mut fields = Map::new();
-        for (name, lines) in sections {
-            let Some(name) = name else { continue };
-            if fields.contains_key(name) {
-                continue;
-            }
-            if let Some(f) = signature.outputs.iter().find(|f| f.name == name) {
-                let text = lines.join("\n");
-                let value = coerce(text.trim(), &f.ty).map_err(|m| ParseError::field(name, m, completion))?;
-                fields.insert(name.to_string(), value);
-            }
-        }
-        require_all_outputs(signature, fields, completion)
+        fields_from_sections(signature, sections, completion, |text, ty| coerce(text.trim(), ty))
     }
 
     fn stop(&self) -> Vec<String> {

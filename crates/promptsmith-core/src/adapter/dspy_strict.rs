@@ -3,7 +3,7 @@
 //! reproducing a DSPy program's predictions; `chat` keeps the same prompts but parses leniently
 //! and retries with a schema-constrained JSON request.
 
-use super::chat::{annotation_name, type_note, ChatAdapter};
+use super::chat::{annotation_name, fields_from_sections, type_note, ChatAdapter};
 use super::coerce::parse_json_repair;
 use super::pyvalue::{parse_json_value, parse_text};
 use super::{require_all_outputs, Adapter, AdapterKind, Demo};
@@ -93,19 +93,7 @@ impl Adapter for DspyChatAdapter {
                 }
             }
         }
-        let mut fields = Map::new();
-        for (name, lines) in sections {
-            let Some(name) = name else { continue };
-            if fields.contains_key(name) {
-                continue;
-            }
-            if let Some(f) = signature.outputs.iter().find(|f| f.name == name) {
-                let text = lines.join("\n");
-                let value = parse_text(py_strip(&text), &f.ty).map_err(|m| ParseError::field(name, m, completion))?;
-                fields.insert(name.to_string(), value);
-            }
-        }
-        require_all_outputs(signature, fields, completion)
+        fields_from_sections(signature, sections, completion, |text, ty| parse_text(py_strip(text), ty))
     }
 
     fn fallback(&self) -> Option<&'static dyn Adapter> {
