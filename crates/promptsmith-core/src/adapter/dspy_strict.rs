@@ -5,8 +5,9 @@
 
 use super::chat::{annotation_name, fields_from_sections, type_note, ChatAdapter};
 use super::coerce::parse_json_repair;
+use super::pyfmt::json_dumps_indented;
 use super::pyvalue::{parse_json_value, parse_text};
-use super::{require_all_outputs, Adapter, AdapterKind, Demo};
+use super::{fields_from_object, Adapter, AdapterKind, Demo};
 use crate::error::ParseError;
 use crate::lm::ChatMessage;
 use crate::signature::{FieldType, Signature};
@@ -101,44 +102,6 @@ impl Adapter for DspyChatAdapter {
     }
 }
 
-/// Python's `json.dumps(value, indent=2, ensure_ascii=False)`.
-fn json_dumps_indent2(value: &Value, depth: usize, out: &mut String) {
-    let pad = |d: usize| "  ".repeat(d);
-    match value {
-        Value::Array(items) if !items.is_empty() => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                out.push_str(if i == 0 { "\n" } else { ",\n" });
-                out.push_str(&pad(depth + 1));
-                json_dumps_indent2(item, depth + 1, out);
-            }
-            out.push('\n');
-            out.push_str(&pad(depth));
-            out.push(']');
-        }
-        Value::Object(map) if !map.is_empty() => {
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                out.push_str(if i == 0 { "\n" } else { ",\n" });
-                out.push_str(&pad(depth + 1));
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push_str(": ");
-                json_dumps_indent2(v, depth + 1, out);
-            }
-            out.push('\n');
-            out.push_str(&pad(depth));
-            out.push('}');
-        }
-        other => out.push_str(&super::pyfmt::json_dumps(other)),
-    }
-}
-
-fn dumps(value: &Value) -> String {
-    let mut out = String::new();
-    json_dumps_indent2(value, 0, &mut out);
-    out
-}
-
 impl DspyJsonAdapter {
     fn structure(signature: &Signature) -> String {
         let inputs = signature
@@ -158,7 +121,7 @@ impl DspyJsonAdapter {
             "Inputs will have the following structure:".to_string(),
             inputs.trim().to_string(),
             "Outputs will be a JSON object with the following fields.".to_string(),
-            dumps(&Value::Object(outputs)),
+            json_dumps_indented(&Value::Object(outputs)),
         ]
         .join("\n\n")
         .trim()
@@ -184,7 +147,7 @@ impl DspyJsonAdapter {
             .iter()
             .map(|f| (f.name.clone(), values.get(&f.name).cloned().unwrap_or_else(|| Value::String(missing.into()))))
             .collect();
-        dumps(&Value::Object(obj))
+        json_dumps_indented(&Value::Object(obj))
     }
 }
 
@@ -235,14 +198,7 @@ impl Adapter for DspyJsonAdapter {
         };
         let object = object
             .ok_or_else(|| ParseError::whole("LM response cannot be serialized to a JSON object.", completion))?;
-        let mut fields = Map::new();
-        for f in &signature.outputs {
-            if let Some(v) = object.get(&f.name) {
-                let value = parse_json_value(v, &f.ty).map_err(|m| ParseError::field(&f.name, m, completion))?;
-                fields.insert(f.name.clone(), value);
-            }
-        }
-        require_all_outputs(signature, fields, completion)
+        fields_from_object(signature, &object, completion, parse_json_value)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::chat::format_value;
 use super::coerce::{coerce_value, parse_json_object};
-use super::{require_all_outputs, Adapter, AdapterKind, Demo};
+use super::{fields_from_object, Adapter, AdapterKind, Demo};
 use crate::error::ParseError;
 use crate::lm::{ChatMessage, ResponseFormat};
 use crate::signature::{Field, FieldType, Signature};
@@ -96,14 +96,7 @@ impl Adapter for JsonAdapter {
     fn parse(&self, signature: &Signature, completion: &str) -> Result<Map<String, Value>, ParseError> {
         let obj = parse_json_object(completion)
             .ok_or_else(|| ParseError::whole("expected a JSON object with the output fields", completion))?;
-        let mut fields = Map::new();
-        for f in &signature.outputs {
-            if let Some(v) = obj.get(&f.name) {
-                let value = coerce_value(v, &f.ty).map_err(|m| ParseError::field(&f.name, m, completion))?;
-                fields.insert(f.name.clone(), value);
-            }
-        }
-        require_all_outputs(signature, fields, completion)
+        fields_from_object(signature, &obj, completion, coerce_value)
     }
 
     fn response_format(&self, signature: &Signature) -> Option<ResponseFormat> {

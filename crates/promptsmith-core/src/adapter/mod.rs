@@ -155,6 +155,24 @@ pub fn field_label(name: &str) -> String {
         .join(" ")
 }
 
+/// The output fields of a JSON object, each value read by `read`; then every output must be
+/// present. Keys that are not output fields are ignored.
+pub(crate) fn fields_from_object(
+    signature: &Signature,
+    object: &Map<String, Value>,
+    completion: &str,
+    read: impl Fn(&Value, &crate::signature::FieldType) -> Result<Value, String>,
+) -> Result<Map<String, Value>, ParseError> {
+    let mut fields = Map::new();
+    for f in &signature.outputs {
+        if let Some(v) = object.get(&f.name) {
+            let value = read(v, &f.ty).map_err(|m| ParseError::field(&f.name, m, completion))?;
+            fields.insert(f.name.clone(), value);
+        }
+    }
+    require_all_outputs(signature, fields, completion)
+}
+
 /// Checks that every output field is present, in signature order.
 pub(crate) fn require_all_outputs(
     signature: &Signature,

@@ -76,9 +76,7 @@ fn reasoning_of(demo: &Demo) -> Option<String> {
 fn assistant_text(signature: &Signature, values: &Map<String, Value>) -> String {
     let mut parts = Vec::new();
     if has_reasoning(signature) {
-        if let Some(r) = values.get(REASONING) {
-            parts.push(py_str(r).trim().to_string());
-        }
+        parts.extend(reasoning_of(values));
     }
     let lines: Vec<String> = labelled(signature)
         .filter_map(|f| values.get(&f.name).map(|v| format!("{}: {}", field_label(&f.name), value_text(v))))

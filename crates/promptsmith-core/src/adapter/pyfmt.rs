@@ -41,6 +41,44 @@ fn write_json(value: &Value, out: &mut String) {
     }
 }
 
+/// `json.dumps(value, indent=2, ensure_ascii=False)`: one item per line, `", "` becoming `","`.
+pub fn json_dumps_indented(value: &Value) -> String {
+    let mut out = String::new();
+    write_json_indented(value, 0, &mut out);
+    out
+}
+
+fn write_json_indented(value: &Value, depth: usize, out: &mut String) {
+    let pad = |d: usize| "  ".repeat(d);
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                out.push_str(if i == 0 { "\n" } else { ",\n" });
+                out.push_str(&pad(depth + 1));
+                write_json_indented(item, depth + 1, out);
+            }
+            out.push('\n');
+            out.push_str(&pad(depth));
+            out.push(']');
+        }
+        Value::Object(map) if !map.is_empty() => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                out.push_str(if i == 0 { "\n" } else { ",\n" });
+                out.push_str(&pad(depth + 1));
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push_str(": ");
+                write_json_indented(v, depth + 1, out);
+            }
+            out.push('\n');
+            out.push_str(&pad(depth));
+            out.push('}');
+        }
+        other => write_json(other, out),
+    }
+}
+
 /// Python's `repr` of a number: floats always carry a fraction or exponent.
 fn python_number(n: &serde_json::Number) -> String {
     if n.is_f64() {
@@ -86,5 +124,9 @@ mod tests {
         assert_eq!(py_str(&json!(3.0)), "3.0");
         assert_eq!(py_str(&json!(true)), "True");
         assert_eq!(py_str(&json!(42)), "42");
+        assert_eq!(
+            json_dumps_indented(&json!({"a": [1, "x"], "b": {}})),
+            "{\n  \"a\": [\n    1,\n    \"x\"\n  ],\n  \"b\": {}\n}"
+        );
     }
 }
