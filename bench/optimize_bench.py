@@ -143,8 +143,10 @@ def last_user(rec):
 
 
 def is_test_call(rec, test_inputs):
-    text = last_user(rec)
-    return any(f"## ]]\n{t}\n" in text for t in test_inputs)
+    """Whether the request's last user turn asks about a test input, in any adapter's layout:
+    chat and JSON put the value on the line after `[[ ## field ## ]]`; plain writes `Field: value`."""
+    text = last_user(rec) + "\n"
+    return any(f"## ]]\n{t}\n" in text or f": {t}\n" in text for t in test_inputs)
 
 
 def classify(record_path, test_inputs):
