@@ -94,12 +94,11 @@ impl LanguageModel for EngineLm {
             s.meter.record(self.role, resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.cost_usd);
             return Ok(resp);
         }
-        let resp = {
-            let _permit = s.permits.acquire().await.map_err(|e| LmError::Other(e.to_string()))?;
-            s.live_calls.fetch_add(1, Ordering::SeqCst);
-            self.inner.chat(request).await
-        };
-        let resp = match resp {
+        // The permit is held until the answer is journaled, so a kill can lose at most
+        // `concurrency` answered calls (those in flight), however the threads are scheduled.
+        let _permit = s.permits.acquire().await.map_err(|e| LmError::Other(e.to_string()))?;
+        s.live_calls.fetch_add(1, Ordering::SeqCst);
+        let resp = match self.inner.chat(request).await {
             Ok(r) => r,
             Err(e) => {
                 s.meter.record(self.role, 0, 0, None);

@@ -231,3 +231,37 @@ fn dspy_split_puts_80_percent_in_validation_and_refuses_tiny_sets() {
     assert_eq!(val.len(), 1000, "at most 1000 validation examples");
     assert!(split_like_dspy(common::examples(5, 0), 1).unwrap_err().to_string().contains("at least 6"));
 }
+
+/// The scripted model, except that its proposer quotes a training question on first asks and
+/// leaves a placeholder on one re-ask.
+fn quoting_answer(req: &promptsmith_core::ChatRequest) -> String {
+    let system = &req.messages[0].content;
+    let field = |v: &str| format!("[[ ## proposed_instruction ## ]]\n{v}\n\n[[ ## completed ## ]]");
+    if system.contains("`proposed_instruction`") {
+        return match req.rollout_id.unwrap_or(0) {
+            1 => field("Work like this: Q3: what is 21 + 39? Add them carefully."),
+            2 => field("Solve Q4: what is 28 + 12? and similar sums."),
+            1001 => field("Add the two numbers carefully and answer with the sum."),
+            1002 => field("You are a [role suited to the task]. Add the numbers."),
+            _ => common::answer(req),
+        };
+    }
+    common::answer(req)
+}
+
+#[tokio::test]
+async fn mipro_asks_again_for_a_proposal_that_quotes_an_example_then_drops_it() {
+    let task = common::task(24, 30);
+    let lm = std::sync::Arc::new(promptsmith_lm::ScriptedLm::from_fn(quoting_answer).with_model_name("scripted"));
+    let opt = MiproV2 { auto: None, num_candidates: Some(3), num_trials: Some(4), ..MiproV2::default() };
+    let (_, report) = run(&opt, &engine(lm, 3, Budget::default()), &task, &[]).await.unwrap();
+    let instructions: Vec<&str> =
+        report.details["instructions"]["solve"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    // Candidate 0, then proposal 1's re-ask; proposal 2 quoted, then kept a placeholder: dropped.
+    assert_eq!(instructions.len(), 2, "{instructions:?}");
+    assert_eq!(instructions[1], "Add the two numbers carefully and answer with the sum.");
+    let rejected = report.details["rejected_proposals"]["solve"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0]["defect"].as_str().unwrap().contains("[role suited to the task]"), "{rejected:?}");
+    assert!(instructions.iter().all(|i| !i.contains("Q3") && !i.contains("Q4")));
+}

@@ -288,12 +288,25 @@ impl Optimizer for MiproV2 {
             Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
         };
         let mut instructions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut rejected: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for name in &names {
-            match propose(engine, &task.program, name, &sets, r.instruction_candidates, &grounding, &self.proposer)
-                .await
-            {
-                Ok(list) => {
-                    instructions.insert(name.clone(), list);
+            let proposed = propose(
+                engine,
+                &task.program,
+                name,
+                &task.trainset,
+                &sets,
+                r.instruction_candidates,
+                &grounding,
+                &self.proposer,
+            )
+            .await;
+            match proposed {
+                Ok(p) => {
+                    instructions.insert(name.clone(), p.instructions);
+                    if !p.rejected.is_empty() {
+                        rejected.insert(name.clone(), p.rejected);
+                    }
                 }
                 Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
             }
@@ -303,6 +316,7 @@ impl Optimizer for MiproV2 {
             "dataset_summary": grounding.data,
             "program_description": grounding.program,
             "instructions": instructions,
+            "rejected_proposals": rejected,
             "demo_sets": sets.iter().map(|s| s.label.clone()).collect::<Vec<_>>(),
             "baseline_score": baseline_score,
         });

@@ -4,6 +4,7 @@ pub mod bootstrap;
 pub mod copro;
 pub mod labeled;
 pub mod mipro;
+pub(crate) mod proposal_guard;
 pub mod proposer;
 pub mod random_search;
 

@@ -2,13 +2,14 @@
 //! description of the program, example demos and a randomly drawn prompting tip go to the
 //! proposer model, which writes a new instruction for one predictor.
 
+use super::proposal_guard::ProposalGuard;
 use super::random_search::DemoSet;
 use crate::engine::{Engine, Stop};
 use crate::events::Event;
 use promptsmith_core::{value_to_text, Example, Field, FieldType, Predictor, Program, Signature};
 use promptsmith_lm::LmRole;
 use rand::Rng;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// Prompting tips, one drawn at random per proposal (`none` adds nothing).
 pub const TIPS: &[(&str, &str)] = &[
@@ -66,8 +67,9 @@ impl ProposerSettings {
             0
         };
         let describe = u64::from(self.program_aware);
-        // Candidate 0 is the current instruction; each proposal may take a JSON retry.
-        observe + describe + 2 * (predictors * n.saturating_sub(1)) as u64
+        // Candidate 0 is the current instruction; each proposal may be asked again once by the
+        // guard, and each ask may take a JSON retry.
+        observe + describe + 4 * (predictors * n.saturating_sub(1)) as u64
     }
 }
 
@@ -220,20 +222,38 @@ pub(crate) struct Grounding {
     pub(crate) program: String,
 }
 
+/// Instruction candidates for one predictor, and the proposals the guard turned away.
+#[derive(Debug, Default)]
+pub(crate) struct Proposals {
+    /// Candidate 0 is the current instruction.
+    pub(crate) instructions: Vec<String>,
+    /// `{"proposal", "defect"}` for each proposal dropped after its re-ask.
+    pub(crate) rejected: Vec<Value>,
+}
+
+/// What a re-asked proposal is told besides its tip.
+const REASK: &str = "Write a general instruction that fits every input: do not quote, answer or work through any \
+                     particular example, and leave no placeholder to be filled in.";
+
 /// `n` instruction candidates for `predictor`: candidate 0 is its current instruction, the rest
-/// are proposals (an unusable or duplicate proposal is dropped, so fewer may come back).
+/// are proposals. A proposal that quotes an example or keeps a placeholder is asked again once
+/// (see [`ProposalGuard`]); an unusable, duplicate or still defective one is dropped, so fewer
+/// may come back.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn propose(
     engine: &Engine,
     program: &Program,
     predictor_name: &str,
+    trainset: &[Example],
     demo_sets: &[DemoSet],
     n: usize,
     grounding: &Grounding,
     s: &ProposerSettings,
-) -> std::result::Result<Vec<String>, Stop> {
-    let Some(target) = program.predictor(predictor_name) else { return Ok(Vec::new()) };
+) -> std::result::Result<Proposals, Stop> {
+    let Some(target) = program.predictor(predictor_name) else { return Ok(Proposals::default()) };
+    let guard = ProposalGuard::new(trainset, demo_sets.iter().filter_map(|d| d.demos.get(predictor_name)).flatten());
     let current = target.signature.instruction();
-    let mut out = vec![current.clone()];
+    let mut out = Proposals { instructions: vec![current.clone()], rejected: Vec::new() };
     let mut rng = engine.rng(&format!("propose-{predictor_name}"));
     for i in 1..n {
         let tip = if s.tips { TIPS[rng.gen_range(0..TIPS.len())] } else { TIPS[0] };
@@ -251,29 +271,48 @@ pub(crate) async fn propose(
         inputs.insert("program_description".into(), Value::String(grounding.program.clone()));
         inputs.insert("task_signature".into(), Value::String(target.signature.to_signature_string()));
         inputs.insert("task_demos".into(), Value::String(demos));
-        inputs.insert("previous_instructions".into(), Value::String(out.join("\n---\n")));
+        inputs.insert("previous_instructions".into(), Value::String(out.instructions.join("\n---\n")));
         inputs.insert("tip".into(), Value::String(tip.1.to_string()));
-        let p = predictor(
-            "propose_instruction",
-            &[
-                ("dataset_description", "what the data looks like"),
-                ("program_description", "what the program does"),
-                ("task_signature", "the inputs and outputs of the step to instruct"),
-                ("task_demos", "worked examples of the step (may be empty)"),
-                ("previous_instructions", "instructions already tried for this step"),
-                ("tip", "a suggestion on how to write the instruction (may be empty)"),
-            ],
-            ("proposed_instruction", "the new instruction, as it would be given to the model"),
-            "Write a new instruction for one step of a language-model program. Use what is known about the data and \
-             the program, learn from the worked examples, follow the tip, and make it different from the instructions \
-             already tried. Answer with the instruction only.",
-        );
-        if let Some(text) = ask(engine, p, inputs, Some(s.temperature), Some(i as u64)).await? {
-            if !out.contains(&text) {
-                out.push(text);
+        let mut text = ask(engine, proposal_predictor(), inputs.clone(), Some(s.temperature), Some(i as u64)).await?;
+        if let Some(defect) = text.as_deref().and_then(|t| guard.check(t)) {
+            engine.emit(Event::Message(format!("proposal {i} for {predictor_name} {defect}; asking again")));
+            inputs.insert("tip".into(), Value::String(format!("{} {REASK}", tip.1).trim().to_string()));
+            // A distinct rollout, so the re-ask is a new sample and cached apart.
+            text = ask(engine, proposal_predictor(), inputs, Some(s.temperature), Some((REASK_ROLLOUT + i) as u64))
+                .await?;
+            if let Some(defect) = text.as_deref().and_then(|t| guard.check(t)) {
+                engine.emit(Event::Message(format!("proposal {i} for {predictor_name} dropped: it {defect}")));
+                out.rejected.push(json!({"proposal": text, "defect": defect.to_string()}));
+                text = None;
+            }
+        }
+        if let Some(text) = text {
+            if !out.instructions.contains(&text) {
+                out.instructions.push(text);
             }
         }
         engine.emit(Event::Step { done: i });
     }
     Ok(out)
+}
+
+/// Rollout ids of re-asked proposals start here.
+const REASK_ROLLOUT: usize = 1_000;
+
+fn proposal_predictor() -> Option<Predictor> {
+    predictor(
+        "propose_instruction",
+        &[
+            ("dataset_description", "what the data looks like"),
+            ("program_description", "what the program does"),
+            ("task_signature", "the inputs and outputs of the step to instruct"),
+            ("task_demos", "worked examples of the step (may be empty)"),
+            ("previous_instructions", "instructions already tried for this step"),
+            ("tip", "a suggestion on how to write the instruction (may be empty)"),
+        ],
+        ("proposed_instruction", "the new instruction, as it would be given to the model"),
+        "Write a new instruction for one step of a language-model program. Use what is known about the data and \
+         the program, learn from the worked examples, follow the tip, and make it different from the instructions \
+         already tried. Answer with the instruction only.",
+    )
 }

@@ -1,0 +1,169 @@
+//! Checks a proposed instruction before it joins the search. Small proposer models often copy
+//! a worked example into the instruction (quoting its input, or solving it step by step) or
+//! leave a template placeholder such as "[role suited to the task]" unfilled. Such an
+//! instruction speaks to one example rather than the task, so it is re-asked once and then
+//! dropped.
+
+use promptsmith_core::{value_to_text, Example};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::fmt;
+
+/// Words in a row that count as quoting a text (shorter texts must be quoted whole).
+const SHINGLE: usize = 6;
+/// Texts shorter than this many words are never counted as quoted.
+const MIN_QUOTED: usize = 4;
+
+/// Why a proposal was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Defect {
+    /// Repeats words from a training example or demo (the quoted words).
+    QuotesExample(String),
+    /// Keeps a placeholder meant to be filled in.
+    Placeholder(String),
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Defect::QuotesExample(q) => write!(f, "quotes a training example (\"{q}\")"),
+            Defect::Placeholder(p) => write!(f, "keeps the placeholder {p}"),
+        }
+    }
+}
+
+/// What a proposal may not repeat: runs of words from the training inputs and the demos shown.
+pub(crate) struct ProposalGuard {
+    needles: HashSet<Vec<String>>,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+impl ProposalGuard {
+    /// A guard over the inputs of `examples` and every field of `demos`.
+    pub(crate) fn new<'a>(examples: &[Example], demos: impl IntoIterator<Item = &'a Map<String, Value>>) -> Self {
+        let mut needles = HashSet::new();
+        let mut add = |v: &Value| {
+            let w = words(&value_to_text(v));
+            if w.len() < MIN_QUOTED {
+                return;
+            }
+            if w.len() <= SHINGLE {
+                needles.insert(w);
+            } else {
+                needles.extend(w.windows(SHINGLE).map(<[String]>::to_vec));
+            }
+        };
+        for e in examples {
+            e.inputs().values().for_each(&mut add);
+        }
+        for d in demos {
+            d.values().for_each(&mut add);
+        }
+        ProposalGuard { needles }
+    }
+
+    /// The first defect of `instruction`, if any.
+    pub(crate) fn check(&self, instruction: &str) -> Option<Defect> {
+        if let Some(p) = placeholder(instruction) {
+            return Some(Defect::Placeholder(p));
+        }
+        let w = words(instruction);
+        for n in MIN_QUOTED..=SHINGLE {
+            if let Some(hit) = w.windows(n).find(|win| self.needles.contains(*win)) {
+                return Some(Defect::QuotesExample(hit.join(" ")));
+            }
+        }
+        None
+    }
+}
+
+/// A bracketed run of two or more plain words, like `[role suited to the task]` or `{your name}`.
+fn placeholder(text: &str) -> Option<String> {
+    for (open, close) in [('[', ']'), ('{', '}')] {
+        let mut rest = text;
+        while let Some(i) = rest.find(open) {
+            let after = &rest[i + open.len_utf8()..];
+            let Some(j) = after.find(close) else { break };
+            let inner = &after[..j];
+            let plain = inner.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'');
+            if plain && inner.split_whitespace().count() >= 2 && inner.len() <= 60 {
+                return Some(format!("{open}{inner}{close}"));
+            }
+            rest = after;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn example(q: &str) -> Example {
+        let fields = json!({"query": q, "label": "card_arrival"}).as_object().unwrap().clone();
+        Example::new(fields, &["query"])
+    }
+
+    fn guard() -> ProposalGuard {
+        let demo = json!({
+            "question": "Tom has 3 boxes of 12 glass panels each. How many panels?",
+            "reasoning": "To determine the total number of glass panels we multiply 3 by 12.",
+            "answer": "36"
+        });
+        ProposalGuard::new(
+            &[example("Are there downsides to using a disposable virtual card?"), example("card not working")],
+            [demo.as_object().unwrap()],
+        )
+    }
+
+    #[test]
+    fn a_general_instruction_passes() {
+        let g = guard();
+        for ok in [
+            "Classify the customer's banking query into exactly one of the listed intents.",
+            "Solve the problem step by step and end with the final number.",
+            "If the card is not working, pick card_not_working.",
+            "Answer in the form 'Label: <intent>'.",
+        ] {
+            assert_eq!(g.check(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn quoting_a_training_input_is_caught() {
+        let d = guard().check("The query to classify is: `are there downsides to using a disposable virtual card?`");
+        assert_eq!(d, Some(Defect::QuotesExample("are there downsides to using a".into())));
+    }
+
+    #[test]
+    fn working_through_a_demo_is_caught() {
+        let d = guard().check("To determine the total number of glass panels in the town, multiply.");
+        assert_eq!(d, Some(Defect::QuotesExample("to determine the total number of".into())));
+    }
+
+    #[test]
+    fn short_inputs_count_only_when_quoted_whole_and_long_enough() {
+        // "card not working" has three words: too short to count as quoting.
+        assert_eq!(guard().check("Use card not working when the card fails."), None);
+    }
+
+    #[test]
+    fn unfilled_placeholders_are_caught() {
+        let g = guard();
+        assert_eq!(
+            g.check("You are a [role suited to the task] who classifies queries."),
+            Some(Defect::Placeholder("[role suited to the task]".into()))
+        );
+        assert_eq!(g.check("Dear {customer name}, classify."), Some(Defect::Placeholder("{customer name}".into())));
+        // Field markers and one-word brackets are not placeholders.
+        assert_eq!(g.check("Fill [[ ## answer ## ]] with [number] only."), None);
+    }
+}
