@@ -291,6 +291,28 @@ fn evaluating_needs_two_sides_and_valid_states_before_any_model_call() {
     assert_fails(&out, "--program");
 }
 
+/// `compare --baseline --state STATE` of the gsm8k example on `data`, answered from the cassette
+/// recorded from the real local model.
+fn replay_baseline_compare(state: &Path, data: &str, extra: &[&str], dir: &Path) -> Output {
+    let mut args = vec![
+        "compare",
+        "--program",
+        "examples/gsm8k/program.json",
+        "--baseline",
+        "--state",
+        state.to_str().unwrap(),
+        "--data",
+        data,
+        "--metric",
+        "numeric_match",
+        "--replay",
+        "crates/promptsmith/tests/data/gsm8k_easy5.cassette.jsonl",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    promptsmith(&args, dir)
+}
+
 /// The evaluating mode, answered from the cassette recorded from the real local model: a state
 /// that changes nothing gives the same prompts, so the two sides score the same.
 #[test]
@@ -298,24 +320,7 @@ fn evaluating_mode_runs_both_sides_on_the_same_examples() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("same.json");
     std::fs::write(&state, r#"{"format_version": 1, "predictors": {"solve": {}}}"#).unwrap();
-    let out = promptsmith(
-        &[
-            "compare",
-            "--program",
-            "examples/gsm8k/program.json",
-            "--baseline",
-            "--state",
-            state.to_str().unwrap(),
-            "--data",
-            "crates/promptsmith/tests/data/gsm8k_easy5.jsonl",
-            "--metric",
-            "numeric_match",
-            "--replay",
-            "crates/promptsmith/tests/data/gsm8k_easy5.cassette.jsonl",
-            "--quiet",
-        ],
-        tmp.path(),
-    );
+    let out = replay_baseline_compare(&state, "crates/promptsmith/tests/data/gsm8k_easy5.jsonl", &[], tmp.path());
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.starts_with("numeric_match on 5 paired examples of "), "{stdout}");
@@ -328,4 +333,35 @@ fn evaluating_mode_runs_both_sides_on_the_same_examples() {
         verdict_line(&stdout),
         "verdict: No difference: baseline and same.json score the same on all 5 examples."
     );
+}
+
+/// `--input`/`--label` map a data file's own column names onto the program's fields, as for
+/// `eval`; the prompts are then the same bytes as with the original file, so the cassette answers.
+#[test]
+fn evaluating_mode_maps_columns_like_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let original =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gsm8k_easy5.jsonl")).unwrap();
+    let renamed: String = original
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{}\n", serde_json::json!({"problem": v["question"], "gold": v["answer"]}))
+        })
+        .collect();
+    let data = tmp.path().join("renamed.jsonl");
+    std::fs::write(&data, renamed).unwrap();
+    let state = tmp.path().join("same.json");
+    std::fs::write(&state, r#"{"format_version": 1, "predictors": {"solve": {}}}"#).unwrap();
+    let data = data.to_str().unwrap();
+    let out =
+        replay_baseline_compare(&state, data, &["--input", "problem=question", "--label", "gold=answer"], tmp.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("numeric_match on 5 paired examples of "), "{stdout}");
+    assert!(stdout.contains("  A  baseline   100.0%"), "{stdout}");
+    // Without the mapping the file's columns do not match the program's fields.
+    let out = replay_baseline_compare(&state, data, &[], tmp.path());
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("question"), "{}", text(&out).1);
 }

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 Examples:
   promptsmith compare --program P --state old.json --state new.json --data D --metric exact_match
   promptsmith compare --program P --baseline --state new.json --data D --limit 200
+  promptsmith compare --program P --baseline --state new.json --data t.csv --input q=question --label gold=answer
   promptsmith compare --results runs/a/results.jsonl --results runs/b   (no model calls)
 
 The test is McNemar's exact test when every score is 0 or 1, else the Wilcoxon signed-rank
@@ -41,6 +42,16 @@ pub(crate) struct CompareArgs {
     /// like `eval --data`.
     #[arg(long, required_unless_present = "results")]
     data: Option<String>,
+    /// An input column of the data file: COLUMN, or COLUMN=FIELD to rename it (repeatable), as
+    /// for `eval --input`.
+    #[arg(long = "input", value_name = "COLUMN[=FIELD]", conflicts_with = "results")]
+    inputs: Vec<String>,
+    /// A label column: COLUMN, or COLUMN=FIELD to rename it (repeatable), as for `eval --label`.
+    #[arg(long = "label", value_name = "COLUMN[=FIELD]", conflicts_with = "results")]
+    labels: Vec<String>,
+    /// Transform applied to every label, as for `eval --label-transform`.
+    #[arg(long, value_name = "NAME|regex:PATTERN", conflicts_with = "results")]
+    label_transform: Option<String>,
     /// Metric: a built-in id (exact_match, numeric_match[:tol], f1, contains, regex:<pattern>,
     /// ...) or a metric spec file (.yaml/.json), as for `eval`.
     #[arg(long, default_value = "exact_match")]
@@ -236,7 +247,12 @@ async fn evaluate_sides(args: &CompareArgs, lm_args: &LmArgs) -> Result<(String,
     let field = super::metric_field(&programs[0], args.field.as_deref())?;
     let metric_spec = super::metric_spec(&args.metric)?;
     let inputs = programs[0].input_fields();
-    let data_args = DataArgs { data: data.to_string(), inputs: Vec::new(), labels: Vec::new(), label_transform: None };
+    let data_args = DataArgs {
+        data: data.to_string(),
+        inputs: args.inputs.clone(),
+        labels: args.labels.clone(),
+        label_transform: args.label_transform.clone(),
+    };
     let dataset = data_args.load_for_program(&sample_dirs(program_path), &inputs, args.seed, args.limit)?;
     super::check_labels(&metric_spec, &field, data, dataset.examples().first())?;
 
