@@ -263,3 +263,71 @@ fn eval_records_runs_and_feedback_becomes_a_dataset() {
     let err = fails(&ps(&db, &["data", "export", "--out", data.to_str().unwrap()]));
     assert!(err.contains("--from-feedback"), "{err}");
 }
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+}
+
+#[test]
+fn monitor_snapshots_trend_and_degradation_from_recorded_evaluations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("monitor.db").display());
+    ok(&ps(&db, &["registry", "register", "gsm8k", "--program", SPEC, "--alias", "production"]));
+    let t0 = now_ms().to_string();
+    // Three evaluations scoring 100%, then three under a stricter metric: only the three-digit
+    // answers (360, 720, 540 of the five) pass, so the version's recent mean is 60%.
+    for i in 0..3 {
+        ok(&replay_eval(&db, "gsm8k@production", &tmp.path().join(format!("good{i}")), &[]));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let t1 = now_ms().to_string();
+    for i in 0..3 {
+        let out = tmp.path().join(format!("strict{i}"));
+        let mut args =
+            vec!["eval", "--program", "gsm8k@production", "--data", "crates/promptsmith/tests/data/gsm8k_easy5.jsonl"];
+        args.extend([
+            "--metric",
+            r"regex:^\d{3}\.0$",
+            "--replay",
+            "crates/promptsmith/tests/data/gsm8k_easy5.cassette.jsonl",
+        ]);
+        args.extend(["--out", out.to_str().unwrap(), "--quiet"]);
+        ok(&ps(&db, &args));
+    }
+    let baseline = format!("{t0}..{t1}");
+    let recent = format!("{t1}..now");
+
+    let s = ok(&ps(&db, &["monitor", "snapshot", "gsm8k@production", "--window", &baseline]));
+    assert!(s.starts_with("snapshot 1 of gsm8k@1: ") && s.contains("n=15") && s.contains("score 100.0%"), "{s}");
+    let s = ok(&ps(&db, &["monitor", "snapshot", "gsm8k@1", "--window", &recent, "--json"]));
+    let snap: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!((snap["n"].as_i64(), snap["mean_score"].as_f64()), (Some(15), Some(0.6)), "{s}");
+    let list = ok(&ps(&db, &["monitor", "snapshots", "gsm8k@production"]));
+    assert_eq!(list.lines().filter(|l| l.contains(" n=15 ")).count(), 2, "{list}");
+    assert!(list.contains("trend over 2 snapshots:") && list.contains("(100.0% -> 60.0%)"), "{list}");
+
+    let args = ["monitor", "degradation", "gsm8k@production", "--baseline", &baseline, "--recent", &recent];
+    let report = ok(&ps(&db, &args));
+    assert!(report.contains("verdict: DEGRADED: the score dropped 40.0%"), "{report}");
+    let mut strict = args.to_vec();
+    strict.push("--fail-on-degradation");
+    let out = ps(&db, &strict);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    // The same windows the other way round: the score went up, which is no degradation.
+    let args = ["monitor", "degradation", "gsm8k@1", "--baseline", &recent, "--recent", &baseline];
+    let report = ok(&ps(&db, &[&args[..], &["--fail-on-degradation"]].concat()));
+    assert!(report.contains("verdict: no degradation: change +66.7%"), "{report}");
+    let report = ok(&ps(&db, &["monitor", "degradation", "gsm8k@unregistered"]));
+    assert!(report.contains("not enough evaluations to tell"), "{report}");
+
+    let err = fails(&ps(&db, &["monitor", "snapshot", "gsm8k@production", "--window", "yesterday"]));
+    assert!(err.contains("--window yesterday: expected START..END"), "{err}");
+    let err = fails(&ps(&db, &["monitor", "snapshot", "gsm8k@staging"]));
+    assert!(err.contains("staging"), "{err}");
+    let err = fails(&ps(&db, &["monitor", "snapshot", "gsm8k@unregistered"]));
+    assert!(err.contains("no evaluations of 'gsm8k'"), "{err}");
+    let err = fails(&ps(&db, &["monitor", "degradation", "gsm8k@1", "--baseline", "2d..now"]));
+    assert!(err.contains("--baseline 2d..now and --recent 1d..now overlap"), "{err}");
+    let err = fails(&ps(&db, &["monitor", "degradation", "gsm8k@1", "--alpha", "2"]));
+    assert!(err.contains("--alpha 2: expected a level between 0 and 1"), "{err}");
+}

@@ -7,6 +7,7 @@ mod eval;
 mod feedback;
 mod history;
 mod lm;
+mod monitor;
 mod optimize;
 mod registry;
 mod run;
@@ -47,6 +48,9 @@ pub(crate) enum Command {
     /// Human feedback on evaluations: review queue, ratings, corrections, agreement.
     #[command(subcommand)]
     Feedback(feedback::FeedbackCommand),
+    /// A version's quality over time: snapshots, trend, degradation check.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
     /// Import or export DSPy `program.save()` JSON files.
     #[command(subcommand)]
     Dspy(dspy::DspyCommand),
@@ -65,6 +69,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Registry(c) => registry::registry(c).await,
         Command::Runs(c) => runs::runs(c).await,
         Command::Feedback(c) => feedback::feedback(c).await,
+        Command::Monitor(c) => monitor::monitor(c).await,
         Command::Dspy(c) => dspy::dspy(c),
     }
 }
