@@ -46,6 +46,10 @@ DATASETS = {
     # sizes: train, val, test
     "banking77": {"program": "banking77_predict_chat.json", "metric": "label_match", "field": "label", "input": "query", "sizes": (100, 100, 100)},
     "gsm8k": {"program": "gsm8k_cot_chat.json", "metric": "numeric_match", "field": "answer", "input": "question", "sizes": (200, 100, 200)},
+    # beyond DSPy: the shipped example as written (plain adapter, the hand-written prompt's
+    # layout), searched from there; same splits as gsm8k
+    "gsm8k-plain": {"program": "../../examples/gsm8k/program.json", "splits_of": "gsm8k", "metric": "numeric_match",
+                    "field": "answer", "input": "question", "sizes": (200, 100, 200)},
 }
 
 
@@ -61,6 +65,7 @@ def write_jsonl(path, rows):
 
 def make_splits(dataset, out_dir):
     """The seeded splits, written once (existing files are kept as they are)."""
+    dataset = DATASETS[dataset].get("splits_of", dataset)
     d = os.path.join(out_dir, "data", dataset)
     paths = {s: os.path.join(d, f"{s}.jsonl") for s in ("train", "val", "test")}
     if all(os.path.exists(p) for p in paths.values()):
@@ -209,7 +214,7 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
             log(f"{name}: proxy cache seeded from {src_cache}")
     with open(splits["test"]) as f:
         test_inputs = [json.loads(l)[cfg["input"]] for l in f if l.strip()]
-    program = os.path.join(HERE, "programs", cfg["program"])
+    program = os.path.normpath(os.path.join(HERE, "programs", cfg["program"]))
     proxy_argv = [os.path.join(args.bin_dir, "lm-proxy"), "--port", "0", "--upstream", args.upstream, "--record", record]
     if use_cache:
         proxy_argv += ["--cache", cache]
