@@ -239,7 +239,10 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
             argv = [os.path.join(args.bin_dir, "promptsmith"), "--lm-base-url", f"{base}/v1", "--model", "local", "--no-cache",
                     "--concurrency", str(args.slots), "optimize", "--program", program, "--data", splits["train"],
                     "--val-data", splits["val"], "--test-data", splits["test"], "--optimizer", optimizer.split("-")[0],
-                    "--seed", str(seed), "--metric", cfg["metric"], "--field", cfg["field"], "--no-store", "--quiet", "--run-dir", run_dir]
+                    "--seed", str(seed), "--metric", cfg["metric"], "--field", cfg["field"], "--no-store", "--quiet", "--run-dir", run_dir,
+                    # measure the optimizer's own result, as DSPy returns it (MIPROv2 is unaffected:
+                    # the program as written is one of its candidates)
+                    "--keep-regression"]
             if optimizer.startswith("mipro"):
                 argv += ["--auto", args.auto]
             if optimizer == "mipro-adapter":

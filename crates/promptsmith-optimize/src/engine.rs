@@ -79,12 +79,27 @@ struct Shared {
     refused: AtomicU64,
     live_calls: AtomicU64,
     checkpoint_error: Mutex<Option<String>>,
+    /// Live calls that failed in a row (any answer resets it).
+    failures_in_a_row: AtomicU64,
+    /// Failures in a row that mean the model is not answering at all.
+    failure_limit: u64,
+    /// Set once the model stopped answering: the run stops with this message.
+    lm_failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn lm_failure(&self) -> Option<String> {
+        self.lm_failure.lock().ok().and_then(|f| f.clone())
+    }
 }
 
 #[async_trait]
 impl LanguageModel for EngineLm {
     async fn chat(&self, request: &ChatRequest) -> std::result::Result<ChatResponse, LmError> {
         let s = &self.shared;
+        if let Some(failure) = s.lm_failure() {
+            return Err(LmError::Other(failure));
+        }
         if let Err(e) = s.meter.admit() {
             s.refused.fetch_add(1, Ordering::SeqCst);
             return Err(LmError::Other(e.to_string()));
@@ -102,9 +117,20 @@ impl LanguageModel for EngineLm {
             Ok(r) => r,
             Err(e) => {
                 s.meter.record(self.role, 0, 0, None);
+                if s.failures_in_a_row.fetch_add(1, Ordering::SeqCst) + 1 >= s.failure_limit {
+                    if let Ok(mut slot) = s.lm_failure.lock() {
+                        slot.get_or_insert_with(|| {
+                            format!(
+                                "the model stopped answering: {} calls in a row failed, the last with: {e}",
+                                s.failure_limit
+                            )
+                        });
+                    }
+                }
                 return Err(e);
             }
         };
+        s.failures_in_a_row.store(0, Ordering::SeqCst);
         s.meter.record(self.role, resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.cost_usd);
         let entry = JournalEntry { key: key.clone(), role: self.role.as_str().to_string(), response: resp.clone() };
         if let Err(e) = s.checkpoint.append_call(&entry) {
@@ -146,6 +172,8 @@ pub enum Stop {
     Budget(String),
     /// The run was cancelled.
     Cancelled,
+    /// The model stopped answering (too many calls in a row failed).
+    LmFailed(String),
 }
 
 impl std::fmt::Display for Stop {
@@ -153,11 +181,16 @@ impl std::fmt::Display for Stop {
         match self {
             Stop::Budget(r) => write!(f, "{r}"),
             Stop::Cancelled => write!(f, "cancelled"),
+            Stop::LmFailed(m) => write!(f, "{m}"),
         }
     }
 }
 
 type RolloutKey = (String, String, u64);
+
+/// Fewest live calls failing in a row that stop a run (at least twice the concurrency): each
+/// failure has already been retried by the client, so this many means the model is gone.
+pub const LM_FAILURE_LIMIT: u64 = 8;
 
 /// The shared engine.
 pub struct Engine {
@@ -200,6 +233,9 @@ impl Engine {
             refused: AtomicU64::new(0),
             live_calls: AtomicU64::new(0),
             checkpoint_error: Mutex::new(None),
+            failures_in_a_row: AtomicU64::new(0),
+            failure_limit: (2 * config.concurrency as u64).max(LM_FAILURE_LIMIT),
+            lm_failure: Mutex::new(None),
         });
         let wrap = |role: LmRole, lm: &Arc<dyn LanguageModel>| {
             Arc::new(EngineLm {
@@ -270,6 +306,11 @@ impl Engine {
         self.shared.checkpoint_error.lock().ok().and_then(|e| e.clone())
     }
 
+    /// Why the run had to stop because the model stopped answering, if it did.
+    pub fn lm_failure(&self) -> Option<String> {
+        self.shared.lm_failure()
+    }
+
     /// Seconds since the run started.
     pub fn elapsed_seconds(&self) -> f64 {
         self.shared.meter.elapsed_seconds()
@@ -296,6 +337,9 @@ impl Engine {
     pub fn should_stop(&self) -> Option<Stop> {
         if self.cancel.is_cancelled() {
             return Some(Stop::Cancelled);
+        }
+        if let Some(failure) = self.shared.lm_failure() {
+            return Some(Stop::LmFailed(failure));
         }
         self.shared.meter.exhausted().map(Stop::Budget)
     }
@@ -339,6 +383,9 @@ impl Engine {
             };
             if report.stopped.is_some() || self.cancel.is_cancelled() {
                 return Err(Stop::Cancelled);
+            }
+            if let Some(failure) = self.shared.lm_failure() {
+                return Err(Stop::LmFailed(failure)); // the failed outcomes are not cached
             }
             if self.shared.refused.load(Ordering::SeqCst) > refused_before {
                 return Err(Stop::Budget(self.shared.meter.exhausted().unwrap_or_else(|| "budget exhausted".into())));

@@ -23,6 +23,9 @@ pub enum OptimizeError {
     /// The run was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The model stopped answering; the completed calls are journaled, so the run can resume.
+    #[error("{0}")]
+    LmFailed(String),
 }
 
 impl OptimizeError {

@@ -65,6 +65,31 @@ pub struct RunReport {
     pub details: Value,
     /// Warnings (small data, checkpoint trouble).
     pub warnings: Vec<String>,
+    /// The optimizer's own result, when it scored below the program as written on the
+    /// validation set and the program as written was kept instead (see [`RunOptions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<RejectedResult>,
+}
+
+/// An optimizer's result that was not kept because it scored below the baseline on validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedResult {
+    /// The optimizer's state.
+    pub state: ProgramState,
+    /// Its content hash.
+    pub state_hash: String,
+    /// Its score on the validation set.
+    pub val: SplitScore,
+}
+
+/// How [`run_with`] treats the optimizer's result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Keep the optimizer's result even when it scores below the program as written on the
+    /// validation set. Off by default: then the program as written is kept, and the result is
+    /// reported under [`RunReport::rejected`] (an optimizer that makes a program worse on the
+    /// examples it was judged on should not hand that program back as "optimized").
+    pub keep_regression: bool,
 }
 
 /// DSPy's split when no validation set is given: the last 80% of the (seed-shuffled) examples,
@@ -133,13 +158,25 @@ pub async fn score(
     })
 }
 
-/// Runs `optimizer` on `task` and scores baseline and result on the validation set and on
-/// `testset` (skipped when empty or when the budget ran out).
+/// Runs `optimizer` on `task` with the default [`RunOptions`] (a result that scores below the
+/// program as written on validation is not kept).
 pub async fn run(
     optimizer: &dyn Optimizer,
     engine: &Engine,
     task: &OptimizeTask,
     testset: &[Example],
+) -> Result<(ProgramState, RunReport)> {
+    run_with(optimizer, engine, task, testset, RunOptions::default()).await
+}
+
+/// Runs `optimizer` on `task` and scores baseline and result on the validation set and on
+/// `testset` (skipped when empty or when the budget ran out).
+pub async fn run_with(
+    optimizer: &dyn Optimizer,
+    engine: &Engine,
+    task: &OptimizeTask,
+    testset: &[Example],
+    options: RunOptions,
 ) -> Result<(ProgramState, RunReport)> {
     let (_, mut warnings) = check(optimizer, task)?;
     for w in &warnings {
@@ -160,8 +197,18 @@ pub async fn run(
         }
         _ => score(engine, task, &outcome.state, &task.valset).await,
     };
+    let (state, final_val, rejected) = match (&baseline_val, final_val) {
+        (Some(base_val), Some(f)) if !options.keep_regression && f.score < base_val.score => {
+            let rejected = RejectedResult { state_hash: state_hash(&outcome.state), state: outcome.state, val: f };
+            (base.clone(), baseline_val.clone(), Some(rejected))
+        }
+        (_, f) => (outcome.state, f, None),
+    };
     let baseline_test = score(engine, task, &base, testset).await;
-    let final_test = score(engine, task, &outcome.state, testset).await;
+    let final_test = score(engine, task, &state, testset).await;
+    if let Some(failure) = engine.lm_failure() {
+        return Err(OptimizeError::LmFailed(failure));
+    }
     if let Some(e) = engine.checkpoint_error() {
         warnings.push(format!("a checkpoint write failed, so this run cannot be resumed exactly: {e}"));
     }
@@ -174,7 +221,7 @@ pub async fn run(
         final_val,
         baseline_test,
         final_test,
-        state_hash: state_hash(&outcome.state),
+        state_hash: state_hash(&state),
         trials: engine.trials(),
         spent: engine.spent(),
         live_calls: engine.live_calls(),
@@ -182,6 +229,7 @@ pub async fn run(
         stopped: outcome.stopped,
         details: outcome.details,
         warnings,
+        rejected,
     };
-    Ok((outcome.state, report))
+    Ok((state, report))
 }

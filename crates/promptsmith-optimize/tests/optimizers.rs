@@ -265,3 +265,73 @@ async fn mipro_asks_again_for_a_proposal_that_quotes_an_example_then_drops_it() 
     assert!(rejected[0]["defect"].as_str().unwrap().contains("[role suited to the task]"), "{rejected:?}");
     assert!(instructions.iter().all(|i| !i.contains("Q3") && !i.contains("Q4")));
 }
+
+/// A model that demos confuse: with any demo in the prompt it answers one too high.
+fn demo_averse_lm() -> std::sync::Arc<promptsmith_lm::ScriptedLm> {
+    std::sync::Arc::new(promptsmith_lm::ScriptedLm::from_fn(|req: &promptsmith_core::ChatRequest| {
+        let text = common::answer(req);
+        if req.messages.len() <= 2 {
+            return text;
+        }
+        let right = text.lines().nth(1).and_then(|l| l.parse::<i64>().ok()).unwrap_or(0);
+        format!("[[ ## answer ## ]]\n{}\n\n[[ ## completed ## ]]", right + 1)
+    }))
+}
+
+#[tokio::test]
+async fn a_result_worse_than_the_program_as_written_is_not_kept_unless_asked() {
+    use promptsmith_optimize::run::{run_with, RunOptions};
+    let task = common::task(20, 20);
+    let opt = LabeledFewShot { k: 3 };
+    let test = common::examples(10, 5000);
+
+    let e = engine(demo_averse_lm(), 1, Budget::default());
+    let (state, report) = run(&opt, &e, &task, &test).await.unwrap();
+    let base_val = report.baseline_val.as_ref().unwrap().score;
+    assert!(base_val > 0.0, "the program as written must score something for the test to mean anything");
+    // The program as written comes back, and the rejected result is reported with its score.
+    assert_eq!(state, task.program.state());
+    assert_eq!(report.final_val.as_ref().unwrap().score, base_val);
+    assert_eq!(report.final_test, report.baseline_test);
+    let rejected = report.rejected.as_ref().expect("the worse result is reported");
+    assert_eq!(rejected.val.score, 0.0);
+    assert_eq!(rejected.state.predictors["solve"].demos.len(), 3);
+    assert_eq!(report.state_hash, promptsmith_optimize::engine::state_hash(&state));
+
+    let e = engine(demo_averse_lm(), 1, Budget::default());
+    let (state, report) = run_with(&opt, &e, &task, &test, RunOptions { keep_regression: true }).await.unwrap();
+    assert_eq!(state.predictors["solve"].demos.len(), 3);
+    assert_eq!(report.final_val.as_ref().unwrap().score, 0.0);
+    assert!(report.rejected.is_none());
+}
+
+fn refused() -> promptsmith_core::LmError {
+    promptsmith_core::LmError::Connect { url: "http://127.0.0.1:9/v1".into(), message: "Connection refused".into() }
+}
+
+#[tokio::test]
+async fn a_model_that_stops_answering_stops_the_run_with_its_error() {
+    use promptsmith_optimize::engine::LM_FAILURE_LIMIT;
+    use promptsmith_optimize::OptimizeError;
+    let task = common::task(20, 20);
+    let lm = std::sync::Arc::new(promptsmith_lm::ScriptedLm::from_result_fn(|_| Err(refused())));
+    let e = engine(lm.clone(), 1, Budget::default());
+    let err = run(&MiproV2::default(), &e, &task, &common::examples(10, 5000)).await.unwrap_err();
+    assert!(matches!(err, OptimizeError::LmFailed(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("calls in a row failed") && message.contains("Connection refused"), "{message}");
+    // It stops at the limit (plus the calls already in flight), not after the whole search.
+    assert!(lm.calls() as u64 <= LM_FAILURE_LIMIT + 4, "{} calls", lm.calls());
+
+    // Failures among answers are scored as failures, and the run goes on.
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let flaky = std::sync::Arc::new(promptsmith_lm::ScriptedLm::from_result_fn(move |req| {
+        if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3 == 2 {
+            Err(refused())
+        } else {
+            Ok(common::answer(req))
+        }
+    }));
+    let (_, report) = run(&LabeledFewShot { k: 3 }, &engine(flaky, 1, Budget::default()), &task, &[]).await.unwrap();
+    assert!(report.baseline_val.is_some() && report.final_val.is_some());
+}

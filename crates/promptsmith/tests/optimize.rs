@@ -111,6 +111,45 @@ fn dry_run_plans_calls_by_role_without_calling() {
 }
 
 #[test]
+fn a_model_that_stops_answering_fails_the_run_with_a_resume_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = promptsmith(
+        &[
+            "--lm-base-url",
+            "http://127.0.0.1:9",
+            "--no-cache",
+            "--concurrency",
+            "4",
+            "optimize",
+            "--program",
+            PROGRAM,
+            "--data",
+            "gsm8k:train",
+            "--train-size",
+            "10",
+            "--val-size",
+            "10",
+            "--optimizer",
+            "bootstrap",
+            "--metric",
+            "numeric_match",
+            "--no-store",
+            "--quiet",
+            "--run-dir",
+            run.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    assert!(err.contains("the model stopped answering: 8 calls in a row failed"), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(err.contains(&format!("continue with --resume {}", run.display())), "{err}");
+    assert!(!stdout.contains("validation:"), "no scores are reported for a run whose model was gone: {stdout}");
+}
+
+#[test]
 fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
     let url = lm_url();
     let tmp = tempfile::tempdir().unwrap();
@@ -160,10 +199,24 @@ fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
     // The first registered version of a program becomes production; the run is in the store.
     assert!(stdout.contains("registered gsm8k_e2e version 1 as production"), "{stdout}");
     assert!(stdout.contains("stored: run 1 with"), "{stdout}");
-    // The state loads into the program and holds one demo.
     let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(st["predictors"]["solve"]["demos"].as_array().unwrap().len(), 1, "{st}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    // What comes back never scores below the program as written on validation: a worse result
+    // is set aside (rejected-state.json) and the program as written is kept.
+    let val = |k: &str| report[k]["score"].as_f64().unwrap();
+    assert!(val("final_val") >= val("baseline_val"), "{report}");
+    let demos = |s: &Value| s["predictors"]["solve"]["demos"].as_array().unwrap().len();
+    let optimizer_result = if report["rejected"].is_object() {
+        assert!(report["rejected"]["val"]["score"].as_f64().unwrap() < val("baseline_val"), "{report}");
+        assert!(stdout.contains("kept the program as written"), "{stdout}");
+        assert_eq!(demos(&st), 0, "{st}");
+        serde_json::from_str(&std::fs::read_to_string(run.join("rejected-state.json")).unwrap()).unwrap()
+    } else {
+        assert!(!run.join("rejected-state.json").exists());
+        st.clone()
+    };
+    // The optimizer's state holds one demo.
+    assert_eq!(demos(&optimizer_result), 1, "{optimizer_result}");
     let total =
         report["spent"]["task"]["calls"].as_u64().unwrap() + report["spent"]["teacher"]["calls"].as_u64().unwrap();
     assert!(total <= 12, "budget exceeded: {report}");

@@ -25,7 +25,7 @@ use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
 use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
 use promptsmith_optimize::optimizers::random_search::RandomSearch;
 use promptsmith_optimize::optimizers::{OptimizeTask, Optimizer};
-use promptsmith_optimize::run::{check, run, split_like_dspy, RunReport, SplitScore};
+use promptsmith_optimize::run::{check, run_with, split_like_dspy, RunOptions, RunReport, SplitScore};
 use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -144,6 +144,12 @@ pub(crate) struct OptimizeArgs {
     /// Most wall-clock seconds.
     #[arg(long)]
     max_time: Option<f64>,
+    /// Keep the optimizer's result even when it scores below the program as written on the
+    /// validation set (by default the program as written is kept then, and the result is saved
+    /// beside it as rejected-state.json).
+    #[arg(long)]
+    #[serde(default)]
+    keep_regression: bool,
     /// Print the planned number of calls (and an estimated cost) and stop before any LM call.
     #[arg(long)]
     #[serde(skip)]
@@ -195,6 +201,8 @@ impl OptimizeArgs {
 
 /// Settings file of a run directory.
 const CONFIG_FILE: &str = "config.json";
+/// The optimizer's result when it scored below the program as written and was not kept.
+const REJECTED_STATE_FILE: &str = "rejected-state.json";
 
 /// The `--teacher-state` file, checked against the program before any model call.
 fn teacher_state(args: &OptimizeArgs, program: &Program) -> Result<Option<ProgramState>> {
@@ -515,12 +523,21 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     let judge: Option<Arc<dyn LanguageModel>> = metric_spec.needs_judge().then(|| engine.lm(LmRole::Judge));
     let metric = metric_spec.build(&field, judge).map_err(|e| anyhow!("--metric {}: {e}", args.metric))?;
     let task = OptimizeTask { program: program.clone(), trainset, valset, metric };
-    let result = run(opt.as_ref(), &engine, &task, &testset).await;
+    let options = RunOptions { keep_regression: args.keep_regression };
+    let result = run_with(opt.as_ref(), &engine, &task, &testset, options).await;
     bar.finish_and_clear();
     let (state, report) = match result {
         Ok(r) => r,
         Err(e) => {
             handle.shutdown().await;
+            if matches!(e, promptsmith_optimize::OptimizeError::LmFailed(_)) {
+                bail!(
+                    "{e}\nthe completed calls are saved in {}: once the model answers again, continue with \
+                     --resume {}",
+                    dir.display(),
+                    dir.display()
+                );
+            }
             bail!("{e}");
         }
     };
@@ -543,6 +560,9 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
         std::fs::write(out, state.to_json() + "\n").with_context(|| format!("cannot write {}", out.display()))?;
     }
     write_json(&dir, "report.json", &report)?;
+    if let Some(r) = &report.rejected {
+        write_json(&dir, REJECTED_STATE_FILE, &r.state)?;
+    }
     let mut manifest = Manifest::new("optimize");
     manifest.seed = Some(args.seed);
     manifest.model = serde_json::to_value(&info)?;
@@ -735,6 +755,14 @@ fn pct(s: &Option<SplitScore>) -> String {
 fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path) {
     println!("{} finished in {:.1}s, {} trials", report.optimizer, report.wall_seconds, report.trials.len());
     println!("validation: {} -> {}", pct(&report.baseline_val), pct(&report.final_val));
+    if let Some(r) = &report.rejected {
+        println!(
+            "kept the program as written: the optimizer's result scored {} on validation, below it \
+             (saved as {}; --keep-regression keeps such a result instead)",
+            pct(&Some(r.val.clone())),
+            dir.join(REJECTED_STATE_FILE).display()
+        );
+    }
     if report.final_test.is_some() {
         println!("test:       {} -> {}", pct(&report.baseline_test), pct(&report.final_test));
     }
