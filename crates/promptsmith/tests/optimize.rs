@@ -248,4 +248,25 @@ fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
     assert_eq!(again, st);
     // Registering the same state again cannot beat production: it becomes the candidate.
     assert!(stdout2.contains("registered gsm8k_e2e version 2 as candidate: "), "{stdout2}");
+    // Resuming with another model would miss every journaled call: refused, nothing changed.
+    let journal = std::fs::read(run.join("journal.jsonl")).unwrap();
+    let out = promptsmith(
+        &[
+            "--lm-base-url",
+            "http://127.0.0.1:9",
+            "--model",
+            "another-model",
+            "optimize",
+            "--resume",
+            run.to_str().unwrap(),
+            "--database-url",
+            db.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let (stdout3, err3) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout3}\n{err3}");
+    assert!(err3.contains("the run was started with ") && err3.contains("task 'another-model'"), "{err3}");
+    assert!(err3.contains("Resume with the same --model"), "{err3}");
+    assert_eq!(std::fs::read(run.join("journal.jsonl")).unwrap(), journal);
 }

@@ -168,6 +168,11 @@ pub(crate) struct OptimizeArgs {
     #[arg(long)]
     #[serde(skip)]
     quiet: bool,
+    /// The model behind each role when the run started (saved in the run's config, checked on
+    /// resume: journaled calls match only the same models).
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    models: Option<std::collections::BTreeMap<String, String>>,
     /// Recording in the store (--no-store, --database-url).
     #[command(flatten)]
     #[serde(skip)]
@@ -491,13 +496,26 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
     let handle = build_lm(&lm_args).await?;
     let mut args = args;
     let concurrency = *args.concurrency.get_or_insert(handle.concurrency);
-    write_json(&dir, CONFIG_FILE, &args)?;
     let models = RoleModels {
         task: handle.lm.clone(),
         teacher: Some(role_lm(&lm_args, &handle, LmRole::Teacher).await?),
         proposer: Some(role_lm(&lm_args, &handle, LmRole::Proposer).await?),
         judge: Some(role_lm(&lm_args, &handle, LmRole::Judge).await?),
     };
+    let names = role_model_names(&models);
+    if let Some(saved) = args.models.as_ref().filter(|saved| **saved != names) {
+        handle.shutdown().await;
+        bail!(
+            "--resume {}: the run was started with {}, this command would use {}; its journaled calls \
+             would not match and would be made again. Resume with the same --model / --lm-base-url / \
+             --local-model (and promptsmith.toml roles) as the run started with",
+            dir.display(),
+            describe_models(saved),
+            describe_models(&names)
+        );
+    }
+    args.models = Some(names);
+    write_json(&dir, CONFIG_FILE, &args)?;
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix:>9} {bar:25} {pos}/{len} {msg}")
@@ -593,6 +611,25 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
         }
     }
     Ok(if report.stopped.as_deref() == Some("cancelled") { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+/// The model name behind each role.
+fn role_model_names(models: &RoleModels) -> std::collections::BTreeMap<String, String> {
+    let task = &models.task;
+    [
+        (LmRole::Task, Some(task)),
+        (LmRole::Teacher, models.teacher.as_ref()),
+        (LmRole::Proposer, models.proposer.as_ref()),
+        (LmRole::Judge, models.judge.as_ref()),
+    ]
+    .into_iter()
+    .map(|(role, lm)| (role.as_str().to_string(), lm.unwrap_or(task).model_name()))
+    .collect()
+}
+
+/// `task 'a', teacher 'b', ...`
+fn describe_models(names: &std::collections::BTreeMap<String, String>) -> String {
+    names.iter().map(|(role, name)| format!("{role} '{name}'")).collect::<Vec<_>>().join(", ")
 }
 
 /// Registers `state` under `name`; returns the version and a line to print.
