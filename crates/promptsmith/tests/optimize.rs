@@ -210,6 +210,11 @@ fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
         assert!(report["rejected"]["val"]["score"].as_f64().unwrap() < val("baseline_val"), "{report}");
         assert!(stdout.contains("kept the program as written"), "{stdout}");
         assert_eq!(demos(&st), 0, "{st}");
+        // The registered version says it holds the program as written.
+        let show =
+            promptsmith(&["registry", "show", "gsm8k_e2e@1", "--database-url", db.to_str().unwrap()], tmp.path());
+        let (show_out, show_err) = text(&show);
+        assert!(show_out.contains("below the program as written"), "{show_out}\n{show_err}");
         serde_json::from_str(&std::fs::read_to_string(run.join("rejected-state.json")).unwrap()).unwrap()
     } else {
         assert!(!run.join("rejected-state.json").exists());

@@ -684,6 +684,12 @@ async fn register(
         "baseline_val": report.baseline_val.as_ref().map(|s| s.score),
     });
     new.note = format!("promptsmith optimize --optimizer {} --seed {}", report.optimizer, args.seed);
+    if let Some(r) = &report.rejected {
+        new.note.push_str(&format!(
+            " (the optimizer's result scored {:.1}% on validation, below the program as written, which is what this version holds)",
+            r.val.score * 100.0
+        ));
+    }
     let policy =
         PromotionPolicy { min_relative_gain: args.promotion_margin, seed: args.seed, ..PromotionPolicy::default() };
     let outcome = store
