@@ -228,6 +228,16 @@ fn sides(
     Ok((expected, predicted))
 }
 
+/// [`sides`] with the expected values as text.
+fn text_sides(
+    example: &Example,
+    prediction: &Prediction,
+    field: &str,
+) -> std::result::Result<(Vec<String>, String), MetricResult> {
+    let (expected, predicted) = sides(example, prediction, field)?;
+    Ok((expected.iter().map(value_to_text).collect(), predicted))
+}
+
 /// Quoted expected value(s) for feedback: `'x'` or `one of 'x', 'y'`.
 fn describe_expected(expected: &[String]) -> String {
     match expected {
@@ -239,23 +249,34 @@ fn describe_expected(expected: &[String]) -> String {
     }
 }
 
-/// Equal after trimming, lowercasing and collapsing whitespace.
-#[derive(Debug, Clone)]
-pub struct ExactMatch {
-    field: String,
+/// Declares a metric struct over one field, with `new(field)` and a `Default` on
+/// [`DEFAULT_FIELD`].
+macro_rules! field_metric {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            field: String,
+        }
+
+        impl $name {
+            /// Compares `field`.
+            pub fn new(field: impl Into<String>) -> Self {
+                $name { field: field.into() }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::new(DEFAULT_FIELD)
+            }
+        }
+    };
 }
 
-impl ExactMatch {
-    /// Compares `field`.
-    pub fn new(field: impl Into<String>) -> Self {
-        ExactMatch { field: field.into() }
-    }
-}
-
-impl Default for ExactMatch {
-    fn default() -> Self {
-        ExactMatch::new(DEFAULT_FIELD)
-    }
+field_metric! {
+    /// Equal after trimming, lowercasing and collapsing whitespace.
+    ExactMatch
 }
 
 #[async_trait]
@@ -265,11 +286,10 @@ impl Metric for ExactMatch {
     }
 
     async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
-        let (expected, predicted) = match sides(example, prediction, &self.field) {
+        let (expected, predicted) = match text_sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
         let got = normalize_basic(&predicted);
         if expected.iter().any(|e| normalize_basic(e) == got) {
             MetricResult::new(1.0, format!("correct: '{}'", excerpt(&predicted, QUOTE_CHARS)))
@@ -283,23 +303,9 @@ impl Metric for ExactMatch {
     }
 }
 
-/// The prediction contains the expected text (both normalized like [`ExactMatch`]).
-#[derive(Debug, Clone)]
-pub struct Contains {
-    field: String,
-}
-
-impl Contains {
-    /// Compares `field`.
-    pub fn new(field: impl Into<String>) -> Self {
-        Contains { field: field.into() }
-    }
-}
-
-impl Default for Contains {
-    fn default() -> Self {
-        Contains::new(DEFAULT_FIELD)
-    }
+field_metric! {
+    /// The prediction contains the expected text (both normalized like [`ExactMatch`]).
+    Contains
 }
 
 #[async_trait]
@@ -309,11 +315,10 @@ impl Metric for Contains {
     }
 
     async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
-        let (expected, predicted) = match sides(example, prediction, &self.field) {
+        let (expected, predicted) = match text_sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
         let got = normalize_basic(&predicted);
         match expected.iter().find(|e| got.contains(&normalize_basic(e))) {
             Some(e) => MetricResult::new(1.0, format!("correct: the answer contains '{}'", excerpt(e, QUOTE_CHARS))),
@@ -326,23 +331,9 @@ impl Metric for Contains {
     }
 }
 
-/// SQuAD token F1 (lowercase, no punctuation or articles), as partial credit.
-#[derive(Debug, Clone)]
-pub struct F1 {
-    field: String,
-}
-
-impl F1 {
-    /// Compares `field`.
-    pub fn new(field: impl Into<String>) -> Self {
-        F1 { field: field.into() }
-    }
-}
-
-impl Default for F1 {
-    fn default() -> Self {
-        F1::new(DEFAULT_FIELD)
-    }
+field_metric! {
+    /// SQuAD token F1 (lowercase, no punctuation or articles), as partial credit.
+    F1
 }
 
 #[async_trait]
@@ -352,11 +343,10 @@ impl Metric for F1 {
     }
 
     async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
-        let (expected, predicted) = match sides(example, prediction, &self.field) {
+        let (expected, predicted) = match text_sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
         let mut best: Option<(f64, f64, f64, &String)> = None;
         for e in &expected {
             let r = token_f1(&predicted, e);
@@ -490,11 +480,10 @@ impl Metric for RegexMatch {
         };
         let shown_got = excerpt(&got, QUOTE_CHARS);
         let Some(re) = &self.pattern else {
-            let (expected, _) = match sides(example, prediction, &self.field) {
+            let (patterns, _) = match text_sides(example, prediction, &self.field) {
                 Ok(s) => s,
                 Err(r) => return r,
             };
-            let patterns: Vec<String> = expected.iter().map(value_to_text).collect();
             let mut invalid = Vec::new();
             for p in &patterns {
                 match regex::Regex::new(p) {
@@ -516,11 +505,10 @@ impl Metric for RegexMatch {
                 MetricResult::fail(format!("'{shown_got}' does not match /{}/", re.as_str()))
             };
         }
-        let (expected, _) = match sides(example, prediction, &self.field) {
+        let (expected, _) = match text_sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
         let captured = re.captures(&got).and_then(|c| c.name("answer").or_else(|| c.get(1))).map(|m| m.as_str());
         match captured {
             None => MetricResult::fail(format!(
@@ -595,11 +583,10 @@ impl Metric for LabelMatch {
     }
 
     async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
-        let (expected, predicted) = match sides(example, prediction, &self.field) {
+        let (expected, predicted) = match text_sides(example, prediction, &self.field) {
             Ok(s) => s,
             Err(r) => return r,
         };
-        let expected: Vec<String> = expected.iter().map(value_to_text).collect();
         let got = normalize_label(&predicted);
         if expected.iter().any(|e| normalize_label(e) == got) {
             MetricResult::new(1.0, format!("correct label '{got}'"))
