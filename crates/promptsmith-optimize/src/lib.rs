@@ -1,6 +1,6 @@
 //! promptsmith-optimize: the shared optimizer engine and the optimizers that run on it.
 //!
-//! - [`engine`]: the shared [`Engine`](engine::Engine): role models metered by the [`budget`] and
+//! - [`engine`]: the shared [`Engine`]: role models metered by the [`budget`] and
 //!   answered from the [`journal`] on resume, bounded concurrency, the rollout cache, seeded
 //!   random streams, [`events`] and [`checkpoint`]s.
 //! - [`optimizers`]: LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch, COPRO

@@ -5,7 +5,7 @@
 //! Flow:
 //! 1. The baseline (the program as given) is evaluated on the whole validation set.
 //! 2. Demo-set candidates per predictor: zero-shot, labeled only, an unshuffled bootstrap and
-//!    shuffled bootstraps (see [`demo_sets`]).
+//!    shuffled bootstraps (see `demo_sets`).
 //! 3. Instruction candidates per predictor: candidate 0 is the current instruction, the others
 //!    come from the grounded proposer (data summary, program description, demos, a random tip).
 //! 4. `num_trials` TPE trials (the baseline combination enqueued first). With minibatches each
