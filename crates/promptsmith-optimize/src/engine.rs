@@ -60,6 +60,17 @@ impl RoleModels {
     pub fn single(task: Arc<dyn LanguageModel>) -> Self {
         RoleModels { task, teacher: None, proposer: None, judge: None }
     }
+
+    /// The model that plays `role` (the task model when the role is unset).
+    pub fn for_role(&self, role: LmRole) -> &Arc<dyn LanguageModel> {
+        let set = match role {
+            LmRole::Task => None,
+            LmRole::Teacher => self.teacher.as_ref(),
+            LmRole::Proposer => self.proposer.as_ref(),
+            LmRole::Judge => self.judge.as_ref(),
+        };
+        set.unwrap_or(&self.task)
+    }
 }
 
 /// A role's model as the engine hands it out: admitted by the budget, answered from the
@@ -245,10 +256,9 @@ impl Engine {
                 shared: shared.clone(),
             })
         };
-        let task = wrap(LmRole::Task, &models.task);
-        let teacher = wrap(LmRole::Teacher, models.teacher.as_ref().unwrap_or(&models.task));
-        let proposer = wrap(LmRole::Proposer, models.proposer.as_ref().unwrap_or(&models.task));
-        let judge = wrap(LmRole::Judge, models.judge.as_ref().unwrap_or(&models.task));
+        let wrap = |role: LmRole| wrap(role, models.for_role(role));
+        let (task, teacher, proposer, judge) =
+            (wrap(LmRole::Task), wrap(LmRole::Teacher), wrap(LmRole::Proposer), wrap(LmRole::Judge));
         Ok(Engine {
             config,
             shared,

@@ -615,16 +615,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
 
 /// The model name behind each role.
 fn role_model_names(models: &RoleModels) -> std::collections::BTreeMap<String, String> {
-    let task = &models.task;
-    [
-        (LmRole::Task, Some(task)),
-        (LmRole::Teacher, models.teacher.as_ref()),
-        (LmRole::Proposer, models.proposer.as_ref()),
-        (LmRole::Judge, models.judge.as_ref()),
-    ]
-    .into_iter()
-    .map(|(role, lm)| (role.as_str().to_string(), lm.unwrap_or(task).model_name()))
-    .collect()
+    LmRole::ALL.into_iter().map(|role| (role.as_str().to_string(), models.for_role(role).model_name())).collect()
 }
 
 /// `task 'a', teacher 'b', ...`
@@ -791,23 +782,23 @@ fn estimate_tokens(program: &Program, examples: &[Example]) -> (u64, u64) {
     (prompt, completion)
 }
 
-fn pct(s: &Option<SplitScore>) -> String {
-    s.as_ref().map(|s| format!("{:.1}% (n={})", s.score * 100.0, s.n)).unwrap_or_else(|| "-".into())
+fn pct(s: Option<&SplitScore>) -> String {
+    s.map(|s| format!("{:.1}% (n={})", s.score * 100.0, s.n)).unwrap_or_else(|| "-".into())
 }
 
 fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path) {
     println!("{} finished in {:.1}s, {} trials", report.optimizer, report.wall_seconds, report.trials.len());
-    println!("validation: {} -> {}", pct(&report.baseline_val), pct(&report.final_val));
+    println!("validation: {} -> {}", pct(report.baseline_val.as_ref()), pct(report.final_val.as_ref()));
     if let Some(r) = &report.rejected {
         println!(
             "kept the program as written: the optimizer's result scored {} on validation, below it \
              (saved as {}; --keep-regression keeps such a result instead)",
-            pct(&Some(r.val.clone())),
+            pct(Some(&r.val)),
             dir.join(REJECTED_STATE_FILE).display()
         );
     }
     if report.final_test.is_some() {
-        println!("test:       {} -> {}", pct(&report.baseline_test), pct(&report.final_test));
+        println!("test:       {} -> {}", pct(report.baseline_test.as_ref()), pct(report.final_test.as_ref()));
     }
     let s = &report.spent;
     println!(
