@@ -7,6 +7,10 @@
 //! drop. A *detached* server (for `promptsmith lm serve`) outlives the process and is
 //! recorded in a pid file under `<cache>/run/`, which [`stop_recorded`] uses (`lm stop`).
 
+mod build_info;
+
+pub use build_info::{BuildAttempt, BuildInfo};
+
 use crate::config::{LmConfig, DEFAULT_LOCAL_PORT};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -56,7 +60,7 @@ pub enum LocalError {
         source: std::io::Error,
     },
     /// The server exited before becoming healthy.
-    #[error("llama-server exited ({status}) before becoming healthy; last lines of {}:\n{tail}", log.display())]
+    #[error("llama-server exited ({status}) before becoming healthy{}; last lines of {}:\n{tail}", crash_hint(status), log.display())]
     Exited {
         /// Exit status.
         status: String,
@@ -105,6 +109,15 @@ pub enum LocalError {
         /// Cause.
         source: std::io::Error,
     },
+}
+
+/// A hint for a server that died by a signal the installer's fallback build avoids.
+fn crash_hint(status: &str) -> &'static str {
+    if status.contains("SIGILL") || status.contains("signal: 4") {
+        " (an instruction this CPU refuses: rebuild a portable server with `promptsmith lm install --rebuild`)"
+    } else {
+        ""
+    }
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalError {
