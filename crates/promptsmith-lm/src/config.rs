@@ -65,7 +65,9 @@ pub struct LmConfig {
     pub check_context: Option<bool>,
     /// How many recent calls the in-memory history keeps (default 1000).
     pub history_capacity: usize,
-    /// Append every call as one JSON line to this file.
+    /// Append every call as one JSON line to this file (default: none), rotated to `<file>.1` at
+    /// 20 MB. For other limits build the history with [`crate::HistoryConfig::open`] and pass it
+    /// to `OpenAiClient::with_history`.
     pub history_file: Option<PathBuf>,
 }
 

@@ -22,7 +22,7 @@ pub mod stats;
 
 pub use cache::{CacheStats, CachedLm};
 pub use config::LmConfig;
-pub use history::{CallHistory, CallRecord};
+pub use history::{CallHistory, CallRecord, HistoryConfig};
 pub use key::RequestKey;
 pub use local::{LocalError, LocalServer, ModelId, ServerOptions};
 pub use openai::{OpenAiClient, ServerProps};

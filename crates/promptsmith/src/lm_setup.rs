@@ -7,7 +7,7 @@ use clap::Args;
 use promptsmith_core::{ChatRequest, ChatResponse, LanguageModel, LmError};
 use promptsmith_lm::local::{cache_dir, ModelId};
 use promptsmith_lm::{
-    CachedLm, CallHistory, LmConfig, LmRole, LmRoles, LmStats, LocalServer, OpenAiClient, RecordingLm, ReplayLm,
+    CachedLm, HistoryConfig, LmConfig, LmRole, LmRoles, LmStats, LocalServer, OpenAiClient, RecordingLm, ReplayLm,
     ServerOptions,
 };
 use std::path::{Path, PathBuf};
@@ -55,13 +55,26 @@ pub(crate) struct LmArgs {
 }
 
 /// `promptsmith.toml`: `[lm]` is the task model; `[teacher]`, `[proposer]` and `[judge]`
-/// override only the fields they name and otherwise use `[lm]`.
-#[derive(Debug, Default)]
+/// override only the fields they name and otherwise use `[lm]`; `[history]` says where the
+/// call history goes.
+#[derive(Debug)]
 pub(crate) struct ConfigFile {
     /// Model per role.
     pub(crate) roles: LmRoles,
     /// Whether `[lm]` names a `base_url` (otherwise the local server is used).
     pub(crate) base_url_set: bool,
+    /// The `[history]` table (the CLI keeps a history file unless it says `enabled = false`).
+    pub(crate) history: HistoryConfig,
+}
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        Self {
+            roles: LmRoles::default(),
+            base_url_set: false,
+            history: HistoryConfig { enabled: true, ..HistoryConfig::default() },
+        }
+    }
 }
 
 /// Everything about the model a run used, for its manifest.
@@ -105,9 +118,16 @@ pub(crate) fn promptsmith_cache_dir() -> Result<PathBuf> {
     cache_dir().context("cannot determine the promptsmith cache directory (set PROMPTSMITH_CACHE_DIR)")
 }
 
-/// File that `promptsmith history` reads.
-pub(crate) fn history_path() -> Result<PathBuf> {
-    Ok(promptsmith_cache_dir()?.join("history.jsonl"))
+/// Where the call history goes: `[history]` in promptsmith.toml, then the `PROMPTSMITH_HISTORY*`
+/// variables; on by default, in `<cache dir>/history.jsonl`, rotated at 20 MB keeping one old
+/// file. `path` stays unset only when the cache directory cannot be found.
+pub(crate) fn history_config(args: &LmArgs) -> Result<HistoryConfig> {
+    let mut history = read_config(args)?.history;
+    history.apply_env().map_err(anyhow::Error::msg)?;
+    if history.path.is_none() {
+        history.path = promptsmith_cache_dir().ok().map(|d| d.join("history.jsonl"));
+    }
+    Ok(history)
 }
 
 pub(crate) fn read_config(args: &LmArgs) -> Result<ConfigFile> {
@@ -124,7 +144,7 @@ pub(crate) fn read_config(args: &LmArgs) -> Result<ConfigFile> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read config {}", path.display()))?;
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim());
     let mut raw: toml::Table = toml::from_str(&text).map_err(|e| err(&e))?;
-    let known = ["lm", "teacher", "proposer", "judge"];
+    let known = ["lm", "teacher", "proposer", "judge", "history"];
     if let Some(unknown) = raw.keys().find(|k| !known.contains(&k.as_str())) {
         anyhow::bail!(
             "{}: unknown table [{unknown}] (expected {})",
@@ -133,12 +153,21 @@ pub(crate) fn read_config(args: &LmArgs) -> Result<ConfigFile> {
         );
     }
     let base_url_set = raw.get("lm").and_then(|l| l.get("base_url")).is_some();
+    let mut history = ConfigFile::default().history;
+    if let Some(table) = raw.remove("history") {
+        let toml::Value::Table(mut table) = table else {
+            anyhow::bail!("{}: [history] must be a table", path.display())
+        };
+        // Unlike the library's, the CLI's history is on unless the table turns it off.
+        table.entry("enabled").or_insert(toml::Value::Boolean(true));
+        history = toml::Value::Table(table).try_into().map_err(|e| err(&format!("[history]: {e}")))?;
+    }
     // LmRoles reads the task model from `task`.
     if let Some(lm) = raw.remove("lm") {
         raw.insert("task".into(), lm);
     }
     let roles: LmRoles = toml::Value::Table(raw).try_into().map_err(|e| err(&e))?;
-    Ok(ConfigFile { roles, base_url_set })
+    Ok(ConfigFile { roles, base_url_set, history })
 }
 
 /// Parses a local model id.
@@ -196,16 +225,10 @@ pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
         config.concurrency = args.concurrency;
     }
     let stats = Arc::new(LmStats::default());
-    let history = Arc::new(match history_path() {
-        Ok(p) => {
-            if let Some(dir) = p.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            CallHistory::with_jsonl(config.history_capacity, &p)
-                .with_context(|| format!("cannot open call history {}", p.display()))?
-        }
-        Err(_) => CallHistory::new(config.history_capacity),
-    });
+    let history = history_config(args)?;
+    let history = Arc::new(history.open(config.history_capacity).with_context(|| {
+        format!("cannot open call history {}", history.file().map(|p| p.display().to_string()).unwrap_or_default())
+    })?);
     let client = Arc::new(
         OpenAiClient::new(config.clone())
             .map_err(|e| anyhow::anyhow!("LM client: {e}"))?

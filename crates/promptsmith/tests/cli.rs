@@ -348,3 +348,77 @@ fn run_prints_a_prediction_from_local_model() {
     assert!(stdout.lines().any(|l| l.starts_with("answer: ")), "{stdout}");
     assert!(stderr.contains("──── prompt ────") && stderr.contains("Question: Tom has 3 apples"), "{stderr}");
 }
+
+/// The call history follows `[history]` in promptsmith.toml: rotated past `max_bytes` keeping
+/// `keep` old files, read back across them by `history`, and not written at all when turned off
+/// (in the file or with PROMPTSMITH_HISTORY=off). Failed calls are recorded too, so an
+/// unreachable endpoint is enough.
+#[test]
+fn history_file_is_capped_rotated_and_can_be_turned_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let calls = tmp.path().join("h/calls.jsonl");
+    let config = tmp.path().join("promptsmith.toml");
+    let lm = "[lm]\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\nmax_retries = 0\n";
+    // A limit of one byte rotates before every line: the file holds the last call, .1 the one before.
+    std::fs::write(&config, format!("{lm}[history]\npath = \"{}\"\nmax_bytes = \"1B\"\nkeep = 1\n", calls.display()))
+        .unwrap();
+    let cfg = config.to_str().unwrap();
+    let run = |cfg: &str| {
+        let input = "{\"question\": \"1+1\"}";
+        let out = promptsmith(
+            &["run", "--program", "examples/gsm8k/program.json", "--input", input, "--config", cfg, "--no-cache"],
+            tmp.path(),
+        );
+        assert!(!out.status.success(), "the endpoint is unreachable");
+    };
+    for _ in 0..3 {
+        run(cfg);
+    }
+    let rotated = tmp.path().join("h/calls.jsonl.1");
+    assert!(calls.is_file() && rotated.is_file(), "rotated to calls.jsonl.1");
+    assert!(!tmp.path().join("h/calls.jsonl.2").exists(), "keep = 1");
+    let on_disk = promptsmith_lm::CallHistory::read_jsonl(&rotated).unwrap().len()
+        + promptsmith_lm::CallHistory::read_jsonl(&calls).unwrap().len();
+    assert!(on_disk >= 2);
+    assert!(!tmp.path().join("history.jsonl").exists(), "[history] path replaces the cache dir's file");
+    let out = promptsmith(&["history", "--config", cfg, "--last", "100", "--summary"], tmp.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("=== ")).count(), on_disk, "{stdout}");
+    assert!(stdout.lines().all(|l| l.contains("| m |") && l.contains("| error: ")), "{stdout}");
+
+    // Turned off in the file: nothing is written, and `history` says why there is nothing.
+    let off = tmp.path().join("off.toml");
+    let quiet = tmp.path().join("quiet.jsonl");
+    std::fs::write(&off, format!("{lm}[history]\nenabled = false\npath = \"{}\"\n", quiet.display())).unwrap();
+    run(off.to_str().unwrap());
+    assert!(!quiet.exists());
+    let out = promptsmith(&["history", "--config", off.to_str().unwrap()], tmp.path());
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("no LM calls recorded yet") && stdout.contains("the history is turned off"), "{stdout}");
+
+    // Turned off by the environment, with the default file in the cache directory.
+    let plain = tmp.path().join("plain.toml");
+    std::fs::write(&plain, lm).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_promptsmith"))
+        .args(["run", "--program", "examples/gsm8k/program.json", "--input", "{\"question\": \"1\"}", "--no-cache"])
+        .args(["--config", plain.to_str().unwrap()])
+        .current_dir(root())
+        .env("PROMPTSMITH_CACHE_DIR", tmp.path())
+        .env("PROMPTSMITH_HISTORY", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!tmp.path().join("history.jsonl").exists(), "PROMPTSMITH_HISTORY=off writes no file");
+    // ... and on by default.
+    run(plain.to_str().unwrap());
+    assert!(tmp.path().join("history.jsonl").is_file(), "the CLI keeps a history by default");
+
+    std::fs::write(&plain, format!("{lm}[history]\nmax_bytes = \"lots\"\n")).unwrap();
+    let out = promptsmith(&["history", "--config", plain.to_str().unwrap()], tmp.path());
+    let (_, stderr) = text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("[history]") && stderr.contains("'lots' is not a size"),
+        "{stderr}"
+    );
+}

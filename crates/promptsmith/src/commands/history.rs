@@ -1,10 +1,9 @@
 //! `promptsmith history`: the recorded LM calls.
 
-use crate::lm_setup::history_path;
-use anyhow::{Context, Result};
+use crate::lm_setup::{history_config, LmArgs};
+use anyhow::Result;
 use clap::Args;
-use promptsmith_lm::CallRecord;
-use std::io::BufRead;
+use promptsmith_lm::history::{history_files, read_recent};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,7 +13,8 @@ pub(crate) struct HistoryArgs {
     /// How many of the most recent calls to show.
     #[arg(long, short = 'n', default_value_t = 5)]
     last: usize,
-    /// History file (default: <cache dir>/history.jsonl).
+    /// History file (default: `[history] path` in promptsmith.toml, else <cache dir>/history.jsonl);
+    /// its rotated files (FILE.1, FILE.2, ...) are read too.
     #[arg(long)]
     file: Option<PathBuf>,
     /// Only a one-line summary per call, without messages.
@@ -22,28 +22,23 @@ pub(crate) struct HistoryArgs {
     summary: bool,
 }
 
-pub(crate) fn history(args: HistoryArgs) -> Result<ExitCode> {
-    let path = match args.file {
+pub(crate) fn history(args: HistoryArgs, lm: &LmArgs) -> Result<ExitCode> {
+    let config = history_config(lm)?;
+    let path = match args.file.or(config.path.clone()) {
         Some(p) => p,
-        None => history_path()?,
+        None => anyhow::bail!("cannot determine the promptsmith cache directory (set PROMPTSMITH_CACHE_DIR or --file)"),
     };
-    if !path.is_file() {
-        println!("no LM calls recorded yet ({} does not exist)", path.display());
+    if history_files(&path).is_empty() {
+        let off = if config.enabled {
+            ""
+        } else {
+            "; the history is turned off ([history] enabled = false in promptsmith.toml, or PROMPTSMITH_HISTORY=off)"
+        };
+        println!("no LM calls recorded yet ({} does not exist{off})", path.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut records = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let rec: CallRecord = serde_json::from_str(&line)
-            .with_context(|| format!("{} line {}: not a call record", path.display(), i + 1))?;
-        records.push(rec);
-    }
-    let start = records.len().saturating_sub(args.last);
-    for rec in &records[start..] {
+    let records = read_recent(&path, args.last)?;
+    for rec in &records {
         println!(
             "=== {} | {} | {:.0} ms | {} prompt + {} completion tokens{}{}",
             crate::manifest::utc_timestamp(rec.timestamp_ms / 1000),

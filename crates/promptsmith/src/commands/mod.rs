@@ -63,7 +63,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Eval(a) => eval::eval(a, lm).await,
         Command::Optimize(a) => optimize::optimize(*a, lm).await,
         Command::Compare(a) => compare::compare(a, lm).await,
-        Command::History(a) => history::history(a),
+        Command::History(a) => history::history(a, &lm),
         Command::Lm(c) => lm::lm(c, lm).await,
         Command::Data(c) => data::data(c),
         Command::Registry(c) => registry::registry(c).await,
