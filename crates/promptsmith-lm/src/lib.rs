@@ -18,6 +18,7 @@ pub mod openai;
 pub mod replay;
 pub mod roles;
 pub mod scripted;
+pub mod stack;
 pub mod stats;
 
 pub use cache::{CacheStats, CachedLm};
@@ -29,6 +30,7 @@ pub use openai::{OpenAiClient, ServerProps};
 pub use replay::{RecordingLm, ReplayLm};
 pub use roles::{LmRole, LmRoles};
 pub use scripted::ScriptedLm;
+pub use stack::{ConfigFile, LmInfo, LmSettings, LmStack, StackError};
 pub use stats::{LmStats, StatsSnapshot};
 
 pub use promptsmith_core::lm::{ChatRequest, ChatResponse, LanguageModel, LmError};

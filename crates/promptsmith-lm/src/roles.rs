@@ -18,7 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A role a model plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LmRole {
     /// Runs the program being optimized.
