@@ -220,6 +220,16 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T, what: &str) -> Result<Stri
     serde_json::to_string(value).map_err(|source| StoreError::Json { what: what.to_string(), source })
 }
 
+/// A file path as the user would write it: `./promptsmith.db` for a bare relative name.
+fn shown_path(path: &Path) -> String {
+    let text = path.display().to_string();
+    if path.is_relative() && !text.starts_with('.') {
+        format!("./{text}")
+    } else {
+        text
+    }
+}
+
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Refuses a file that exists, is not empty and does not start with SQLite's header, before
@@ -261,25 +271,61 @@ impl Store {
         }
     }
 
+    /// Opens the database a URL names only if it exists: a missing SQLite file is
+    /// [`StoreError::Missing`] and nothing is created (no database, no `-wal`/`-shm` files). For
+    /// commands that only read, so that asking about an empty folder leaves it empty. An existing
+    /// file is opened as by [`Store::open`] (read-write, schema brought up to date). PostgreSQL
+    /// databases are opened as by [`Store::open`].
+    pub async fn open_existing(url: &str) -> Result<Store> {
+        match DatabaseLocation::parse(url)? {
+            DatabaseLocation::SqliteFile(path) => Store::open_sqlite_with(&path, false).await,
+            DatabaseLocation::Postgres(pg) => Store::open_postgres(&pg).await,
+        }
+    }
+
+    /// The URL used when none is given: `url`, else `$PROMPTSMITH_DATABASE_URL`, else
+    /// `./promptsmith.db`.
+    pub fn default_url(url: Option<&str>) -> String {
+        let env = std::env::var(DATABASE_URL_ENV).ok().filter(|s| !s.trim().is_empty());
+        url.or(env.as_deref()).unwrap_or(DEFAULT_DATABASE_URL).to_string()
+    }
+
     /// Opens the database named by `url`, else `$PROMPTSMITH_DATABASE_URL`, else `./promptsmith.db`.
     pub async fn open_default(url: Option<&str>) -> Result<Store> {
-        let env = std::env::var(DATABASE_URL_ENV).ok().filter(|s| !s.trim().is_empty());
-        Store::open(url.or(env.as_deref()).unwrap_or(DEFAULT_DATABASE_URL)).await
+        Store::open(&Store::default_url(url)).await
+    }
+
+    /// [`Store::open_existing`] on the database named by `url`, else `$PROMPTSMITH_DATABASE_URL`,
+    /// else `./promptsmith.db`.
+    pub async fn open_default_existing(url: Option<&str>) -> Result<Store> {
+        Store::open_existing(&Store::default_url(url)).await
     }
 
     /// Opens (creating when missing) an SQLite store file.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
+        Store::open_sqlite_with(path, true).await
+    }
+
+    /// Opens an SQLite store file; a missing one is created only with `create`, else it is
+    /// [`StoreError::Missing`].
+    async fn open_sqlite_with(path: &Path, create: bool) -> Result<Store> {
         let display = path.display().to_string();
+        let missing = || StoreError::Missing { path: shown_path(path) };
+        if !create && !path.exists() {
+            return Err(missing());
+        }
         check_sqlite_header(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(60))
             .foreign_keys(true);
         let map_err = |source: sqlx::Error| match is_sqlite_corruption(&source) {
             Some(message) => StoreError::Corrupt { path: display.clone(), message },
+            // Removed between the check above and the open: SQLite refuses it (no file is made).
+            None if !create && !path.exists() => missing(),
             None => StoreError::Connect { url: display.clone(), source },
         };
         let pool = SqlitePoolOptions::new()

@@ -23,6 +23,13 @@ pub enum StoreError {
         /// What SQLite said.
         message: String,
     },
+    /// A command that only reads found no SQLite file where the store should be (nothing was
+    /// created).
+    #[error("no store at {path} (nothing has been recorded yet)")]
+    Missing {
+        /// The file, as it was named.
+        path: String,
+    },
     /// The database could not be reached or opened.
     #[error("cannot open database {url}: {source}")]
     Connect {
@@ -65,5 +72,10 @@ impl StoreError {
     /// Whether this is a "does not exist" error.
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound(_))
+    }
+
+    /// Whether this is "there is no store file at all" ([`Store::open_existing`](crate::Store::open_existing)).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, StoreError::Missing { .. })
     }
 }

@@ -59,3 +59,21 @@ async fn an_unsupported_url_is_a_clear_error() {
     let err = Store::open("mysql://localhost/x").await.unwrap_err();
     assert!(err.to_string().contains("unsupported scheme"), "{err}");
 }
+
+#[tokio::test]
+async fn open_existing_creates_nothing_and_opens_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("none.db");
+    let err = Store::open_existing(path.to_str().unwrap()).await.unwrap_err();
+    assert!(err.is_missing(), "{err:?}");
+    assert_eq!(err.to_string(), format!("no store at {} (nothing has been recorded yet)", path.display()));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no database, -wal or -shm file was made");
+
+    // Once something created it, the same call opens it (and sees what was written).
+    let store = Store::open(path.to_str().unwrap()).await.unwrap();
+    store.close().await;
+    let store = Store::open_existing(&format!("sqlite://{}", path.display())).await.unwrap();
+    assert!(store.list_programs().await.unwrap().is_empty());
+    assert!(store.check_integrity().await.unwrap().is_empty());
+    store.close().await;
+}

@@ -331,3 +331,73 @@ fn monitor_snapshots_trend_and_degradation_from_recorded_evaluations() {
     let err = fails(&ps(&db, &["monitor", "degradation", "gsm8k@1", "--alpha", "2"]));
     assert!(err.contains("--alpha 2: expected a level between 0 and 1"), "{err}");
 }
+
+/// Commands that only read the store (or change what is already in it) never create one: in an
+/// empty folder they say there is none and exit non-zero, leaving the folder empty. Commands
+/// that record something new still create it.
+#[test]
+fn reading_commands_create_no_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let run_in = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_promptsmith"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("PROMPTSMITH_DATABASE_URL")
+            .env("PROMPTSMITH_CACHE_DIR", dir.join(".cache"))
+            .env_remove("PROMPTSMITH_LM_BASE_URL")
+            .env_remove("PROMPTSMITH_MODEL")
+            .output()
+            .unwrap()
+    };
+    let cassette = root().join("crates/promptsmith/tests/data/gsm8k_easy5.cassette.jsonl");
+    let data = root().join("crates/promptsmith/tests/data/gsm8k_easy5.jsonl");
+    let (cassette, data) = (cassette.to_str().unwrap(), data.to_str().unwrap());
+    let reading: &[&[&str]] = &[
+        &["registry", "list"],
+        &["registry", "list", "--json"],
+        &["registry", "show", "nosuch"],
+        &["registry", "show", "qa@3", "--state"],
+        &["registry", "diff", "qa", "1", "2"],
+        &["registry", "alias", "qa"],
+        &["registry", "alias", "qa", "staging"],
+        &["registry", "alias", "qa", "staging", "1"],
+        &["registry", "alias", "qa", "staging", "--remove"],
+        &["registry", "activate", "qa", "1"],
+        &["registry", "rollback", "qa"],
+        &["runs", "list"],
+        &["runs", "show", "1"],
+        &["feedback", "pending"],
+        &["feedback", "stats"],
+        &["feedback", "request", "1"],
+        &["feedback", "record", "1", "--rating", "1"],
+        &["monitor", "snapshot", "qa@production"],
+        &["monitor", "snapshots", "qa@1"],
+        &["monitor", "degradation", "qa@1"],
+        &["data", "export", "--from-feedback", "--out", "fixes.jsonl"],
+        &["dspy", "export", "--program", "qa@production", "--out", "qa.json"],
+        &["eval", "--program", "qa@production", "--data", data, "--metric", "numeric_match", "--replay", cassette],
+    ];
+    let message = "no store at ./promptsmith.db (nothing has been recorded yet; --database-url to use another)";
+    for args in reading {
+        let err = fails(&run_in(args));
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        let left: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.iter().all(|n| n == ".cache"), "{args:?} left {left:?}");
+    }
+    // Another database named on the command line: the message names it.
+    let other = dir.join("sub/other.db");
+    let err = fails(&run_in(&["runs", "list", "--database-url", other.to_str().unwrap()]));
+    assert!(err.contains(&format!("no store at {}", other.display())), "{err}");
+    assert!(!dir.join("sub").exists());
+
+    // Registering creates it; then the same reading commands work.
+    let spec = root().join(SPEC);
+    ok(&run_in(&["registry", "register", "qa", "--program", spec.to_str().unwrap(), "--alias", "production"]));
+    assert!(dir.join("promptsmith.db").is_file());
+    assert!(ok(&run_in(&["registry", "show", "qa"])).contains("qa: 1 versions"));
+    assert!(ok(&run_in(&["runs", "list"])).contains("no runs in"));
+    let err = fails(&run_in(&["registry", "show", "nosuch"]));
+    assert!(err.contains("no program named 'nosuch'"), "{err}");
+}

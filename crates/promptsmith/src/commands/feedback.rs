@@ -110,7 +110,7 @@ pub(crate) struct ExportArgs {
 pub(crate) async fn feedback(command: FeedbackCommand) -> Result<ExitCode> {
     match command {
         FeedbackCommand::Pending(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let items = store.pending_reviews(a.program.as_deref(), a.limit).await?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&items)?);
@@ -131,7 +131,7 @@ pub(crate) async fn feedback(command: FeedbackCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         FeedbackCommand::Request(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let f = store.request_review(a.evaluation, a.reason.as_deref()).await?;
             println!("evaluation {}: review {:?}", f.evaluation_id, f.status);
             Ok(ExitCode::SUCCESS)
@@ -148,13 +148,13 @@ pub(crate) async fn feedback(command: FeedbackCommand) -> Result<ExitCode> {
             };
             let reviewer = a.reviewer.clone().or_else(|| std::env::var("USER").ok());
             let input = FeedbackInput { rating: a.rating, corrected, label: a.label, comment: a.comment, reviewer };
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let f = store.record_feedback(a.evaluation, &input).await?;
             println!("evaluation {}: feedback recorded", f.evaluation_id);
             Ok(ExitCode::SUCCESS)
         }
         FeedbackCommand::Stats(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let s = store.feedback_stats(a.program.as_deref()).await?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
@@ -198,7 +198,7 @@ pub(crate) async fn export(a: &ExportArgs) -> Result<ExitCode> {
     if a.out.exists() && !a.force {
         bail!("{} exists; pass --force to replace it", a.out.display());
     }
-    let store = a.store.open().await?;
+    let store = a.store.open_existing().await?;
     let examples = store.feedback_examples(a.program.as_deref()).await?;
     let tmp = a.out.with_extension("jsonl.tmp");
     let mut file = std::io::BufWriter::new(

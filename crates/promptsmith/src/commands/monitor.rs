@@ -162,7 +162,7 @@ pub(crate) async fn monitor(command: MonitorCommand) -> Result<ExitCode> {
     match command {
         MonitorCommand::Snapshot(a) => {
             let (start, end) = window("window", &a.window, now)?;
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let (program, v) = version(&store, &a.version).await?;
             let snap = store.take_snapshot(&program, v, start, end).await?;
             if a.json {
@@ -172,7 +172,7 @@ pub(crate) async fn monitor(command: MonitorCommand) -> Result<ExitCode> {
             }
         }
         MonitorCommand::Snapshots(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let (program, v) = version(&store, &a.version).await?;
             let snaps = store.snapshots(&program, v).await?;
             let t = trend(&snaps);
@@ -212,7 +212,7 @@ pub(crate) async fn monitor(command: MonitorCommand) -> Result<ExitCode> {
                     a.recent
                 );
             }
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let (program, v) = version(&store, &a.version).await?;
             let policy = DegradationPolicy { min_relative_drop: a.min_drop, alpha: a.alpha };
             let r = store

@@ -25,9 +25,21 @@ pub(crate) struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens the store, with the database named in errors.
+    /// Opens the store (creating it when missing), with the database named in errors. For
+    /// commands that record something new: `registry register`, `eval`, `optimize`.
     pub(crate) async fn open(&self) -> Result<Store> {
         Store::open_default(self.database_url.as_deref()).await.map_err(anyhow::Error::new)
+    }
+
+    /// Opens the store only if it exists: for commands that read it or change what is already
+    /// in it. A missing SQLite file is an error saying so, and no file is created.
+    pub(crate) async fn open_existing(&self) -> Result<Store> {
+        Store::open_default_existing(self.database_url.as_deref()).await.map_err(|e| match e {
+            promptsmith_store::StoreError::Missing { path } => {
+                anyhow::anyhow!("no store at {path} (nothing has been recorded yet; --database-url to use another)")
+            }
+            e => anyhow::Error::new(e),
+        })
     }
 }
 
@@ -237,7 +249,7 @@ pub(crate) async fn registry(command: RegistryCommand) -> Result<ExitCode> {
         RegistryCommand::Register(a) => register(a).await,
         RegistryCommand::Diff(a) => diff(a).await,
         RegistryCommand::Activate(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let v = version_number(&store, &a.name, &a.version).await?;
             let before = store.activate(&a.name, v, &actor(&a.actor), &a.reason).await?;
             match before {
@@ -248,7 +260,7 @@ pub(crate) async fn registry(command: RegistryCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RegistryCommand::Rollback(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let before = store.version(&a.name, &VersionSelector::Alias(a.alias.clone())).await?.version;
             let now = store.rollback(&a.name, &a.alias, &actor(&a.actor), &a.reason).await?;
             println!("{}@{}: version {before} -> {now} (rolled back)", a.name, a.alias);
@@ -259,7 +271,7 @@ pub(crate) async fn registry(command: RegistryCommand) -> Result<ExitCode> {
 }
 
 async fn list(a: ListArgs) -> Result<ExitCode> {
-    let store = a.store.open().await?;
+    let store = a.store.open_existing().await?;
     let programs = store.list_programs().await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&programs)?);
@@ -278,7 +290,7 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
 }
 
 async fn show(a: ShowArgs) -> Result<ExitCode> {
-    let store = a.store.open().await?;
+    let store = a.store.open_existing().await?;
     if let Some(reference) = ProgramRef::parse(&a.target) {
         let v = store.resolve(&reference).await?;
         if a.state {
@@ -404,7 +416,7 @@ async fn register(a: RegisterArgs) -> Result<ExitCode> {
 }
 
 async fn diff(a: DiffArgs) -> Result<ExitCode> {
-    let store = a.store.open().await?;
+    let store = a.store.open_existing().await?;
     let old = store.version(&a.name, &selector(&a.from)).await?;
     let new = store.version(&a.name, &selector(&a.to)).await?;
     let d = diff_versions(&old, &new)?;
@@ -417,7 +429,7 @@ async fn diff(a: DiffArgs) -> Result<ExitCode> {
 }
 
 async fn alias(a: AliasArgs) -> Result<ExitCode> {
-    let store = a.store.open().await?;
+    let store = a.store.open_existing().await?;
     let who = actor(&a.actor);
     match (&a.alias, &a.version, a.remove) {
         (None, _, true) => bail!("--remove needs the alias to remove"),
@@ -471,7 +483,7 @@ pub(crate) fn registered_program(program: &Path, state: Option<&Path>) -> Result
         );
     }
     let resolved = block_on(async {
-        let store = StoreArgs::default().open().await?;
+        let store = StoreArgs::default().open_existing().await.with_context(|| format!("{reference}"))?;
         let v = store.resolve(&reference).await;
         store.close().await;
         anyhow::Ok(v?)

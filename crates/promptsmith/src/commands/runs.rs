@@ -50,7 +50,7 @@ pub(crate) struct ShowArgs {
 pub(crate) async fn runs(command: RunsCommand) -> Result<ExitCode> {
     match command {
         RunsCommand::List(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let runs = store.list_runs(a.program.as_deref(), a.limit).await?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&runs)?);
@@ -80,7 +80,7 @@ pub(crate) async fn runs(command: RunsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Show(a) => {
-            let store = a.store.open().await?;
+            let store = a.store.open_existing().await?;
             let export = store.export_run(a.id).await?;
             if let Some(path) = &a.out {
                 let text = serde_json::to_string_pretty(&export)?;
