@@ -176,8 +176,10 @@ pub struct Rollout {
     pub usage: Usage,
 }
 
-/// Why an evaluation could not finish.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an evaluation (and so a search) could not finish. In reports it is
+/// `{"kind": "budget", "reason": "..."}`, `{"kind": "cancelled"}` or `{"kind": "lm_failed", ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "snake_case")]
 pub enum Stop {
     /// A budget cap was reached.
     Budget(String),
@@ -185,6 +187,13 @@ pub enum Stop {
     Cancelled,
     /// The model stopped answering (too many calls in a row failed).
     LmFailed(String),
+}
+
+impl Stop {
+    /// Whether the run was cancelled (Ctrl-C, a job cancelled), not stopped by its budget.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Stop::Cancelled)
+    }
 }
 
 impl std::fmt::Display for Stop {

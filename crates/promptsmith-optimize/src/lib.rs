@@ -21,6 +21,6 @@ pub mod optimizers;
 pub mod run;
 pub mod tpe;
 
-pub use engine::{Engine, EngineConfig, RoleModels};
+pub use engine::{Engine, EngineConfig, RoleModels, Stop};
 pub use error::{OptimizeError, Result};
 pub use optimizers::{OptimizeTask, Optimizer};

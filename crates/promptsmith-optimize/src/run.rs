@@ -2,7 +2,7 @@
 //! search, score the result on the validation set and on a held-out test split, report.
 
 use crate::budget::Spend;
-use crate::engine::{mean_score, state_hash, Engine};
+use crate::engine::{mean_score, state_hash, Engine, Stop};
 use crate::error::{OptimizeError, Result};
 use crate::events::{Event, TrialRecord};
 use crate::optimizers::{Candidate, OptimizeTask, Optimizer, Plan};
@@ -60,7 +60,7 @@ pub struct RunReport {
     /// Wall time in seconds (this process).
     pub wall_seconds: f64,
     /// Why the search stopped early, if it did.
-    pub stopped: Option<String>,
+    pub stopped: Option<Stop>,
     /// Optimizer-specific details.
     pub details: Value,
     /// Warnings (small data, checkpoint trouble).

@@ -180,7 +180,7 @@ async fn budget_caps_and_cancellation_stop_cleanly_with_the_best_so_far() {
     let lm = learning_lm();
     let capped = engine(lm.clone(), 7, Budget { max_calls: Some(93), ..Budget::default() });
     let outcome = opt.optimize(&capped, &task).await.unwrap();
-    assert!(outcome.stopped.as_deref().unwrap().contains("call cap of 93"), "{:?}", outcome.stopped);
+    assert!(outcome.stopped.as_ref().unwrap().to_string().contains("call cap of 93"), "{:?}", outcome.stopped);
     assert_eq!(lm.calls(), 93, "the call cap is exact");
     let trials = capped.trials();
     assert_eq!(trials.len(), 2);
@@ -202,7 +202,7 @@ async fn budget_caps_and_cancellation_stop_cleanly_with_the_best_so_far() {
     token.cancel();
     let cancelled = engine(lm.clone(), 7, Budget::default()).with_cancel(token);
     let outcome = opt.optimize(&cancelled, &task).await.unwrap();
-    assert_eq!(outcome.stopped.as_deref(), Some("cancelled"));
+    assert_eq!(outcome.stopped, Some(promptsmith_optimize::engine::Stop::Cancelled));
     assert_eq!(lm.calls(), 0);
 }
 

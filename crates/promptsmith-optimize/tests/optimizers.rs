@@ -174,7 +174,11 @@ async fn same_seed_same_result_and_budget_caps_are_exact() {
     let lm = common::lm();
     let capped = engine(lm.clone(), 9, Budget { max_calls: Some(50), ..Budget::default() });
     let (_, report) = run(&opt, &capped, &task, &[]).await.unwrap();
-    assert!(report.stopped.as_deref().unwrap().contains("call cap of 50"), "{:?}", report.stopped);
+    assert!(
+        matches!(&report.stopped, Some(promptsmith_optimize::engine::Stop::Budget(r)) if r.contains("call cap of 50")),
+        "{:?}",
+        report.stopped
+    );
     assert_eq!(lm.calls(), 50, "the call cap is exact");
     assert_eq!(report.spent.total().calls, 50);
 }

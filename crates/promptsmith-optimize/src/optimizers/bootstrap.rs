@@ -234,7 +234,7 @@ impl Optimizer for BootstrapFewShot {
         let (val_score, stopped) =
             match super::trial(engine, task, &candidate, &task.valset, TrialKind::Full, params.clone()).await? {
                 Ok((s, _)) => (Some(s), None),
-                Err(stop) => (None, Some(stop.to_string())),
+                Err(stop) => (None, Some(stop)),
             };
         Ok(Outcome { state: candidate.state, val_score, stopped, details: params })
     }

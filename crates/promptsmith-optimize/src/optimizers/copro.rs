@@ -444,7 +444,7 @@ impl Optimizer for Copro {
         };
         let stopped = match self.search(engine, task, &mut progress).await? {
             Ok(()) => None,
-            Err(stop) => Some(stop.to_string()),
+            Err(stop) => Some(stop),
         };
         let candidates: BTreeMap<&String, Vec<Value>> = progress
             .attempts

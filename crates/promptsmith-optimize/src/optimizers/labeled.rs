@@ -66,7 +66,7 @@ impl Optimizer for LabeledFewShot {
             super::trial(engine, task, &candidate, &task.valset, TrialKind::Full, json!({"k": self.k})).await?;
         let (val_score, stopped) = match scored {
             Ok((s, _)) => (Some(s), None),
-            Err(stop) => (None, Some(stop.to_string())),
+            Err(stop) => (None, Some(stop)),
         };
         Ok(Outcome { state: candidate.state, val_score, stopped, details: json!({}) })
     }

@@ -23,7 +23,7 @@ use super::bootstrap::BootstrapSettings;
 use super::proposer::{dataset_summary, program_description, propose, Grounding, ProposerSettings};
 use super::random_search::{demo_sets, DemoSet};
 use super::{require_examples, Candidate, OptimizeTask, Optimizer, Outcome, Plan};
-use crate::engine::Engine;
+use crate::engine::{Engine, Stop};
 use crate::error::{OptimizeError, Result};
 use crate::events::{Event, TrialKind};
 use crate::tpe::{ParamValue, Params, SearchSpace, Tpe, TpeConfig};
@@ -246,7 +246,7 @@ impl Optimizer for MiproV2 {
         }
         let names: Vec<String> = task.program.predictors.iter().map(|p| p.name.clone()).collect();
         let base = task.program.state();
-        let stopped_outcome = |stop: String, best: Option<(f64, ProgramState)>, details: Value| {
+        let stopped_outcome = |stop: Stop, best: Option<(f64, ProgramState)>, details: Value| {
             let (val_score, state) = match best {
                 Some((s, st)) => (Some(s), st),
                 None => (None, base.clone()),
@@ -260,7 +260,7 @@ impl Optimizer for MiproV2 {
         let baseline_score =
             match super::trial(engine, task, &baseline, &valset, TrialKind::Full, json!({"baseline": true})).await? {
                 Ok((s, _)) => s,
-                Err(stop) => return Ok(stopped_outcome(stop.to_string(), None, json!({}))),
+                Err(stop) => return Ok(stopped_outcome(stop, None, json!({}))),
             };
         let mut best: (f64, ProgramState) = (baseline_score, base.clone());
         engine.emit(Event::NewBest { number: 1, score: baseline_score });
@@ -271,7 +271,7 @@ impl Optimizer for MiproV2 {
         } else {
             match demo_sets(engine, task, &self.bootstrap, r.fewshot_candidates, "mipro").await? {
                 Ok(s) => s,
-                Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
+                Err(stop) => return Ok(stopped_outcome(stop, Some(best), json!({}))),
             }
         };
 
@@ -285,7 +285,7 @@ impl Optimizer for MiproV2 {
         .await
         {
             Ok(g) => g,
-            Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
+            Err(stop) => return Ok(stopped_outcome(stop, Some(best), json!({}))),
         };
         let mut instructions: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut rejected: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -308,7 +308,7 @@ impl Optimizer for MiproV2 {
                         rejected.insert(name.clone(), p.rejected);
                     }
                 }
-                Err(stop) => return Ok(stopped_outcome(stop.to_string(), Some(best), json!({}))),
+                Err(stop) => return Ok(stopped_outcome(stop, Some(best), json!({}))),
             }
         }
         let details_base = json!({
@@ -399,7 +399,7 @@ impl Optimizer for MiproV2 {
                             .push(score);
                     }
                     Err(stop) => {
-                        stopped = Some(stop.to_string());
+                        stopped = Some(stop);
                         break 'trials;
                     }
                 }
@@ -424,7 +424,7 @@ impl Optimizer for MiproV2 {
                                 }
                             }
                             Err(stop) => {
-                                stopped = Some(stop.to_string());
+                                stopped = Some(stop);
                                 break 'trials;
                             }
                         }
@@ -441,7 +441,7 @@ impl Optimizer for MiproV2 {
                         }
                     }
                     Err(stop) => {
-                        stopped = Some(stop.to_string());
+                        stopped = Some(stop);
                         break 'trials;
                     }
                 }

@@ -73,7 +73,7 @@ pub struct Outcome {
     /// Its score on the full validation set, when it was evaluated on it.
     pub val_score: Option<f64>,
     /// Why the search stopped early, if it did (budget, cancellation).
-    pub stopped: Option<String>,
+    pub stopped: Option<Stop>,
     /// Optimizer-specific details for the report (candidates, proposals, ...).
     pub details: Value,
 }
@@ -81,7 +81,7 @@ pub struct Outcome {
 impl Outcome {
     /// A search stopped before it found anything: the task's own state, and why.
     pub fn stopped_at_start(task: &OptimizeTask, stop: &Stop) -> Outcome {
-        Outcome { state: task.program.state(), val_score: None, stopped: Some(stop.to_string()), details: Value::Null }
+        Outcome { state: task.program.state(), val_score: None, stopped: Some(stop.clone()), details: Value::Null }
     }
 }
 

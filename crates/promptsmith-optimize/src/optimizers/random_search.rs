@@ -150,7 +150,7 @@ impl Optimizer for RandomSearch {
                     }
                 }
                 Err(stop) => {
-                    stopped = Some(stop.to_string());
+                    stopped = Some(stop);
                     break;
                 }
             }

@@ -610,7 +610,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
             eprintln!("warning: the run is saved in {}, but recording it in the store failed: {e:#}", dir.display());
         }
     }
-    Ok(if report.stopped.as_deref() == Some("cancelled") { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if report.stopped.as_ref().is_some_and(|s| s.is_cancelled()) { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
 /// The model name behind each role.
@@ -753,7 +753,7 @@ async fn record_run(
     .collect();
     let end = RunEnd {
         // A budget stop is a normal end (the best state so far is the result); Ctrl-C is not.
-        status: if report.stopped.as_deref() == Some("cancelled") {
+        status: if report.stopped.as_ref().is_some_and(|s| s.is_cancelled()) {
             RunStatus::Cancelled
         } else {
             RunStatus::Succeeded
@@ -761,7 +761,7 @@ async fn record_run(
         usage,
         best_score: report.final_val.as_ref().map(|s| s.score),
         result_version: version,
-        error: report.stopped.clone(),
+        error: report.stopped.as_ref().map(ToString::to_string),
     };
     store.finish_run(run.id, &end).await?;
     store.close().await;
