@@ -1,5 +1,10 @@
 //! The promptsmith command-line interface.
 
+// First, so that its `println!` (which ends quietly on a closed pipe) replaces std's in every
+// module below.
+#[macro_use]
+mod output;
+
 mod commands;
 mod data_args;
 mod lm_setup;
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::dispatch(cli.command, cli.lm)) {
         Ok(code) => code,
+        // `promptsmith ... | head`: the reader has what it wanted (as ripgrep does).
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
