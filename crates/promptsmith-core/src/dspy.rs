@@ -55,9 +55,24 @@ pub fn export_dspy(program: &Program) -> Value {
     Value::Object(out)
 }
 
+/// A DSPy save file that does not fit the program; the message names the file and the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DspyImportError(pub String);
+
+impl crate::HasKind for DspyImportError {
+    fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::InvalidInput
+    }
+}
+
 /// Reads a DSPy save file into a state for `program`; every predictor of the file must
 /// match one of the program's, field counts must agree.
-pub fn import_dspy(program: &Program, saved: &Value, file: &str) -> Result<ProgramState, String> {
+pub fn import_dspy(program: &Program, saved: &Value, file: &str) -> Result<ProgramState, DspyImportError> {
+    import_dspy_inner(program, saved, file).map_err(DspyImportError)
+}
+
+fn import_dspy_inner(program: &Program, saved: &Value, file: &str) -> Result<ProgramState, String> {
     let obj = saved.as_object().ok_or_else(|| format!("{file}: expected a JSON object of predictors"))?;
     let mut predictors = BTreeMap::new();
     for (key, entry) in obj {

@@ -42,6 +42,17 @@ pub struct ProgramState {
     pub predictors: BTreeMap<String, PredictorState>,
 }
 
+/// A state file that cannot be read: malformed JSON or an unsupported format version. The
+/// message names the file and the place.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct StateFileError {
+    /// The file, as named by the caller.
+    pub file: String,
+    /// What is wrong, starting with the file name.
+    pub message: String,
+}
+
 /// A state that does not fit the program.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("state does not fit program '{program}': {message}")]
@@ -54,14 +65,15 @@ pub struct StateError {
 
 impl ProgramState {
     /// Reads a state from JSON text; `file` names it in errors.
-    pub fn from_json(text: &str, file: &str) -> Result<ProgramState, String> {
+    pub fn from_json(text: &str, file: &str) -> Result<ProgramState, StateFileError> {
+        let fail = |message: String| StateFileError { file: file.to_string(), message };
         let state: ProgramState = serde_json::from_str(text)
-            .map_err(|e| format!("{file}: line {} column {}: {}", e.line(), e.column(), strip(&e.to_string())))?;
+            .map_err(|e| fail(format!("{file}: line {} column {}: {}", e.line(), e.column(), strip(&e.to_string()))))?;
         if state.format_version == 0 || state.format_version > STATE_FORMAT_VERSION {
-            return Err(format!(
+            return Err(fail(format!(
                 "{file}: format_version {} is not supported (this promptsmith reads version {STATE_FORMAT_VERSION})",
                 state.format_version
-            ));
+            )));
         }
         Ok(state)
     }
@@ -148,6 +160,18 @@ impl Program {
     }
 }
 
+impl crate::HasKind for StateFileError {
+    fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::InvalidInput
+    }
+}
+
+impl crate::HasKind for StateError {
+    fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::InvalidInput
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,13 +215,14 @@ mod tests {
             serde_json::from_value(json!({"format_version": 1, "predictors": {"solve": {"demos": [{"foo": 1}]}}}))
                 .unwrap();
         assert!(p.with_state(&st).unwrap_err().message.contains("demo 0 has none of the signature's fields"));
-        let e = ProgramState::from_json(r#"{"format_version": 9, "predictors": {}}"#, "s.json").unwrap_err();
+        let e = ProgramState::from_json(r#"{"format_version": 9, "predictors": {}}"#, "s.json").unwrap_err().message;
         assert!(e.contains("format_version 9 is not supported"), "{e}");
         let e = ProgramState::from_json(
             "{\"format_version\": 1,\n \"predictors\": {\"solve\": {\"demoz\": []}}}",
             "s.json",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .message;
         assert!(e.starts_with("s.json: line 2 column"), "{e}");
         assert!(e.contains("unknown field `demoz`"), "{e}");
     }

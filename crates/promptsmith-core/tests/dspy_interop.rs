@@ -57,11 +57,11 @@ fn export_round_trips_to_the_same_bytes_as_dspy() {
 #[test]
 fn mismatches_are_explained() {
     let other = Program::single(Predictor::new("classify", Signature::parse("text, context -> label").unwrap()));
-    let e = import_dspy(&other, &fixture("single_predict.json"), "single.json").unwrap_err();
+    let e = import_dspy(&other, &fixture("single_predict.json"), "single.json").unwrap_err().to_string();
     assert_eq!(
         e,
         "single.json: classify.signature.fields: 2 fields, but predictor 'classify' has 3 (text, context -> label)"
     );
-    let e = import_dspy(&other, &fixture("two_step_program.json"), "two.json").unwrap_err();
+    let e = import_dspy(&other, &fixture("two_step_program.json"), "two.json").unwrap_err().to_string();
     assert!(e.contains("DSPy predictor 'draft' has no counterpart in program 'classify'"), "{e}");
 }

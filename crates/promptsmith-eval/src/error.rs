@@ -114,6 +114,18 @@ pub enum EvalError {
     },
 }
 
+impl promptsmith_core::HasKind for EvalError {
+    fn kind(&self) -> promptsmith_core::ErrorKind {
+        use promptsmith_core::ErrorKind;
+        match self {
+            EvalError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            EvalError::DatasetNotFound { .. } => ErrorKind::NotFound,
+            EvalError::Io { .. } => ErrorKind::Internal,
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+}
+
 impl EvalError {
     /// A data error at `location`.
     pub fn data(location: impl Into<String>, message: impl Into<String>) -> Self {

@@ -28,6 +28,18 @@ pub enum OptimizeError {
     LmFailed(String),
 }
 
+impl promptsmith_core::HasKind for OptimizeError {
+    fn kind(&self) -> promptsmith_core::ErrorKind {
+        use promptsmith_core::ErrorKind;
+        match self {
+            OptimizeError::Config(_) => ErrorKind::InvalidInput,
+            OptimizeError::Cancelled => ErrorKind::Conflict,
+            OptimizeError::LmFailed(_) => ErrorKind::Unavailable,
+            OptimizeError::Checkpoint { .. } | OptimizeError::State(_) => ErrorKind::Internal,
+        }
+    }
+}
+
 impl OptimizeError {
     /// A configuration error.
     pub fn config(message: impl Into<String>) -> Self {

@@ -68,6 +68,22 @@ pub enum StoreError {
     Stats(#[from] promptsmith_eval::EvalError),
 }
 
+impl promptsmith_core::HasKind for StoreError {
+    fn kind(&self) -> promptsmith_core::ErrorKind {
+        use promptsmith_core::ErrorKind;
+        match self {
+            StoreError::BadUrl { .. } | StoreError::Invalid(_) => ErrorKind::InvalidInput,
+            StoreError::NotFound(_) | StoreError::Missing { .. } => ErrorKind::NotFound,
+            StoreError::Connect { .. } => ErrorKind::Unavailable,
+            StoreError::Corrupt { .. }
+            | StoreError::Migrate { .. }
+            | StoreError::Db(_)
+            | StoreError::Json { .. }
+            | StoreError::Stats(_) => ErrorKind::Internal,
+        }
+    }
+}
+
 impl StoreError {
     /// Whether this is a "does not exist" error.
     pub fn is_not_found(&self) -> bool {
