@@ -1,5 +1,7 @@
 //! The parallel [`Evaluator`]: runs a program over examples with a concurrency limit, scores
-//! each prediction with a [`Metric`], and reports per-example results in input order.
+//! each prediction with a [`Metric`], and reports per-example results in input order: all at
+//! once in an [`EvalReport`] ([`Evaluator::evaluate`]), or streamed to a sink as they finish
+//! with only an [`EvalSummary`] kept ([`Evaluator::evaluate_each`], for large datasets).
 //!
 //! Failures (an LM error after retries, a parse error) score the evaluator's failure score
 //! (default 0) and are counted; the run stops early after `max_errors` failures or when its
@@ -7,15 +9,17 @@
 
 mod output;
 
-pub use output::{write_results, ResultsFormat};
+pub use output::{jsonl_to_csv, read_results_jsonl, write_results, JsonlWriter, ResultsFormat};
 
 use crate::metric::{Metric, MetricSpend, PartScore};
 use crate::stats::{self, PairedComparison, Summary};
 use crate::Result;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use promptsmith_core::{Example, LanguageModel, Module, PredictError, TraceStep, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +44,13 @@ pub struct Evaluator {
     max_errors: Option<usize>,
     cancel: Option<CancellationToken>,
     pricing: Option<Arc<PricingFn>>,
+    reorder_window: Option<usize>,
+}
+
+/// How far ahead of the oldest unfinished example a run may start examples by default: 16
+/// times the concurrency, at least 1,024.
+fn default_reorder_window(concurrency: usize) -> usize {
+    concurrency.saturating_mul(16).max(1024)
 }
 
 /// Why a run ended before every example was evaluated.
@@ -146,9 +157,11 @@ pub struct ExampleResult {
     pub trace: Vec<TraceStep>,
 }
 
-/// The result of an evaluation run.
+/// Everything an evaluation report says except the per-example results: totals kept while
+/// the results stream past, plus the scores (8 bytes an example) that paired tests need. This
+/// is what the CLI writes to `report.json`; the results themselves go to `results.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalReport {
+pub struct EvalSummary {
     /// Metric id.
     pub metric: String,
     /// Number of examples evaluated (fewer than `total` when the run stopped early).
@@ -189,8 +202,149 @@ pub struct EvalReport {
     pub wall_ms: u64,
     /// Concurrency the run used.
     pub concurrency: usize,
+    /// Scores of the finished examples in input order (not serialized: the results file has
+    /// them, and a report stays small however many examples ran).
+    #[serde(skip)]
+    pub scores: Vec<f64>,
+}
+
+impl EvalSummary {
+    /// Examples whose program run failed (parse, LM and other errors).
+    pub fn failure_count(&self) -> usize {
+        self.parse_failures + self.lm_errors + self.other_errors
+    }
+
+    /// Paired comparison of this run (`a`) against another run over the same examples (`b`).
+    pub fn compare_scores(&self, other: &EvalSummary, seed: u64) -> Result<PairedComparison> {
+        stats::compare_paired(&self.scores, &other.scores, seed)
+    }
+}
+
+/// Running totals of an evaluation, fed one [`ExampleResult`] at a time (in input order), so a
+/// run of any size keeps only its scores in memory.
+#[derive(Debug, Clone, Default)]
+pub struct EvalTally {
+    scores: Vec<f64>,
+    usage: Usage,
+    lm_calls: u64,
+    metric_spend: MetricSpend,
+    cost: Option<f64>,
+    parse_failures: usize,
+    lm_errors: usize,
+    other_errors: usize,
+    metric_errors: usize,
+}
+
+impl EvalTally {
+    /// An empty tally with room for `capacity` scores.
+    pub fn with_capacity(capacity: usize) -> Self {
+        EvalTally { scores: Vec::with_capacity(capacity), ..EvalTally::default() }
+    }
+
+    /// Counts one finished example.
+    pub fn add(&mut self, r: &ExampleResult) {
+        self.scores.push(r.score);
+        self.usage += r.usage;
+        self.lm_calls += u64::from(r.lm_calls);
+        self.metric_spend += r.metric_spend;
+        if let Some(c) = r.cost_usd {
+            *self.cost.get_or_insert(0.0) += c;
+        }
+        if r.metric_error.is_some() {
+            self.metric_errors += 1;
+        }
+        match r.error.as_ref().map(|e| e.kind) {
+            Some(FailureKind::Parse) => self.parse_failures += 1,
+            Some(FailureKind::Lm) => self.lm_errors += 1,
+            Some(FailureKind::MissingInput | FailureKind::Program) => self.other_errors += 1,
+            None => {}
+        }
+    }
+
+    /// Examples counted so far.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+
+    /// The summary of the counted examples. `total` is the number the run was asked to
+    /// evaluate; the stop reason is left unset.
+    pub fn finish(
+        self,
+        metric: &str,
+        failure_score: f64,
+        concurrency: usize,
+        total: usize,
+        wall_ms: u64,
+    ) -> EvalSummary {
+        let summary = stats::summarize(&self.scores);
+        EvalSummary {
+            metric: metric.to_string(),
+            n: self.scores.len(),
+            total,
+            stopped: None,
+            failure_score,
+            mean: summary.mean,
+            stats: summary,
+            parse_failures: self.parse_failures,
+            lm_errors: self.lm_errors,
+            other_errors: self.other_errors,
+            metric_errors: self.metric_errors,
+            usage: self.usage,
+            lm_calls: self.lm_calls,
+            metric_spend: self.metric_spend,
+            cost_usd: self.cost,
+            wall_ms,
+            concurrency,
+            scores: self.scores,
+        }
+    }
+}
+
+/// The result of an evaluation run held in memory: the summary and every per-example result.
+/// Derefs to its [`EvalSummary`] (`report.mean`, `report.n`, ...). For large runs use
+/// [`Evaluator::evaluate_each`], which hands each result on as it finishes instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "EvalReportRepr")]
+pub struct EvalReport {
+    /// Totals and statistics.
+    #[serde(flatten)]
+    pub summary: EvalSummary,
     /// Per-example results, in input order.
     pub results: Vec<ExampleResult>,
+}
+
+/// The serialized form; deserializing refills the summary's scores from the results.
+#[derive(Deserialize)]
+struct EvalReportRepr {
+    #[serde(flatten)]
+    summary: EvalSummary,
+    results: Vec<ExampleResult>,
+}
+
+impl From<EvalReportRepr> for EvalReport {
+    fn from(r: EvalReportRepr) -> Self {
+        let mut summary = r.summary;
+        summary.scores = r.results.iter().map(|x| x.score).collect();
+        EvalReport { summary, results: r.results }
+    }
+}
+
+impl std::ops::Deref for EvalReport {
+    type Target = EvalSummary;
+    fn deref(&self) -> &EvalSummary {
+        &self.summary
+    }
+}
+
+impl std::ops::DerefMut for EvalReport {
+    fn deref_mut(&mut self) -> &mut EvalSummary {
+        &mut self.summary
+    }
 }
 
 impl EvalReport {
@@ -202,11 +356,6 @@ impl EvalReport {
     /// Examples that produced no prediction.
     pub fn failures(&self) -> impl Iterator<Item = &ExampleResult> {
         self.results.iter().filter(|r| r.error.is_some())
-    }
-
-    /// Examples whose program run failed (parse, LM and other errors).
-    pub fn failure_count(&self) -> usize {
-        self.parse_failures + self.lm_errors + self.other_errors
     }
 
     /// Paired comparison of this run (`a`) against another run over the same examples (`b`).
@@ -227,6 +376,7 @@ impl Evaluator {
             max_errors: None,
             cancel: None,
             pricing: None,
+            reorder_window: None,
         }
     }
 
@@ -277,6 +427,14 @@ impl Evaluator {
         self
     }
 
+    /// [`Evaluator::evaluate_each`] hands results on in input order; an example starts only
+    /// when it is fewer than `n` places after the oldest unfinished one, so at most `n` finished
+    /// results wait for a slow one (default: 16 times the concurrency, at least 1,024).
+    pub fn with_reorder_window(mut self, n: usize) -> Self {
+        self.reorder_window = Some(n.max(1));
+        self
+    }
+
     /// The metric.
     pub fn metric(&self) -> &dyn Metric {
         self.metric.as_ref()
@@ -290,27 +448,56 @@ impl Evaluator {
     /// Runs `module` on every example (inputs only; labels are withheld) and scores the outputs.
     /// Failures score the failure score and are recorded; the run stops early only after
     /// `max_errors` failures or on cancellation, and then reports the examples that finished.
+    /// Keeps every result in memory; [`Evaluator::evaluate_each`] streams them instead.
     pub async fn evaluate(&self, module: &dyn Module, lm: &dyn LanguageModel, examples: &[Example]) -> EvalReport {
+        let mut results = Vec::with_capacity(examples.len());
+        let summary = self.evaluate_each(module, lm, examples, |r| results.push(r)).await;
+        EvalReport { summary, results }
+    }
+
+    /// Like [`Evaluator::evaluate`], but hands each finished result to `sink` (in input order)
+    /// instead of keeping it, and returns only the summary. Memory stays flat in the number of
+    /// examples: results that finish ahead of an earlier, slower example wait in a reorder
+    /// buffer of at most the reorder window (see [`Evaluator::with_reorder_window`]); no example
+    /// starts more than that far ahead of the oldest unfinished one. When the run stops early
+    /// (cancellation, `max_errors`), the finished results are still handed on, in order, with
+    /// gaps where examples never finished.
+    pub async fn evaluate_each<F>(
+        &self,
+        module: &dyn Module,
+        lm: &dyn LanguageModel,
+        examples: &[Example],
+        mut sink: F,
+    ) -> EvalSummary
+    where
+        F: FnMut(ExampleResult) + Send,
+    {
         let started = Instant::now();
         let total = examples.len();
-        let mut slots: Vec<Option<ExampleResult>> = (0..total).map(|_| None).collect();
-        // The futures are built up front (they are lazy: nothing runs until polled) rather than
-        // in a stream `map` closure, which would make this future fail `Send` checks
-        // (rust-lang/rust#102211) and so unspawnable.
-        let runs: Vec<_> =
-            examples.iter().enumerate().map(|(index, example)| self.run_one(module, lm, index, example)).collect();
-        let mut stream = futures::stream::iter(runs).buffer_unordered(self.concurrency);
+        let window = self.reorder_window.unwrap_or_else(|| default_reorder_window(self.concurrency)).max(1);
+        let mut tally = EvalTally::with_capacity(total);
+        // Finished results waiting for an earlier example, by index.
+        let mut waiting: BTreeMap<usize, ExampleResult> = BTreeMap::new();
+        let mut next_out = 0usize; // lowest index not yet handed on
+        let mut next_start = 0usize;
+        let mut running = FuturesUnordered::new();
         let (mut done, mut sum, mut failed) = (0usize, 0.0f64, 0usize);
         let cancel = self.cancel.clone().unwrap_or_default();
         let mut stopped = None;
         loop {
+            // Futures are created only as slots free up, so their memory is bounded by the
+            // concurrency, not the dataset.
+            while running.len() < self.concurrency && next_start < total && next_start < next_out + window {
+                running.push(self.run_one(module, lm, next_start, &examples[next_start]));
+                next_start += 1;
+            }
             let next = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {
                     stopped = Some(StopReason::Cancelled);
                     break;
                 }
-                next = stream.next() => next,
+                next = running.next() => next,
             };
             let Some(result) = next else { break };
             done += 1;
@@ -321,22 +508,32 @@ impl Evaluator {
             if let Some(progress) = &self.progress {
                 progress(done, total, sum / done as f64);
             }
-            let index = result.index;
-            if let Some(slot) = slots.get_mut(index) {
-                *slot = Some(result);
+            waiting.insert(result.index, result);
+            while let Some(r) = waiting.remove(&next_out) {
+                tally.add(&r);
+                sink(r);
+                next_out += 1;
             }
             if self.max_errors.is_some_and(|max| failed > max) {
                 stopped = Some(StopReason::TooManyErrors);
                 break;
             }
         }
-        // Dropping the stream cancels the examples still in flight.
-        drop(stream);
-        let results: Vec<ExampleResult> = slots.into_iter().flatten().collect();
-        let mut report = self.report(results, started.elapsed().as_millis() as u64);
-        report.total = total;
-        report.stopped = stopped;
-        report
+        // Dropping the futures cancels the examples still in flight.
+        drop(running);
+        for r in std::mem::take(&mut waiting).into_values() {
+            tally.add(&r);
+            sink(r);
+        }
+        let mut summary = tally.finish(
+            self.metric.name(),
+            self.failure_score,
+            self.concurrency,
+            total,
+            started.elapsed().as_millis() as u64,
+        );
+        summary.stopped = stopped;
+        summary
     }
 
     async fn run_one(
@@ -396,53 +593,6 @@ impl Evaluator {
                     trace: Vec::new(),
                 }
             }
-        }
-    }
-
-    fn report(&self, results: Vec<ExampleResult>, wall_ms: u64) -> EvalReport {
-        let scores: Vec<f64> = results.iter().map(|r| r.score).collect();
-        let summary = stats::summarize(&scores);
-        let mut usage = Usage::default();
-        let mut lm_calls = 0u64;
-        let mut metric_spend = MetricSpend::default();
-        let mut cost: Option<f64> = None;
-        let (mut parse_failures, mut lm_errors, mut other_errors, mut metric_errors) = (0, 0, 0, 0);
-        for r in &results {
-            usage += r.usage;
-            lm_calls += u64::from(r.lm_calls);
-            metric_spend += r.metric_spend;
-            if let Some(c) = r.cost_usd {
-                *cost.get_or_insert(0.0) += c;
-            }
-            if r.metric_error.is_some() {
-                metric_errors += 1;
-            }
-            match r.error.as_ref().map(|e| e.kind) {
-                Some(FailureKind::Parse) => parse_failures += 1,
-                Some(FailureKind::Lm) => lm_errors += 1,
-                Some(FailureKind::MissingInput | FailureKind::Program) => other_errors += 1,
-                None => {}
-            }
-        }
-        EvalReport {
-            metric: self.metric.name().to_string(),
-            n: results.len(),
-            total: results.len(),
-            stopped: None,
-            failure_score: self.failure_score,
-            mean: summary.mean,
-            stats: summary,
-            parse_failures,
-            lm_errors,
-            other_errors,
-            metric_errors,
-            usage,
-            lm_calls,
-            metric_spend,
-            cost_usd: cost,
-            wall_ms,
-            concurrency: self.concurrency,
-            results,
         }
     }
 }

@@ -19,7 +19,8 @@ pub use dataset::{
 };
 pub use error::{EvalError, Result};
 pub use evaluate::{
-    write_results, EvalReport, Evaluator, ExampleError, ExampleResult, FailureKind, ResultsFormat, StopReason,
+    jsonl_to_csv, read_results_jsonl, write_results, EvalReport, EvalSummary, EvalTally, Evaluator, ExampleError,
+    ExampleResult, FailureKind, JsonlWriter, ResultsFormat, StopReason,
 };
 pub use metric::{metric_by_name, spec::MetricSpec, Metric, MetricResult};
 pub use stats::Summary;

@@ -182,6 +182,7 @@ async fn empty_input_and_serialization() {
     assert_eq!(json["results"][3]["error"]["raw_completion"], "the answer is six-ish");
     assert_eq!(json["results"][0]["prediction"]["answer"], 0);
     assert!(json["results"][0].get("error").is_none());
+    assert!(json.get("scores").is_none());
     let back: EvalReport = serde_json::from_value(json).unwrap();
     assert_eq!(back, report);
 
@@ -281,4 +282,117 @@ async fn results_files_in_jsonl_and_csv() {
     assert_eq!(&rows[3][col("prompt_tokens")], "10");
     let err = write_results(&dir.path().join("missing/r.csv"), &report.results, ResultsFormat::Csv).unwrap_err();
     assert!(err.to_string().contains("missing/r.csv"), "{err}");
+}
+
+#[tokio::test]
+async fn streamed_results_come_in_input_order_and_match_the_report() {
+    let evaluator = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_concurrency(4)
+        .with_pricing(|u| Some(u.prompt_tokens as f64 * 0.001));
+    let report = evaluator.evaluate(&Doubler::default(), &NoLm, &examples(30)).await;
+    let mut streamed = Vec::new();
+    let summary = evaluator.evaluate_each(&Doubler::default(), &NoLm, &examples(30), |r| streamed.push(r)).await;
+    // Later examples finish first (Doubler sleeps less for larger x), yet the sink sees input order.
+    assert_eq!(streamed.iter().map(|r| r.index).collect::<Vec<_>>(), (0..30).collect::<Vec<_>>());
+    let timeless = |rs: &[ExampleResult]| -> Vec<ExampleResult> {
+        rs.iter().map(|r| ExampleResult { latency_ms: 0, ..r.clone() }).collect()
+    };
+    assert_eq!(timeless(&streamed), timeless(&report.results));
+    assert_eq!(summary.scores, report.scores());
+    let same_wall = EvalSummary { wall_ms: report.wall_ms, ..summary };
+    assert_eq!(same_wall, report.summary);
+    // report.json's form: no per-example data at all.
+    let json = serde_json::to_value(&same_wall).unwrap();
+    assert!(json.get("scores").is_none() && json.get("results").is_none(), "{json}");
+    assert_eq!(json["n"], 30);
+}
+
+/// Records how far past the slow example 0 any example started before 0 finished.
+#[derive(Default)]
+struct SlowFirst {
+    first_done: std::sync::atomic::AtomicBool,
+    furthest_early_start: AtomicUsize,
+}
+
+#[async_trait]
+impl Module for SlowFirst {
+    async fn forward(
+        &self,
+        _lm: &dyn LanguageModel,
+        inputs: &Example,
+    ) -> std::result::Result<Prediction, PredictError> {
+        let x = inputs.get("x").and_then(Value::as_i64).unwrap_or_default();
+        if x == 0 {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            self.first_done.store(true, Ordering::SeqCst);
+        } else {
+            if !self.first_done.load(Ordering::SeqCst) {
+                self.furthest_early_start.fetch_max(x as usize, Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(prediction(json!(x * 2), 1))
+    }
+}
+
+#[tokio::test]
+async fn the_reorder_window_bounds_how_far_ahead_examples_start() {
+    let module = SlowFirst::default();
+    let mut seen = Vec::new();
+    let summary = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_concurrency(4)
+        .with_reorder_window(10)
+        .evaluate_each(&module, &NoLm, &examples(50), |r| seen.push(r.index))
+        .await;
+    assert_eq!(summary.n, 50);
+    assert_eq!(seen, (0..50).collect::<Vec<_>>());
+    // While example 0 ran, examples 1..=9 could start and finish, but not 10 or later: at most
+    // 9 finished results waited for it.
+    assert_eq!(module.furthest_early_start.load(Ordering::SeqCst), 9);
+}
+
+#[tokio::test]
+async fn a_stopped_stream_still_hands_on_the_finished_results_in_order() {
+    let token = CancellationToken::new();
+    let seen = token.clone();
+    let mut streamed = Vec::new();
+    let summary = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .with_concurrency(6)
+        .with_cancel(token)
+        .with_progress(move |done, _, _| {
+            if done == 5 {
+                seen.cancel();
+            }
+        })
+        .evaluate_each(&Doubler::default(), &NoLm, &examples(40), |r| streamed.push(r.index))
+        .await;
+    assert_eq!(summary.stopped, Some(StopReason::Cancelled));
+    assert_eq!((summary.n, streamed.len(), summary.scores.len()), (5, 5, 5));
+    // Doubler's later examples finish first, so these are not 0..5, but they come sorted.
+    assert!(streamed.windows(2).all(|w| w[0] < w[1]), "{streamed:?}");
+}
+
+#[tokio::test]
+async fn jsonl_streamed_to_disk_reads_back_and_converts_to_the_same_csv() {
+    let report = Evaluator::new(metric_by_name("numeric_match", "answer").unwrap())
+        .evaluate(&Doubler::default(), &NoLm, &examples(6))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("r.jsonl");
+    let mut w = JsonlWriter::create(&jsonl).unwrap();
+    for r in &report.results {
+        w.write(r).unwrap();
+    }
+    assert_eq!(w.written(), 6);
+    assert_eq!(w.finish().unwrap(), 6);
+    let back: Vec<ExampleResult> = read_results_jsonl(&jsonl).unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(back, report.results);
+    let (direct, converted) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    write_results(&direct, &report.results, ResultsFormat::Csv).unwrap();
+    jsonl_to_csv(&jsonl, &converted).unwrap();
+    assert_eq!(std::fs::read_to_string(&direct).unwrap(), std::fs::read_to_string(&converted).unwrap());
+
+    std::fs::write(&jsonl, "{\"index\": 0}\n").unwrap();
+    let err = jsonl_to_csv(&jsonl, &converted).unwrap_err();
+    assert!(err.to_string().contains("r.jsonl line 1"), "{err}");
 }
