@@ -50,10 +50,72 @@ pub struct Dataset {
     transforms: Vec<String>,
     examples: Vec<Example>,
     /// Where each example came from in its file (`line 3`, `$.examples[2]`), parallel to `examples`.
-    places: Vec<String>,
+    places: Places,
     inputs: Vec<String>,
     labels: Vec<String>,
     categories: Option<Vec<String>>,
+}
+
+/// Where each example came from, as one number an example under a pattern shared by the whole
+/// dataset (`line {n}`, `$.examples[{n}]`, `example {n}`): 4 bytes an example, not a string.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Places {
+    prefix: String,
+    suffix: String,
+    numbers: Vec<u32>,
+}
+
+impl Places {
+    /// Sets the pattern the numbers are shown in.
+    pub(crate) fn set_pattern(&mut self, prefix: &str, suffix: &str) {
+        self.prefix = prefix.to_string();
+        self.suffix = suffix.to_string();
+    }
+
+    /// The same pattern with no places.
+    fn pattern_only(&self) -> Places {
+        Places { prefix: self.prefix.clone(), suffix: self.suffix.clone(), numbers: Vec::new() }
+    }
+
+    /// `number` shown in the pattern.
+    pub(crate) fn format(&self, number: usize) -> String {
+        format!("{}{number}{}", self.prefix, self.suffix)
+    }
+
+    pub(crate) fn push(&mut self, number: usize) {
+        self.numbers.push(u32::try_from(number).unwrap_or(u32::MAX));
+    }
+
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.numbers.reserve(n);
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.numbers.shrink_to_fit();
+    }
+
+    fn get(&self, index: usize) -> Option<String> {
+        self.numbers.get(index).map(|&n| self.format(n as usize))
+    }
+
+    /// Keeps the places at `order`'s positions, in that order.
+    fn reorder(&mut self, order: &[usize]) {
+        self.numbers = order.iter().filter_map(|&i| self.numbers.get(i).copied()).collect();
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.numbers.truncate(n);
+    }
+
+    /// Drops the first `n`.
+    fn skip(&mut self, n: usize) {
+        self.numbers.drain(..n.min(self.numbers.len()));
+    }
+
+    fn split_off(&mut self, at: usize) -> Places {
+        let numbers = self.numbers.split_off(at.min(self.numbers.len()));
+        Places { numbers, ..self.pattern_only() }
+    }
 }
 
 /// The train, validation and test parts made by [`Dataset::splits`].
@@ -106,8 +168,7 @@ impl Dataset {
         };
         let bytes = std::fs::read(path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })?;
         let shown = path.display().to_string();
-        let rows = load::parse_examples(&shown, &bytes, format, options)?;
-        let (examples, places) = rows.into_iter().map(|r| (r.example, r.place)).unzip();
+        let load::Loaded { examples, places } = load::parse_examples(&shown, &bytes, format, options)?;
         Ok(Dataset {
             name: shown,
             source: Some(path.to_path_buf()),
@@ -126,7 +187,12 @@ impl Dataset {
     pub fn from_examples(name: impl Into<String>, examples: Vec<Example>) -> Dataset {
         let json = serde_json::to_vec(&examples).unwrap_or_default();
         let inputs = examples.first().map(|e| e.input_keys.clone()).unwrap_or_default();
-        let places = (1..=examples.len()).map(|i| format!("example {i}")).collect();
+        let mut places = Places::default();
+        places.set_pattern("example ", "");
+        places.reserve(examples.len());
+        for i in 1..=examples.len() {
+            places.push(i);
+        }
         Dataset {
             name: name.into(),
             source: None,
@@ -200,8 +266,8 @@ impl Dataset {
 
     /// Where example `index` came from in its file (`line 3`, `$.examples[2]`, or `example 3`
     /// for in-memory datasets).
-    pub fn place(&self, index: usize) -> Option<&str> {
-        self.places.get(index).map(String::as_str)
+    pub fn place(&self, index: usize) -> Option<String> {
+        self.places.get(index)
     }
 
     /// The examples.
@@ -246,9 +312,8 @@ impl Dataset {
         let mut order: Vec<usize> = (0..self.examples.len()).collect();
         order.shuffle(&mut rng);
         let mut examples: Vec<Option<Example>> = std::mem::take(&mut self.examples).into_iter().map(Some).collect();
-        let mut places: Vec<Option<String>> = std::mem::take(&mut self.places).into_iter().map(Some).collect();
         self.examples = order.iter().filter_map(|&i| examples[i].take()).collect();
-        self.places = order.iter().filter_map(|&i| places.get_mut(i).and_then(Option::take)).collect();
+        self.places.reorder(&order);
         self.transforms.push(format!("shuffle(seed={seed})"));
         self
     }
@@ -265,7 +330,7 @@ impl Dataset {
     pub fn skip(mut self, n: usize) -> Dataset {
         let n = n.min(self.examples.len());
         self.examples.drain(..n);
-        self.places.drain(..n.min(self.places.len()));
+        self.places.skip(n);
         self.transforms.push(format!("skip({n})"));
         self
     }
@@ -275,7 +340,7 @@ impl Dataset {
         let at = at.min(self.examples.len());
         let mut rest = self.clone_meta();
         rest.examples = self.examples.split_off(at);
-        rest.places = self.places.split_off(at.min(self.places.len()));
+        rest.places = self.places.split_off(at);
         rest
     }
 
@@ -287,7 +352,7 @@ impl Dataset {
             sha256: self.sha256.clone(),
             transforms: self.transforms.clone(),
             examples: Vec::new(),
-            places: Vec::new(),
+            places: self.places.pattern_only(),
             inputs: self.inputs.clone(),
             labels: self.labels.clone(),
             categories: self.categories.clone(),

@@ -6,6 +6,7 @@ use crate::error::{EvalError, Result};
 use promptsmith_core::{value_to_text, Example};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// The default minimum number of labelled examples for [`Dataset::check_ready`].
 pub const DEFAULT_MIN_LABELLED: usize = 50;
@@ -110,22 +111,42 @@ impl Dataset {
     /// Groups of examples whose inputs are equal (after collapsing runs of whitespace), with the
     /// places they came from.
     pub fn duplicates(&self) -> Duplicates {
-        let mut first: HashMap<String, usize> = HashMap::new();
+        // The first example of each distinct input, found by a 64-bit hash of its key (8 bytes
+        // an example, not a copy of every input); a hash match is confirmed on the keys, and
+        // keys whose hash collides with a different one fall back to a map of whole keys.
+        let mut first: HashMap<u64, usize> = HashMap::with_capacity(self.examples.len());
+        let mut collided: HashMap<String, usize> = HashMap::new();
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         let mut group_of: HashMap<usize, usize> = HashMap::new();
+        let hasher = std::collections::hash_map::RandomState::new();
         for (i, e) in self.examples.iter().enumerate() {
             let key = input_key(e);
-            match first.get(&key).copied() {
-                None => {
-                    first.insert(key, i);
+            let earlier = match first.entry(hasher.hash_one(&key)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                    None
                 }
-                Some(j) => {
-                    let g = *group_of.entry(j).or_insert_with(|| {
-                        groups.push((j, Vec::new()));
-                        groups.len() - 1
-                    });
-                    groups[g].1.push(i);
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let j = *o.get();
+                    if input_key(&self.examples[j]) == key {
+                        Some(j)
+                    } else {
+                        match collided.get(&key).copied() {
+                            Some(j) => Some(j),
+                            None => {
+                                collided.insert(key, i);
+                                None
+                            }
+                        }
+                    }
                 }
+            };
+            if let Some(j) = earlier {
+                let g = *group_of.entry(j).or_insert_with(|| {
+                    groups.push((j, Vec::new()));
+                    groups.len() - 1
+                });
+                groups[g].1.push(i);
             }
         }
         let groups = groups
@@ -142,7 +163,7 @@ impl Dataset {
     }
 
     fn place_of(&self, i: usize) -> String {
-        self.place(i).map_or_else(|| format!("example {}", i + 1), str::to_string)
+        self.place(i).unwrap_or_else(|| format!("example {}", i + 1))
     }
 
     fn label_values(&self, e: &Example) -> Vec<Option<Value>> {

@@ -3,6 +3,7 @@
 //! A transform of a label field skips rows whose label is missing, null or blank (unlabelled rows).
 
 use super::transform::FieldTransform;
+use super::Places;
 use crate::error::{EvalError, Result};
 use promptsmith_core::Example;
 use serde_json::{Map, Value};
@@ -77,50 +78,65 @@ impl LoadOptions {
     }
 }
 
-/// One example and where in its file it came from (`line 3`, `$.examples[2]`).
-#[derive(Debug, Clone)]
-pub(crate) struct LoadedRow {
-    pub(crate) example: Example,
-    pub(crate) place: String,
+/// The examples of a file and, parallel to them, where each came from (`line 3`,
+/// `$.examples[2]`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Loaded {
+    pub(crate) examples: Vec<Example>,
+    pub(crate) places: Places,
 }
 
 /// Keys under which a top-level JSON object may hold its list of examples, in preference order.
 const LIST_KEYS: &[&str] = &["examples", "data", "rows", "items", "records", "instances"];
 
-/// One parsed row and where it came from: `place` is `line 3` or `$.examples[2]`, `location`
-/// the same with the file name in front.
-struct Row {
-    location: String,
-    place: String,
-    fields: Map<String, Value>,
+/// Where the parsers hand each row as they read it (so a file's rows never exist twice): maps
+/// it, checks its inputs and keeps it as an example.
+struct Collector<'a> {
+    shown: &'a str,
+    options: &'a LoadOptions,
+    inputs: Vec<&'a str>,
+    out: Loaded,
 }
 
-/// Parses `bytes` (the content of the file shown as `shown`) into examples.
-pub(crate) fn parse_examples(
-    shown: &str,
-    bytes: &[u8],
-    format: DataFormat,
-    options: &LoadOptions,
-) -> Result<Vec<LoadedRow>> {
+impl Collector<'_> {
+    /// Keeps one row; `number` is its place under the pattern of `out.places` (a line number,
+    /// an array index).
+    fn push(&mut self, number: usize, fields: Map<String, Value>) -> Result<()> {
+        let fields = map_row(fields, self.options)
+            .and_then(|fields| check_inputs(&fields, &self.inputs).map(|()| fields))
+            .map_err(|message| {
+                EvalError::data(format!("{} {}", self.shown, self.out.places.format(number)), message)
+            })?;
+        self.out.examples.push(Example::new(fields, &self.inputs));
+        self.out.places.push(number);
+        Ok(())
+    }
+}
+
+/// Parses `bytes` (the content of the file shown as `shown`) into examples. Each row becomes
+/// an example as soon as it is read (no second copy of the rows), in vectors sized to fit.
+pub(crate) fn parse_examples(shown: &str, bytes: &[u8], format: DataFormat, options: &LoadOptions) -> Result<Loaded> {
     let text = decode_utf8(shown, bytes)?;
-    let rows = match format {
-        DataFormat::Jsonl => parse_jsonl(shown, text)?,
-        DataFormat::Json => parse_json(shown, text)?,
-        DataFormat::Csv => parse_csv(shown, text, b',', options)?,
-        DataFormat::Tsv => parse_csv(shown, text, b'\t', options)?,
-    };
-    if rows.is_empty() {
+    let inputs: Vec<&str> = options.inputs.iter().map(String::as_str).collect();
+    let mut rows = Collector { shown, options, inputs, out: Loaded::default() };
+    if matches!(format, DataFormat::Jsonl | DataFormat::Csv | DataFormat::Tsv) {
+        let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+        rows.out.examples.reserve(lines);
+        rows.out.places.reserve(lines);
+    }
+    match format {
+        DataFormat::Jsonl => parse_jsonl(shown, text, &mut rows)?,
+        DataFormat::Json => parse_json(shown, text, &mut rows)?,
+        DataFormat::Csv => parse_csv(shown, text, b',', options, &mut rows)?,
+        DataFormat::Tsv => parse_csv(shown, text, b'\t', options, &mut rows)?,
+    }
+    let mut out = rows.out;
+    if out.examples.is_empty() {
         return Err(EvalError::data(shown, "no examples found"));
     }
-    let inputs: Vec<&str> = options.inputs.iter().map(String::as_str).collect();
-    rows.into_iter()
-        .map(|row| {
-            let Row { location, place, fields } = row;
-            let fields = map_row(fields, options).map_err(|message| EvalError::data(&location, message))?;
-            check_inputs(&location, &fields, &inputs)?;
-            Ok(LoadedRow { example: Example::new(fields, &inputs), place })
-        })
-        .collect()
+    out.examples.shrink_to_fit();
+    out.places.shrink_to_fit();
+    Ok(out)
 }
 
 /// Applies the renames and transforms of `options` to one row.
@@ -165,11 +181,11 @@ fn decode_utf8<'a>(shown: &str, bytes: &'a [u8]) -> Result<&'a str> {
     }
 }
 
-fn check_inputs(location: &str, fields: &Map<String, Value>, input_keys: &[&str]) -> Result<()> {
+fn check_inputs(fields: &Map<String, Value>, input_keys: &[&str]) -> std::result::Result<(), String> {
     for key in input_keys {
         match fields.get(*key) {
-            None => return Err(EvalError::data(location, format!("field '{key}' missing"))),
-            Some(Value::Null) => return Err(EvalError::data(location, format!("field '{key}' is null"))),
+            None => return Err(format!("field '{key}' missing")),
+            Some(Value::Null) => return Err(format!("field '{key}' is null")),
             Some(_) => {}
         }
     }
@@ -197,38 +213,38 @@ pub(crate) fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn parse_jsonl(shown: &str, text: &str) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
+fn parse_jsonl(shown: &str, text: &str, rows: &mut Collector<'_>) -> Result<()> {
+    rows.out.places.set_pattern("line ", "");
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let location = format!("{shown} line {}", i + 1);
+        let location = || format!("{shown} line {}", i + 1);
         match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(fields)) => rows.push(Row { location, place: format!("line {}", i + 1), fields }),
+            Ok(Value::Object(fields)) => rows.push(i + 1, fields)?,
             Ok(other) => {
-                return Err(EvalError::data(location, format!("expected a JSON object, found {}", kind(&other))))
+                return Err(EvalError::data(location(), format!("expected a JSON object, found {}", kind(&other))))
             }
             Err(e) => {
                 return Err(EvalError::data(
-                    location,
+                    location(),
                     format!("invalid JSON at col {}: {}", e.column(), json_message(&e)),
                 ))
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
-fn parse_json(shown: &str, text: &str) -> Result<Vec<Row>> {
+fn parse_json(shown: &str, text: &str, rows: &mut Collector<'_>) -> Result<()> {
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
             // A `.json` file that is really JSON Lines: the first document parses, then more follow.
-            if json_message(&e).starts_with("trailing characters") {
-                if let Ok(rows) = parse_jsonl(shown, text) {
-                    return Ok(rows);
-                }
+            // Nothing has been handed on yet, so trying it as JSON Lines is safe; a JSONL parse
+            // error is reported as this file's JSON error.
+            if json_message(&e).starts_with("trailing characters") && jsonl_parses(text) {
+                return parse_jsonl(shown, text, rows);
             }
             return Err(EvalError::data(
                 shown,
@@ -270,21 +286,30 @@ fn parse_json(shown: &str, text: &str) -> Result<Vec<Row>> {
             ))
         }
     };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let place = format!("{prefix}[{i}]");
-            let location = format!("{shown} {place}");
-            match item {
-                Value::Object(fields) => Ok(Row { location, place, fields }),
-                other => Err(EvalError::data(location, format!("expected a JSON object, found {}", kind(&other)))),
+    rows.out.places.set_pattern(&format!("{prefix}["), "]");
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Value::Object(fields) => rows.push(i, fields)?,
+            other => {
+                return Err(EvalError::data(
+                    format!("{shown} {prefix}[{i}]"),
+                    format!("expected a JSON object, found {}", kind(&other)),
+                ))
             }
-        })
-        .collect()
+        }
+    }
+    Ok(())
 }
 
-fn parse_csv(shown: &str, text: &str, delimiter: u8, options: &LoadOptions) -> Result<Vec<Row>> {
+/// Whether every non-blank line of `text` is a JSON object (a `.json` file that is really
+/// JSON Lines).
+fn jsonl_parses(text: &str) -> bool {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .all(|l| matches!(serde_json::from_str::<Value>(l), Ok(Value::Object(_))))
+}
+
+fn parse_csv(shown: &str, text: &str, delimiter: u8, options: &LoadOptions, rows: &mut Collector<'_>) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| csv_error(shown, &e))?.clone();
     let header_location = format!("{shown} line 1");
@@ -307,15 +332,15 @@ fn parse_csv(shown: &str, text: &str, delimiter: u8, options: &LoadOptions) -> R
             ));
         }
     }
-    let mut rows = Vec::new();
+    rows.out.places.set_pattern("line ", "");
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(shown, &e))?;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let fields: Map<String, Value> =
             headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), Value::String(v.to_string()))).collect();
-        rows.push(Row { location: format!("{shown} line {line}"), place: format!("line {line}"), fields });
+        rows.push(line as usize, fields)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 fn csv_error(shown: &str, e: &csv::Error) -> EvalError {

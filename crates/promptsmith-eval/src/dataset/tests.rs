@@ -240,7 +240,7 @@ fn splits_are_seeded_disjoint_and_cover_the_data() {
     // Places follow their examples through the shuffle.
     let first = &parts.train.examples()[0];
     let i = first.get("i").and_then(|v| v.as_u64()).unwrap() as usize;
-    assert_eq!(parts.train.place(0), Some(format!("example {}", i + 1).as_str()));
+    assert_eq!(parts.train.place(0), Some(format!("example {}", i + 1)));
 
     // Fractions adding up to 1 use every example (rounding goes to test); less than 1 leaves some out.
     let parts = numbered(7).splits(0.5, 0.25, 0.25, 1).unwrap();

@@ -241,7 +241,7 @@ fn show(args: &ShowArgs, samples: &[PathBuf]) -> Result<ExitCode> {
         if dataset.label_keys().is_empty() { "every other field".to_string() } else { dataset.label_keys().join(", ") }
     )?;
     for (i, e) in dataset.iter().take(args.limit).enumerate() {
-        writeln!(out, "{}: {}", dataset.place(i).unwrap_or("?"), serde_json::to_string(&e.fields)?)?;
+        writeln!(out, "{}: {}", dataset.place(i).as_deref().unwrap_or("?"), serde_json::to_string(&e.fields)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }
