@@ -1,11 +1,14 @@
 //! Evaluation records: every prediction with its score, metric breakdown, judge reasoning,
 //! latency, tokens, cost and metadata. Inserts are batched (multi-row `INSERT … RETURNING`) in
 //! one transaction, which also updates the per-version rollup (`eval_stats`) so per-version
-//! statistics cost one indexed row read however many evaluations are stored.
+//! statistics cost one indexed row read however many evaluations are stored. An evaluation
+//! run's results can be recorded straight from an iterator (e.g. read back from its
+//! `results.jsonl`), a statement's worth of rows at a time, so recording a large run does not
+//! hold it in memory.
 
 use crate::db::{bind_args, now_ms, parse_json, to_json, with_pool, Arg, BeginWrite, DbKind, RowExt, Store};
 use crate::error::{Result, StoreError};
-use promptsmith_eval::EvalReport;
+use promptsmith_eval::{EvalReport, ExampleResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -255,6 +258,12 @@ struct Rollup {
 
 fn rollups(rows: &[(&NewEvaluation, i64)]) -> BTreeMap<(String, i64), Rollup> {
     let mut out: BTreeMap<(String, i64), Rollup> = BTreeMap::new();
+    add_to_rollups(&mut out, rows.iter().map(|(e, at)| (*e, *at)));
+    out
+}
+
+/// Adds rows to per-(program, version) sums.
+fn add_to_rollups<'a>(out: &mut BTreeMap<(String, i64), Rollup>, rows: impl Iterator<Item = (&'a NewEvaluation, i64)>) {
     for (e, at) in rows {
         let r = out.entry((e.program.clone(), version_to_db(e.version))).or_insert_with(|| Rollup {
             min: f64::INFINITY,
@@ -273,10 +282,9 @@ fn rollups(rows: &[(&NewEvaluation, i64)]) -> BTreeMap<(String, i64), Rollup> {
         r.prompt += e.prompt_tokens;
         r.completion += e.completion_tokens;
         r.cost += e.cost_usd;
-        r.first = r.first.min(*at);
-        r.last = r.last.max(*at);
+        r.first = r.first.min(at);
+        r.last = r.last.max(at);
     }
-    out
 }
 
 fn validate(e: &NewEvaluation) -> Result<()> {
@@ -313,6 +321,68 @@ const ROLLUP_SQL: &str = "INSERT INTO eval_stats (program, version, n, errors, s
      sum_cost_usd = eval_stats.sum_cost_usd + excluded.sum_cost_usd, \
      first_at = CASE WHEN excluded.first_at < eval_stats.first_at THEN excluded.first_at ELSE eval_stats.first_at END, \
      last_at = CASE WHEN excluded.last_at > eval_stats.last_at THEN excluded.last_at ELSE eval_stats.last_at END";
+
+/// Adds each rollup in `$sums` to `eval_stats` inside the transaction `$tx`. Sorted keys:
+/// concurrent writers take the rollup row locks in the same order.
+macro_rules! write_rollups {
+    ($tx:expr, $sums:expr) => {
+        for ((program, version), r) in $sums {
+            sqlx::query(ROLLUP_SQL)
+                .bind(program)
+                .bind(*version)
+                .bind(r.n)
+                .bind(r.errors)
+                .bind(r.sum)
+                .bind(r.sum_sq)
+                .bind(r.min)
+                .bind(r.max)
+                .bind(r.latency)
+                .bind(r.prompt)
+                .bind(r.completion)
+                .bind(r.cost)
+                .bind(r.first)
+                .bind(r.last)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
+/// One per-example result as a row to store.
+fn result_row(program: &str, metric: &str, r: ExampleResult, options: &RecordOptions, now: i64) -> NewEvaluation {
+    let price = |tokens: u64, per_1m: Option<f64>| per_1m.map(|p| tokens as f64 * p / 1e6).unwrap_or(0.0);
+    let mut metrics = Map::new();
+    metrics.insert(metric.to_string(), Value::from(r.score));
+    for part in &r.breakdown {
+        metrics.insert(part.name.clone(), serde_json::json!({"score": part.score, "weight": part.weight}));
+    }
+    if let Some(e) = &r.metric_error {
+        metrics.insert("metric_error".into(), Value::String(e.clone()));
+    }
+    metrics.insert("lm_calls".into(), Value::from(r.lm_calls));
+    NewEvaluation {
+        program: program.to_string(),
+        version: options.version,
+        run_id: options.run_id,
+        example_index: Some(r.index as i64),
+        cost_usd: r.cost_usd.unwrap_or_else(|| {
+            price(r.usage.prompt_tokens, options.price_per_1m_prompt)
+                + price(r.usage.completion_tokens, options.price_per_1m_completion)
+        }),
+        inputs: r.inputs,
+        outputs: r.prediction,
+        labels: Some(r.labels),
+        score: r.score,
+        metrics: Some(metrics),
+        judge_reasoning: r.feedback,
+        error: r.error.map(|e| e.message),
+        latency_ms: r.latency_ms as i64,
+        prompt_tokens: r.usage.prompt_tokens as i64,
+        completion_tokens: r.usage.completion_tokens as i64,
+        metadata: options.metadata.clone(),
+        created_at: Some(now),
+    }
+}
 
 /// The multi-row insert. PostgreSQL gets numbered placeholders (`$1`, `$2`, …); SQLite gets
 /// anonymous `?` ones, because looking up SQLite's named parameters is linear in their count,
@@ -393,26 +463,7 @@ impl Store {
                 chunk_ids.sort_unstable();
                 ids.extend(chunk_ids);
             }
-            // Sorted keys: concurrent writers take the rollup row locks in the same order.
-            for ((program, version), r) in &sums {
-                sqlx::query(ROLLUP_SQL)
-                    .bind(program)
-                    .bind(*version)
-                    .bind(r.n)
-                    .bind(r.errors)
-                    .bind(r.sum)
-                    .bind(r.sum_sq)
-                    .bind(r.min)
-                    .bind(r.max)
-                    .bind(r.latency)
-                    .bind(r.prompt)
-                    .bind(r.completion)
-                    .bind(r.cost)
-                    .bind(r.first)
-                    .bind(r.last)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            write_rollups!(tx, &sums);
             tx.commit().await?;
             Ok(ids)
         })
@@ -425,46 +476,68 @@ impl Store {
         report: &EvalReport,
         options: &RecordOptions,
     ) -> Result<Vec<i64>> {
-        let price = |tokens: u64, per_1m: Option<f64>| per_1m.map(|p| tokens as f64 * p / 1e6).unwrap_or(0.0);
         let now = now_ms();
-        let rows: Vec<NewEvaluation> = report
-            .results
-            .iter()
-            .map(|r| {
-                let mut metrics = Map::new();
-                metrics.insert(report.metric.clone(), Value::from(r.score));
-                for part in &r.breakdown {
-                    metrics.insert(part.name.clone(), serde_json::json!({"score": part.score, "weight": part.weight}));
-                }
-                if let Some(e) = &r.metric_error {
-                    metrics.insert("metric_error".into(), Value::String(e.clone()));
-                }
-                metrics.insert("lm_calls".into(), Value::from(r.lm_calls));
-                NewEvaluation {
-                    program: program.to_string(),
-                    version: options.version,
-                    run_id: options.run_id,
-                    example_index: Some(r.index as i64),
-                    inputs: r.inputs.clone(),
-                    outputs: r.prediction.clone(),
-                    labels: Some(r.labels.clone()),
-                    score: r.score,
-                    metrics: Some(metrics),
-                    judge_reasoning: r.feedback.clone(),
-                    error: r.error.as_ref().map(|e| e.message.clone()),
-                    latency_ms: r.latency_ms as i64,
-                    prompt_tokens: r.usage.prompt_tokens as i64,
-                    completion_tokens: r.usage.completion_tokens as i64,
-                    cost_usd: r.cost_usd.unwrap_or_else(|| {
-                        price(r.usage.prompt_tokens, options.price_per_1m_prompt)
-                            + price(r.usage.completion_tokens, options.price_per_1m_completion)
-                    }),
-                    metadata: options.metadata.clone(),
-                    created_at: Some(now),
-                }
-            })
-            .collect();
+        let rows: Vec<NewEvaluation> =
+            report.results.iter().map(|r| result_row(program, &report.metric, r.clone(), options, now)).collect();
         self.insert_evaluations(&rows).await
+    }
+
+    /// Stores an evaluation's per-example results under `program` as `results` yields them
+    /// (scored with `metric`), in one transaction (all or none, as [`Store::record_eval_report`])
+    /// but converted and inserted a statement's worth of rows at a time, so memory stays flat
+    /// however many there are. An error from `results` stops the recording and stores nothing.
+    /// Returns the number of evaluations stored.
+    pub async fn record_eval_results<I, E>(
+        &self,
+        program: &str,
+        metric: &str,
+        results: I,
+        options: &RecordOptions,
+    ) -> Result<usize>
+    where
+        I: IntoIterator<Item = std::result::Result<ExampleResult, E>>,
+        I::IntoIter: Send,
+        E: std::fmt::Display,
+    {
+        let now = now_ms();
+        let mut results = results.into_iter();
+        let mut next_chunk = move || -> Result<Vec<NewEvaluation>> {
+            let mut chunk = Vec::with_capacity(ROWS_PER_STATEMENT);
+            for r in results.by_ref() {
+                let r = r.map_err(|e| StoreError::Invalid(format!("cannot read the results to record: {e}")))?;
+                let row = result_row(program, metric, r, options, now);
+                validate(&row)?;
+                chunk.push(row);
+                if chunk.len() == ROWS_PER_STATEMENT {
+                    break;
+                }
+            }
+            Ok(chunk)
+        };
+        let mut chunk = next_chunk()?;
+        if chunk.is_empty() {
+            return Ok(0);
+        }
+        let numbered = self.kind() == DbKind::Postgres;
+        let mut sums: BTreeMap<(String, i64), Rollup> = BTreeMap::new();
+        let mut stored = 0usize;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            while !chunk.is_empty() {
+                let sql = insert_sql(chunk.len(), numbered);
+                let mut args = Vec::with_capacity(chunk.len() * EVAL_COLUMN_COUNT);
+                for e in &chunk {
+                    row_args(e, now, &mut args)?;
+                }
+                bind_args!(sqlx::query(&sql), args).execute(&mut *tx).await?;
+                add_to_rollups(&mut sums, chunk.iter().map(|e| (e, now)));
+                stored += chunk.len();
+                chunk = next_chunk()?;
+            }
+            write_rollups!(tx, &sums);
+            tx.commit().await?;
+        });
+        Ok(stored)
     }
 
     /// One stored evaluation.

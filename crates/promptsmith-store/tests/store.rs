@@ -42,6 +42,7 @@ on_both_engines!(
     evaluations_are_queryable_by_program_version_time_and_score,
     a_bad_batch_stores_nothing,
     eval_reports_are_recorded,
+    eval_results_stream_into_the_store,
     feedback_queue_and_stats,
     runs_trials_artifacts_and_export,
     snapshots_trend_and_degradation,
@@ -345,6 +346,49 @@ async fn eval_reports_are_recorded(engine: Engine) {
     assert_eq!(first.metrics.as_ref().unwrap()["style"], json!({"score": 1.0, "weight": 0.25}));
     let stats = store.version_stats("qa", Some(3)).await.unwrap().unwrap();
     assert_eq!((stats.n, stats.errors, stats.mean_score), (2, 1, 0.5));
+}
+
+/// `record_eval_results` takes the results from an iterator (as `eval` reads them back from
+/// its results.jsonl), several statements' worth of rows in one transaction; an error part way
+/// stores nothing.
+async fn eval_results_stream_into_the_store(engine: Engine) {
+    let db = fresh(engine).await;
+    let store = db.open().await;
+    let result = |i: usize| -> promptsmith_eval::ExampleResult {
+        serde_json::from_value(json!({
+            "index": i, "inputs": {"question": format!("q{i}")}, "labels": {"answer": "2"},
+            "prediction": {"answer": "2"}, "score": if i.is_multiple_of(4) { 0.0 } else { 1.0 }, "lm_calls": 1,
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2}, "latency_ms": 5
+        }))
+        .unwrap()
+    };
+    let options = RecordOptions { version: Some(2), metadata: Some(json!({"run": "big"})), ..RecordOptions::default() };
+    // An unreadable line after the first 700 results: nothing is kept.
+    let failing = (0..1200).map(|i| if i == 700 { Err("line 701: not valid JSON".to_string()) } else { Ok(result(i)) });
+    let e = store.record_eval_results("qa", "exact_match", failing, &options).await.unwrap_err();
+    assert!(e.to_string().contains("line 701"), "{e}");
+    assert_eq!(store.count_evaluations().await.unwrap(), 0);
+    assert!(store.version_stats("qa", Some(2)).await.unwrap().is_none());
+
+    let n = store
+        .record_eval_results("qa", "exact_match", (0..1200).map(|i| Ok::<_, String>(result(i))), &options)
+        .await
+        .unwrap();
+    assert_eq!(n, 1200);
+    assert_eq!(store.count_evaluations().await.unwrap(), 1200);
+    let stats = store.version_stats("qa", Some(2)).await.unwrap().unwrap();
+    assert_eq!((stats.n, stats.errors, stats.prompt_tokens), (1200, 0, 12_000));
+    assert!((stats.mean_score - 0.75).abs() < 1e-12);
+    let q = EvalQuery { program: Some("qa".into()), limit: Some(5000), ..EvalQuery::default() };
+    let rows = store.query_evaluations(&q).await.unwrap();
+    let mut indices: Vec<i64> = rows.iter().map(|r| r.example_index.unwrap()).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..1200).collect::<Vec<i64>>());
+    let last = rows.iter().find(|r| r.example_index == Some(1199)).unwrap();
+    assert_eq!(last.metrics.as_ref().unwrap()["exact_match"], json!(1.0));
+    assert_eq!(last.metadata, Some(json!({"run": "big"})));
+    let none = store.record_eval_results("qa", "exact_match", std::iter::empty::<Result<_, String>>(), &options);
+    assert_eq!(none.await.unwrap(), 0);
 }
 
 async fn feedback_queue_and_stats(engine: Engine) {
