@@ -72,6 +72,12 @@ pub enum Event {
     Budget(Spend),
     /// A note for the user.
     Message(String),
+    /// The run resumes an earlier attempt: this many completed calls will be answered from its
+    /// journal (emitted once, before the search starts).
+    Resumed {
+        /// Journaled calls.
+        replayed_calls: usize,
+    },
 }
 
 /// Receives events.

@@ -63,6 +63,11 @@ pub(crate) struct LmHandle {
 }
 
 impl LmHandle {
+    /// The models of every role.
+    pub(crate) fn stack(&self) -> &LmStack {
+        &self.stack
+    }
+
     /// Closes the caches and stops a server this run started.
     pub(crate) async fn shutdown(self) {
         self.stack.shutdown().await;

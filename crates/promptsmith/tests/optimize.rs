@@ -23,7 +23,8 @@ fn settings_are_checked_before_any_model_call() {
             "`auto` sets the number of candidates and trials itself",
         ),
         (&["--optimizer", "bootstrap", "--auto", "light"], "--auto applies to --optimizer mipro only"),
-        (&["--optimizer", "gepa"], "--optimizer gepa: expected labeled, bootstrap, random_search, mipro or copro"),
+        // clap's ValueEnum lists the accepted values.
+        (&["--optimizer", "gepa"], "invalid value 'gepa' for '--optimizer <OPTIMIZER>'"),
         (&["--optimizer", "bootstrap", "--train-size", "2", "--val-size", "3"], "an optimization needs at least 6"),
         (
             &["--optimizer", "bootstrap", "--metric-threshold", "2", "--train-size", "10", "--val-size", "10"],

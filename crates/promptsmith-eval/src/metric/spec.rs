@@ -106,6 +106,30 @@ impl MetricSpec {
         Ok(spec)
     }
 
+    /// The label fields this spec reads from each example when it scores output `field` (checked
+    /// before any model call): the compared field (its own `field` when it names one), IFEval's
+    /// instruction list and kwargs, nothing for a fixed regex without a capture group.
+    pub fn required_labels(&self, field: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(id) = &self.metric {
+            let (base, param) = id.split_once(':').map(|(b, p)| (b, Some(p))).unwrap_or((id.as_str(), None));
+            let f = self.field.clone().unwrap_or_else(|| field.to_string());
+            match base {
+                "ifeval" => out.extend(["instruction_id_list".to_string(), "kwargs".to_string()]),
+                "regex" if param.is_some_and(|p| !p.contains('(')) => {}
+                _ => out.push(f),
+            }
+        }
+        for part in self.composite.iter().flatten() {
+            for l in part.required_labels(field) {
+                if !out.contains(&l) {
+                    out.push(l);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether building this spec needs a judge model.
     pub fn needs_judge(&self) -> bool {
         self.judge.is_some() || self.composite.iter().flatten().any(MetricSpec::needs_judge)

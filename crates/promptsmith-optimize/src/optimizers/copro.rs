@@ -442,10 +442,7 @@ impl Optimizer for Copro {
             proposals: 0,
             stats: Vec::new(),
         };
-        let stopped = match self.search(engine, task, &mut progress).await? {
-            Ok(()) => None,
-            Err(stop) => Some(stop),
-        };
+        let stopped = self.search(engine, task, &mut progress).await?.err();
         let candidates: BTreeMap<&String, Vec<Value>> = progress
             .attempts
             .iter()

@@ -1,40 +1,54 @@
 //! `promptsmith optimize`: find the instructions and demos that score best.
 //!
-//! Every run has a run directory holding `config.json` (the settings, for `--resume`),
-//! `journal.jsonl` (every completed LM call), `trials.jsonl`, and at the end `state.json`,
-//! `report.json` and `manifest.json`. `--resume DIR` replays the run from its journal: the
-//! optimizers are deterministic given the seed and the model's answers, so the resumed run ends
-//! in the state an uninterrupted run would have reached without repeating a completed call.
+//! The flags become a [`promptsmith_app::OptimizeRequest`] and the job runs in
+//! [`promptsmith_app::OptimizeService`]; this module parses, shows progress and prints.
 
-use super::{cancel_on_ctrl_c, file_sha256, load_program_with_state, sample_dirs};
-use crate::data_args::DataArgs;
-use crate::lm_setup::{build_lm, role_lm, LmArgs};
-use crate::manifest::{run_dir, write_json, Manifest};
-use anyhow::{anyhow, bail, Context, Result};
-use clap::Args;
+use crate::lm_setup::{build_lm, LmArgs};
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use promptsmith_core::{Example, LanguageModel, Program, ProgramState};
-use promptsmith_eval::Dataset;
-use promptsmith_lm::LmRole;
+use promptsmith_app::optimize::{
+    BootstrapSpec, CoproSpec, DryRun, MiproSpec, OptimizeOutcome, RegisterRequest, RunContext, SplitRequest,
+};
+use promptsmith_app::rundir::create_run_dir;
+use promptsmith_app::{DataRequest, OptimizeRequest, OptimizeService, OptimizerSpec, StoreTarget};
 use promptsmith_optimize::budget::Budget;
-use promptsmith_optimize::checkpoint::RunDirCheckpoint;
 use promptsmith_optimize::events::{Event, EventSink, TrialKind};
-use promptsmith_optimize::optimizers::bootstrap::{BootstrapFewShot, BootstrapSettings};
-use promptsmith_optimize::optimizers::copro::Copro;
-use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
-use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
-use promptsmith_optimize::optimizers::random_search::RandomSearch;
-use promptsmith_optimize::optimizers::{OptimizeTask, Optimizer};
-use promptsmith_optimize::run::{check, run_with, split_like_dspy, RunOptions, RunReport, SplitScore};
-use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use promptsmith_optimize::optimizers::mipro::Auto;
+use promptsmith_optimize::run::{RunReport, SplitScore};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// The optimizers `--optimizer` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OptimizerName {
+    /// LabeledFewShot.
+    Labeled,
+    /// BootstrapFewShot.
+    Bootstrap,
+    /// BootstrapFewShotWithRandomSearch.
+    #[value(name = "random_search")]
+    RandomSearch,
+    /// MIPROv2.
+    Mipro,
+    /// COPRO.
+    Copro,
+}
+
+/// MIPROv2's presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AutoPreset {
+    /// 6 candidates, validation up to 100.
+    Light,
+    /// 12 candidates, validation up to 300.
+    Medium,
+    /// 18 candidates, validation up to 1000.
+    Heavy,
+}
+
 /// Arguments of `optimize`.
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct OptimizeArgs {
     /// Program spec file (JSON or YAML).
     #[arg(long, required_unless_present = "resume")]
@@ -71,12 +85,12 @@ pub(crate) struct OptimizeArgs {
     /// Test examples to use.
     #[arg(long)]
     test_size: Option<usize>,
-    /// Optimizer: labeled, bootstrap, random_search, mipro, copro.
-    #[arg(long, default_value = "mipro")]
-    optimizer: String,
-    /// MIPROv2 preset: light, medium or heavy (excludes --num-candidates/--num-trials).
-    #[arg(long)]
-    auto: Option<String>,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerName::Mipro)]
+    optimizer: OptimizerName,
+    /// MIPROv2 preset (excludes --num-candidates/--num-trials).
+    #[arg(long, value_enum)]
+    auto: Option<AutoPreset>,
     /// MIPROv2 candidates per predictor (without --auto).
     #[arg(long)]
     num_candidates: Option<usize>,
@@ -148,11 +162,9 @@ pub(crate) struct OptimizeArgs {
     /// validation set (by default the program as written is kept then, and the result is saved
     /// beside it as rejected-state.json).
     #[arg(long)]
-    #[serde(default)]
     keep_regression: bool,
     /// Print the planned number of calls (and an estimated cost) and stop before any LM call.
     #[arg(long)]
-    #[serde(skip)]
     dry_run: bool,
     /// Where to write the optimized state (also kept in the run directory).
     #[arg(long)]
@@ -162,20 +174,12 @@ pub(crate) struct OptimizeArgs {
     run_dir: Option<PathBuf>,
     /// Continue a killed run from its run directory (its saved settings are used).
     #[arg(long, value_name = "RUN_DIR")]
-    #[serde(skip)]
     resume: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
-    #[serde(skip)]
     quiet: bool,
-    /// The model behind each role when the run started (saved in the run's config, checked on
-    /// resume: journaled calls match only the same models).
-    #[arg(skip)]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    models: Option<std::collections::BTreeMap<String, String>>,
     /// Recording in the store (--no-store, --database-url).
     #[command(flatten)]
-    #[serde(skip)]
     store: super::registry::RecordArgs,
     /// Register the result in the store's registry under this name: it becomes `production` when
     /// it beats the production version by --promotion-margin with a significant paired test on
@@ -185,153 +189,6 @@ pub(crate) struct OptimizeArgs {
     /// Relative gain over production needed to promote a registered result.
     #[arg(long, default_value_t = 0.05)]
     promotion_margin: f64,
-    /// The concurrency the run used (saved for --resume: bootstrapping runs the teacher a window
-    /// of this many examples at a time, so it decides which calls are made).
-    #[arg(skip)]
-    #[serde(default)]
-    concurrency: Option<usize>,
-}
-
-impl OptimizeArgs {
-    /// The dataset options of `--data` (or of another dataset name with the same mapping).
-    fn data_args(&self, data: Option<&str>) -> DataArgs {
-        DataArgs {
-            data: data.or(self.data_spec.as_deref()).unwrap_or_default().to_string(),
-            inputs: self.inputs.clone(),
-            labels: self.labels.clone(),
-            label_transform: self.label_transform.clone(),
-        }
-    }
-}
-
-/// Settings file of a run directory.
-const CONFIG_FILE: &str = "config.json";
-/// The optimizer's result when it scored below the program as written and was not kept.
-const REJECTED_STATE_FILE: &str = "rejected-state.json";
-
-/// The `--teacher-state` file, checked against the program before any model call.
-fn teacher_state(args: &OptimizeArgs, program: &Program) -> Result<Option<ProgramState>> {
-    let Some(path) = &args.teacher_state else { return Ok(None) };
-    if !matches!(args.optimizer.as_str(), "bootstrap" | "random_search" | "mipro") {
-        bail!("--teacher-state applies to the optimizers that bootstrap (bootstrap, random_search, mipro)");
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("--teacher-state {}: cannot read it", path.display()))?;
-    let state = ProgramState::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
-    program.with_state(&state).map_err(|e| anyhow!("--teacher-state {}: {e}", path.display()))?;
-    Ok(Some(state))
-}
-
-fn optimizer(args: &OptimizeArgs, program: &Program) -> Result<Box<dyn Optimizer>> {
-    let mipro = args.optimizer == "mipro";
-    let bootstrap = BootstrapSettings {
-        max_bootstrapped_demos: args.max_bootstrapped_demos.unwrap_or(4),
-        max_labeled_demos: args.max_labeled_demos.unwrap_or(if mipro { 4 } else { 16 }),
-        max_rounds: args.max_rounds,
-        metric_threshold: args.metric_threshold,
-        teacher_state: teacher_state(args, program)?,
-    };
-    let only_mipro = [
-        ("--auto", args.auto.is_some()),
-        ("--num-candidates", args.num_candidates.is_some()),
-        ("--num-trials", args.num_trials.is_some()),
-        ("--no-minibatch", args.no_minibatch),
-        ("--search-adapter", args.search_adapter),
-    ];
-    if !mipro {
-        if let Some((flag, _)) = only_mipro.iter().find(|(_, set)| *set) {
-            bail!("{flag} applies to --optimizer mipro only");
-        }
-    }
-    Ok(match args.optimizer.as_str() {
-        "labeled" => Box::new(LabeledFewShot { k: args.k }),
-        "bootstrap" => Box::new(BootstrapFewShot { settings: bootstrap }),
-        "random_search" => {
-            Box::new(RandomSearch { settings: bootstrap, num_candidate_programs: args.num_candidate_programs })
-        }
-        "mipro" => {
-            let auto = match args.auto.as_deref() {
-                None if args.num_candidates.is_none() && args.num_trials.is_none() => Some(Auto::Light),
-                None => None,
-                Some(a) => Some(Auto::parse(a).ok_or_else(|| anyhow!("--auto {a}: expected light, medium or heavy"))?),
-            };
-            Box::new(MiproV2 {
-                auto,
-                num_candidates: args.num_candidates,
-                num_trials: args.num_trials,
-                bootstrap,
-                minibatch: !args.no_minibatch,
-                minibatch_size: args.minibatch_size,
-                search_adapter: args.search_adapter,
-                ..MiproV2::default()
-            })
-        }
-        "copro" => Box::new(Copro {
-            breadth: args.breadth,
-            depth: args.depth,
-            init_temperature: args.init_temperature,
-            track_stats: false,
-        }),
-        other => bail!("--optimizer {other}: expected labeled, bootstrap, random_search, mipro or copro"),
-    })
-}
-
-/// Loads `spec` with the program's inputs.
-fn load(spec: &str, args: &OptimizeArgs, program_path: &Path, inputs: &[&str]) -> Result<Dataset> {
-    args.data_args(Some(spec)).load(&sample_dirs(program_path), inputs)
-}
-
-/// Training, validation and test examples as the arguments say.
-fn splits(
-    args: &OptimizeArgs,
-    program_path: &Path,
-    program: &Program,
-) -> Result<(Vec<Example>, Vec<Example>, Vec<Example>)> {
-    let inputs = program.input_fields();
-    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let data = args.data_args(None);
-    let mut pool = data.load(&sample_dirs(program_path), &inputs)?.shuffle(args.seed).into_examples();
-    let take = |pool: &mut Vec<Example>, n: usize, what: &str| -> Result<Vec<Example>> {
-        if pool.len() < n {
-            bail!("--data {data}: {what} needs {n} examples but only {} are left", pool.len());
-        }
-        let rest = pool.split_off(n);
-        Ok(std::mem::replace(pool, rest))
-    };
-    let test = match (&args.test_data, args.test_size) {
-        (Some(t), n) => {
-            let mut d = load(t, args, program_path, &inputs)?.shuffle(args.seed).into_examples();
-            if let Some(n) = n {
-                d.truncate(n);
-            }
-            d
-        }
-        (None, Some(n)) => take(&mut pool, n, "--test-size")?,
-        (None, None) => Vec::new(),
-    };
-    let (train, val) = match (&args.val_data, args.val_size) {
-        (Some(v), n) => {
-            let mut val = load(v, args, program_path, &inputs)?.shuffle(args.seed).into_examples();
-            if let Some(n) = n {
-                val.truncate(n);
-            }
-            (pool, val)
-        }
-        (None, Some(n)) => {
-            let val = take(&mut pool, n, "--val-size")?;
-            (pool, val)
-        }
-        // DSPy's split of the pool; --train-size then trims the training part.
-        (None, None) => split_like_dspy(pool, args.seed).map_err(|e| anyhow!("--data {data}: {e}"))?,
-    };
-    let mut train = train;
-    if let Some(n) = args.train_size {
-        if train.len() < n {
-            bail!("--train-size {n}: only {} training examples are available", train.len());
-        }
-        train.truncate(n);
-    }
-    Ok((train, val, test))
 }
 
 /// Progress on stderr: one line per trial and a bar for the current phase.
@@ -339,6 +196,7 @@ struct Progress {
     bar: ProgressBar,
     quiet: bool,
     best: std::sync::Mutex<Option<f64>>,
+    dir: PathBuf,
 }
 
 impl EventSink for Progress {
@@ -384,402 +242,209 @@ impl EventSink for Progress {
                     self.bar.println(m.clone());
                 }
             }
+            Event::Resumed { replayed_calls } => eprintln!(
+                "resuming {}: {replayed_calls} completed calls will be replayed from the journal",
+                self.dir.display()
+            ),
             Event::TrialStarted { .. } => {}
         }
     }
 }
 
+impl OptimizeArgs {
+    /// The flags that apply to one optimizer only, refused elsewhere.
+    fn check_flags(&self) -> Result<()> {
+        let only_mipro = [
+            ("--auto", self.auto.is_some()),
+            ("--num-candidates", self.num_candidates.is_some()),
+            ("--num-trials", self.num_trials.is_some()),
+            ("--no-minibatch", self.no_minibatch),
+            ("--search-adapter", self.search_adapter),
+        ];
+        if self.optimizer != OptimizerName::Mipro {
+            if let Some((flag, _)) = only_mipro.iter().find(|(_, set)| *set) {
+                bail!("{flag} applies to --optimizer mipro only");
+            }
+        }
+        let bootstraps =
+            matches!(self.optimizer, OptimizerName::Bootstrap | OptimizerName::RandomSearch | OptimizerName::Mipro);
+        if self.teacher_state.is_some() && !bootstraps {
+            bail!("--teacher-state applies to the optimizers that bootstrap (bootstrap, random_search, mipro)");
+        }
+        if let Some(name) = &self.register {
+            if self.store.no_store {
+                bail!("--register {name} needs the store; drop --no-store");
+            }
+        }
+        Ok(())
+    }
+
+    fn bootstrap(&self) -> BootstrapSpec {
+        BootstrapSpec {
+            max_bootstrapped_demos: self.max_bootstrapped_demos,
+            max_labeled_demos: self.max_labeled_demos,
+            max_rounds: self.max_rounds,
+            metric_threshold: self.metric_threshold,
+            teacher_state: self.teacher_state.clone(),
+        }
+    }
+
+    fn optimizer_spec(&self) -> OptimizerSpec {
+        match self.optimizer {
+            OptimizerName::Labeled => OptimizerSpec::Labeled { k: self.k },
+            OptimizerName::Bootstrap => OptimizerSpec::Bootstrap(self.bootstrap()),
+            OptimizerName::RandomSearch => OptimizerSpec::RandomSearch {
+                bootstrap: self.bootstrap(),
+                num_candidate_programs: self.num_candidate_programs,
+            },
+            OptimizerName::Mipro => OptimizerSpec::Mipro(MiproSpec {
+                auto: self.auto.map(|a| match a {
+                    AutoPreset::Light => Auto::Light,
+                    AutoPreset::Medium => Auto::Medium,
+                    AutoPreset::Heavy => Auto::Heavy,
+                }),
+                num_candidates: self.num_candidates,
+                num_trials: self.num_trials,
+                bootstrap: self.bootstrap(),
+                minibatch: !self.no_minibatch,
+                minibatch_size: self.minibatch_size,
+                search_adapter: self.search_adapter,
+            }),
+            OptimizerName::Copro => OptimizerSpec::Copro(CoproSpec {
+                breadth: self.breadth,
+                depth: self.depth,
+                init_temperature: self.init_temperature,
+            }),
+        }
+    }
+
+    /// The job these flags ask for.
+    fn request(&self, program: &Path, data: &str) -> Result<OptimizeRequest> {
+        self.check_flags()?;
+        let data = DataRequest {
+            data: data.to_string(),
+            inputs: self.inputs.clone(),
+            labels: self.labels.clone(),
+            label_transform: self.label_transform.clone(),
+        };
+        let mut req = OptimizeRequest::new(program.display().to_string(), data, self.optimizer_spec());
+        req.state = self.state.clone();
+        req.splits = SplitRequest {
+            val_data: self.val_data.clone(),
+            test_data: self.test_data.clone(),
+            train_size: self.train_size,
+            val_size: self.val_size,
+            test_size: self.test_size,
+        };
+        req.metric = self.metric.clone();
+        req.field = self.field.clone();
+        req.seed = self.seed;
+        req.budget = Budget {
+            max_calls: self.max_calls,
+            max_tokens: self.max_tokens,
+            max_cost_usd: self.max_cost,
+            max_seconds: self.max_time,
+        };
+        req.keep_regression = self.keep_regression;
+        req.register =
+            self.register.clone().map(|name| RegisterRequest { name, promotion_margin: self.promotion_margin });
+        req.out = self.out.clone();
+        Ok(req)
+    }
+}
+
 pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<ExitCode> {
-    let store_args = args.store.clone();
-    let (args, dir) = match &args.resume {
+    let store = (!args.store.no_store).then(|| StoreTarget::new(args.store.database_url.clone()));
+    let service = OptimizeService::new(store);
+    let (request, dir) = match &args.resume {
         Some(dir) => {
-            let path = dir.join(CONFIG_FILE);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("--resume {}: cannot read {}", dir.display(), path.display()))?;
-            let mut saved: OptimizeArgs = serde_json::from_str(&text)
-                .map_err(|e| anyhow!("--resume: {} line {}: {e}", path.display(), e.line()))?;
-            saved.quiet = args.quiet;
-            saved.store = args.store.clone();
-            if dir.join("state.json").is_file() && dir.join("report.json").is_file() {
+            let request = OptimizeService::load_config(dir)?;
+            if OptimizeService::is_finished(dir) {
                 eprintln!("note: {} already finished; replaying it from its journal", dir.display());
             }
-            (saved, dir.clone())
+            (request, dir.clone())
         }
         None => {
-            let program_path = args.program.clone().context("--program is required")?;
-            let name = program_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let dir = if args.dry_run { PathBuf::new() } else { run_dir(args.run_dir.as_deref(), "optimize", &name)? };
-            (args, dir)
+            let (Some(program), Some(data)) = (&args.program, &args.data_spec) else {
+                bail!("--program and --data are required (or --resume RUN_DIR)");
+            };
+            let request = args.request(program, data)?;
+            let name = program.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir =
+                if args.dry_run { PathBuf::new() } else { create_run_dir(args.run_dir.as_deref(), "optimize", &name)? };
+            (request, dir)
         }
     };
-    let program_path = args.program.clone().context("--program is required")?;
-    let program = load_program_with_state(&program_path, args.state.as_deref())?;
-    let field = super::metric_field(&program, args.field.as_deref())?;
-    let metric_spec = super::metric_spec(&args.metric)?;
-    let opt = optimizer(&args, &program)?;
-    if let Some(name) = &args.register {
-        if args.store.no_store {
-            bail!("--register {name} needs the store; drop --no-store");
-        }
-        if !(args.promotion_margin.is_finite() && args.promotion_margin >= 0.0) {
-            bail!("--promotion-margin {}: expected a relative gain such as 0.05", args.promotion_margin);
-        }
-    }
-    let (trainset, valset, testset) = splits(&args, &program_path, &program)?;
-    super::check_labels(
-        &metric_spec,
-        &field,
-        args.data_spec.as_deref().unwrap_or_default(),
-        trainset.first().or(valset.first()),
-    )?;
-    let budget = Budget {
-        max_calls: args.max_calls,
-        max_tokens: args.max_tokens,
-        max_cost_usd: args.max_cost,
-        max_seconds: args.max_time,
-    };
-    if args.max_calls == Some(0) || args.max_tokens == Some(0) {
-        bail!("--max-calls / --max-tokens 0 allow no LM call at all");
-    }
-    for (flag, v) in [("--max-cost", args.max_cost), ("--max-time", args.max_time)] {
-        if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
-            bail!("{flag} {}: expected a positive number", v.unwrap_or_default());
-        }
-    }
-
-    // Everything that can be checked is checked before the first LM call.
-    let placeholder: Arc<dyn promptsmith_eval::Metric> =
-        Arc::from(promptsmith_eval::metric_by_name("exact_match", &field).map_err(|e| anyhow!("--metric: {e}"))?);
-    let preview = OptimizeTask {
-        program: program.clone(),
-        trainset: trainset.clone(),
-        valset: valset.clone(),
-        metric: placeholder,
-    };
-    let (plan, _) = check(opt.as_ref(), &preview).map_err(|e| anyhow!("{e}"))?;
+    let prepared = service.prepare(request).await?;
     if args.dry_run {
-        println!(
-            "{} on {} training / {} validation / {} test examples, seed {}",
-            opt.name(),
-            trainset.len(),
-            valset.len(),
-            testset.len(),
-            args.seed
-        );
-        println!(
-            "planned LM calls (upper bounds): {} task, {} teacher, {} proposer; {} in all, {} trials",
-            plan.task_calls,
-            plan.teacher_calls,
-            plan.proposer_calls,
-            plan.total_calls(),
-            plan.trials
-        );
-        let tokens = estimate_tokens(&program, &trainset);
-        println!("estimated tokens per task call: about {} prompt + up to {} completion", tokens.0, tokens.1);
-        let config = crate::lm_setup::read_config(&lm_args)?.roles.task;
-        let calls = plan.total_calls();
-        match config.cost_usd(tokens.0 * calls, tokens.1 * calls) {
-            Some(c) => println!("estimated cost: at most ${c:.4} at the configured prices"),
-            None => println!("estimated cost: no price configured (set prices in promptsmith.toml [lm])"),
-        }
-        for note in &plan.notes {
-            println!("  - {note}");
-        }
-        if let Some(max) = budget.max_calls {
-            if max < plan.total_calls() {
-                println!("  - --max-calls {max} is below the plan: the search will stop early when it is reached");
-            }
-        }
+        let pricing = crate::lm_setup::read_config(&lm_args)?.roles.task;
+        print_plan(&service.plan(&prepared, &pricing));
         return Ok(ExitCode::SUCCESS);
     }
-
-    let handle = build_lm(&lm_args).await?;
-    let mut args = args;
-    let concurrency = *args.concurrency.get_or_insert(handle.concurrency);
-    let models = RoleModels {
-        task: handle.lm.clone(),
-        teacher: Some(role_lm(&lm_args, &handle, LmRole::Teacher).await?),
-        proposer: Some(role_lm(&lm_args, &handle, LmRole::Proposer).await?),
-        judge: Some(role_lm(&lm_args, &handle, LmRole::Judge).await?),
-    };
-    let names = role_model_names(&models);
-    if let Some(saved) = args.models.as_ref().filter(|saved| **saved != names) {
-        handle.shutdown().await;
-        bail!(
-            "--resume {}: the run was started with {}, this command would use {}; its journaled calls \
-             would not match and would be made again. Resume with the same --model / --lm-base-url / \
-             --local-model (and promptsmith.toml roles) as the run started with",
-            dir.display(),
-            describe_models(saved),
-            describe_models(&names)
-        );
-    }
-    args.models = Some(names);
-    write_json(&dir, CONFIG_FILE, &args)?;
+    let lm = build_lm(&lm_args).await?;
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix:>9} {bar:25} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let events = Arc::new(Progress { bar: bar.clone(), quiet: args.quiet, best: Default::default() });
-    let checkpoint = Arc::new(RunDirCheckpoint::open(&dir).map_err(|e| anyhow!("{e}"))?);
-    let engine = Engine::new(
-        models,
-        EngineConfig { concurrency, seed: args.seed, budget, failure_score: 0.0 },
-        checkpoint,
-        events,
-    )
-    .map_err(|e| anyhow!("{e}"))?
-    .with_cancel(cancel_on_ctrl_c());
-    if engine.journal_len() > 0 {
-        eprintln!(
-            "resuming {}: {} completed calls will be replayed from the journal",
-            dir.display(),
-            engine.journal_len()
-        );
-    }
-    let judge: Option<Arc<dyn LanguageModel>> = metric_spec.needs_judge().then(|| engine.lm(LmRole::Judge));
-    let metric = metric_spec.build(&field, judge).map_err(|e| anyhow!("--metric {}: {e}", args.metric))?;
-    let task = OptimizeTask { program: program.clone(), trainset, valset, metric };
-    let options = RunOptions { keep_regression: args.keep_regression };
-    let result = run_with(opt.as_ref(), &engine, &task, &testset, options).await;
+    let events = Arc::new(Progress { bar: bar.clone(), quiet: args.quiet, best: Default::default(), dir: dir.clone() });
+    let ctx = RunContext { lm: lm.stack(), run_dir: dir.clone(), events, cancel: super::cancel_on_ctrl_c() };
+    let outcome = service.run(prepared, ctx).await;
     bar.finish_and_clear();
-    let (state, report) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            handle.shutdown().await;
-            if matches!(e, promptsmith_optimize::OptimizeError::LmFailed(_)) {
-                bail!(
-                    "{e}\nthe completed calls are saved in {}: once the model answers again, continue with \
-                     --resume {}",
-                    dir.display(),
-                    dir.display()
-                );
-            }
-            bail!("{e}");
-        }
-    };
-    // Registration compares with production on the same validation examples (through the
-    // engine: cached rollouts are free, new ones count against the budget).
-    let registration = match &args.register {
-        Some(name) if !store_args.no_store => {
-            Some(register(name, &args, &program_path, &engine, &task, &state, &report, &store_args).await)
-        }
-        _ => None,
-    };
-    let info = handle.info.clone();
-    handle.shutdown().await;
+    lm.shutdown().await;
+    let outcome = outcome?;
+    print_outcome(&outcome);
+    Ok(if outcome.cancelled() { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
 
-    let state_path = write_json(&dir, "state.json", &state)?;
-    if let Some(out) = &args.out {
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(out, state.to_json() + "\n").with_context(|| format!("cannot write {}", out.display()))?;
+fn print_plan(plan: &DryRun) {
+    let (train, val, test) = plan.sizes;
+    println!("{} on {train} training / {val} validation / {test} test examples, seed {}", plan.optimizer, plan.seed);
+    let p = &plan.plan;
+    println!(
+        "planned LM calls (upper bounds): {} task, {} teacher, {} proposer; {} in all, {} trials",
+        p.task_calls,
+        p.teacher_calls,
+        p.proposer_calls,
+        p.total_calls(),
+        p.trials
+    );
+    let (prompt, completion) = plan.tokens_per_call;
+    println!("estimated tokens per task call: about {prompt} prompt + up to {completion} completion");
+    match plan.estimated_cost_usd {
+        Some(c) => println!("estimated cost: at most ${c:.4} at the configured prices"),
+        None => println!("estimated cost: no price configured (set prices in promptsmith.toml [lm])"),
     }
-    write_json(&dir, "report.json", &report)?;
-    if let Some(r) = &report.rejected {
-        write_json(&dir, REJECTED_STATE_FILE, &r.state)?;
+    for note in &p.notes {
+        println!("  - {note}");
     }
-    let mut manifest = Manifest::new("optimize");
-    manifest.seed = Some(args.seed);
-    manifest.model = serde_json::to_value(&info)?;
-    manifest.program = json!({
-        "path": program_path.display().to_string(),
-        "name": program.name,
-        "hash": program.hash(),
-        "state": args.state.as_ref().map(|p| json!({"path": p.display().to_string(), "sha256": file_sha256(p)})),
-    });
-    manifest.settings = serde_json::to_value(&args)?;
-    write_json(&dir, "manifest.json", &manifest)?;
-    print_report(&report, &state_path, args.out.as_deref(), &dir);
-    let version = match registration {
-        Some(Ok((version, line))) => {
-            println!("{line}");
-            Some(version)
-        }
+    if let Some(max) = plan.call_cap_below_plan {
+        println!("  - --max-calls {max} is below the plan: the search will stop early when it is reached");
+    }
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+fn print_outcome(o: &OptimizeOutcome) {
+    for w in &o.data_warnings {
+        eprintln!("warning: {w}");
+    }
+    print_report(&o.report, &o.state_path, o.out.as_deref(), &o.run_dir);
+    match &o.registration {
+        Some(Ok(r)) => println!("registered {r}"),
         Some(Err(e)) => {
-            eprintln!("error: registering the result failed (the state is saved in {}): {e:#}", dir.display());
-            None
+            eprintln!("error: registering the result failed (the state is saved in {}): {e}", o.run_dir.display())
         }
-        None => None,
-    };
-    if !store_args.no_store {
-        if let Err(e) = record_run(&store_args, &program.name, opt.name(), &args, &report, &state, &dir, version).await
-        {
-            eprintln!("warning: the run is saved in {}, but recording it in the store failed: {e:#}", dir.display());
+        None => {}
+    }
+    match &o.recorded {
+        Some(Ok(r)) => println!("stored: run {} with {} trials in {}", r.run_id, r.trials, r.url),
+        Some(Err(e)) => {
+            eprintln!("warning: the run is saved in {}, but recording it in the store failed: {e}", o.run_dir.display())
         }
+        None => {}
     }
-    Ok(if report.stopped.as_ref().is_some_and(|s| s.is_cancelled()) { ExitCode::from(130) } else { ExitCode::SUCCESS })
-}
-
-/// The model name behind each role.
-fn role_model_names(models: &RoleModels) -> std::collections::BTreeMap<String, String> {
-    LmRole::ALL.into_iter().map(|role| (role.as_str().to_string(), models.for_role(role).model_name())).collect()
-}
-
-/// `task 'a', teacher 'b', ...`
-fn describe_models(names: &std::collections::BTreeMap<String, String>) -> String {
-    names.iter().map(|(role, name)| format!("{role} '{name}'")).collect::<Vec<_>>().join(", ")
-}
-
-/// Registers `state` under `name`; returns the version and a line to print.
-#[allow(clippy::too_many_arguments)]
-async fn register(
-    name: &str,
-    args: &OptimizeArgs,
-    program_path: &Path,
-    engine: &Engine,
-    task: &OptimizeTask,
-    state: &promptsmith_core::ProgramState,
-    report: &RunReport,
-    store_args: &super::registry::RecordArgs,
-) -> Result<(i64, String)> {
-    use promptsmith_store::{NewVersion, PromotionPolicy, VersionSelector};
-    let store = super::registry::StoreArgs { database_url: store_args.database_url.clone() }.open().await?;
-    let (spec, parent) = match super::registry::registered_ref(program_path) {
-        Some(r) => {
-            let v = store.resolve(&r).await?;
-            (v.spec, Some(v.version))
-        }
-        None => (promptsmith_core::ProgramSpec::load(program_path).map_err(anyhow::Error::new)?, None),
-    };
-    let production = match store.version(name, &VersionSelector::Alias("production".into())).await {
-        Ok(v) => Some(v),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(e.into()),
-    };
-    let final_scores = promptsmith_optimize::run::score(engine, task, state, &task.valset)
-        .await
-        .context("cannot score the result on the validation set (budget exhausted?)")?
-        .scores;
-    let active = match &production {
-        None => None,
-        Some(v) => {
-            let scores = promptsmith_optimize::run::score(engine, task, &v.state, &task.valset)
-                .await
-                .with_context(|| {
-                    format!("cannot score {name}@production (version {}) on the validation set", v.version)
-                })?
-                .scores;
-            Some((v.version, scores))
-        }
-    };
-    let mut new = NewVersion::new(name, spec, state.clone(), &std::env::var("USER").unwrap_or_else(|_| "cli".into()));
-    new.parent_version = parent.or(production.as_ref().map(|v| v.version));
-    new.optimizer = Some(report.optimizer.clone());
-    new.params = report.params.clone();
-    new.scores = json!({
-        "val": report.final_val.as_ref().map(|s| s.score),
-        "test": report.final_test.as_ref().map(|s| s.score),
-        "baseline_val": report.baseline_val.as_ref().map(|s| s.score),
-    });
-    new.note = format!("promptsmith optimize --optimizer {} --seed {}", report.optimizer, args.seed);
-    if let Some(r) = &report.rejected {
-        new.note.push_str(&format!(
-            " (the optimizer's result scored {:.1}% on validation, below the program as written, which is what this version holds)",
-            r.val.score * 100.0
-        ));
-    }
-    let policy =
-        PromotionPolicy { min_relative_gain: args.promotion_margin, seed: args.seed, ..PromotionPolicy::default() };
-    let outcome = store
-        .register_optimized(&new, &final_scores, active.as_ref().map(|(v, s)| (*v, s.as_slice())), &policy)
-        .await?;
-    store.close().await;
-    let why = outcome.decision.as_ref().map(|d| format!(": {}", d.reason)).unwrap_or_default();
-    Ok((
-        outcome.version.version,
-        format!("registered {name} version {} as {}{why}", outcome.version.version, outcome.alias),
-    ))
-}
-
-/// Records the run, its trials and its artifacts in the store.
-#[allow(clippy::too_many_arguments)]
-async fn record_run(
-    store_args: &super::registry::RecordArgs,
-    program: &str,
-    optimizer: &str,
-    args: &OptimizeArgs,
-    report: &RunReport,
-    state: &promptsmith_core::ProgramState,
-    dir: &Path,
-    version: Option<i64>,
-) -> Result<()> {
-    use promptsmith_store::{NewRun, RoleUsage, RunEnd, RunStatus, Trial};
-    let store = super::registry::StoreArgs { database_url: store_args.database_url.clone() }.open().await?;
-    let run = store
-        .create_run(&NewRun {
-            kind: "optimize".into(),
-            program: args.register.clone().unwrap_or_else(|| program.to_string()),
-            optimizer: Some(optimizer.to_string()),
-            params: report.params.clone(),
-            metadata: json!({"seed": args.seed, "run_dir": dir.display().to_string(), "sizes": report.sizes, "data": args.data_spec}),
-        })
-        .await?;
-    for t in &report.trials {
-        store
-            .add_trial(
-                run.id,
-                &Trial {
-                    trial: t.number as i64,
-                    candidate: t.candidate.clone(),
-                    parent_candidate: None,
-                    score: Some(t.score),
-                    params: json!({"kind": t.kind, "n": t.n, "choice": t.params}),
-                    state: None,
-                    created_at: 0,
-                },
-            )
-            .await?;
-    }
-    store.put_artifact(run.id, "state.json", "state", &state.to_json()).await?;
-    store.put_artifact(run.id, "report.json", "report", &serde_json::to_string(report)?).await?;
-    let role = |r: &promptsmith_optimize::budget::RoleSpend| RoleUsage {
-        calls: r.calls,
-        prompt_tokens: r.prompt_tokens,
-        completion_tokens: r.completion_tokens,
-        cost_usd: r.cost_usd,
-    };
-    let usage = [
-        ("task", role(&report.spent.task)),
-        ("teacher", role(&report.spent.teacher)),
-        ("proposer", role(&report.spent.proposer)),
-        ("judge", role(&report.spent.judge)),
-    ]
-    .into_iter()
-    .filter(|(_, u)| u.calls > 0)
-    .map(|(k, u)| (k.to_string(), u))
-    .collect();
-    let end = RunEnd {
-        // A budget stop is a normal end (the best state so far is the result); Ctrl-C is not.
-        status: if report.stopped.as_ref().is_some_and(|s| s.is_cancelled()) {
-            RunStatus::Cancelled
-        } else {
-            RunStatus::Succeeded
-        },
-        usage,
-        best_score: report.final_val.as_ref().map(|s| s.score),
-        result_version: version,
-        error: report.stopped.as_ref().map(ToString::to_string),
-    };
-    store.finish_run(run.id, &end).await?;
-    store.close().await;
-    println!("stored: run {} with {} trials in {}", run.id, report.trials.len(), store.url());
-    Ok(())
-}
-
-/// About how many prompt tokens one task call takes (4 characters a token) and the completion cap.
-fn estimate_tokens(program: &Program, examples: &[Example]) -> (u64, u64) {
-    let Some(first) = examples.first() else { return (0, 0) };
-    let mut prompt = 0u64;
-    let mut completion = 0u64;
-    for p in &program.predictors {
-        let chars: usize = p.format(&first.inputs()).iter().map(|m| m.content.len()).sum();
-        prompt += (chars / 4) as u64;
-        completion += u64::from(p.options.max_tokens.unwrap_or(promptsmith_core::predict::DEFAULT_MAX_TOKENS));
-    }
-    (prompt, completion)
 }
 
 fn pct(s: Option<&SplitScore>) -> String {
@@ -794,7 +459,7 @@ fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path
             "kept the program as written: the optimizer's result scored {} on validation, below it \
              (saved as {}; --keep-regression keeps such a result instead)",
             pct(Some(&r.val)),
-            dir.join(REJECTED_STATE_FILE).display()
+            dir.join(promptsmith_app::optimize::REJECTED_STATE_FILE).display()
         );
     }
     if report.final_test.is_some() {

@@ -1,0 +1,19 @@
+//! promptsmith's application layer: the jobs a user runs (optimize, eval, compare, register,
+//! record), as typed requests and outcomes. The CLI parses flags into these requests and prints
+//! the outcomes; the HTTP service deserializes the same requests and serializes the outcomes.
+//! Neither holds logic of its own.
+//!
+//! Errors are [`AppError`]s with an [`ErrorKind`](promptsmith_core::ErrorKind), which the CLI
+//! maps to exit codes and the server to HTTP statuses, each in one place.
+
+pub mod data;
+pub mod error;
+pub mod metric;
+pub mod optimize;
+pub mod program;
+pub mod rundir;
+
+pub use data::DataRequest;
+pub use error::{AppError, Result};
+pub use optimize::{OptimizeRequest, OptimizeService, OptimizerSpec};
+pub use program::{ProgramSource, StoreTarget};

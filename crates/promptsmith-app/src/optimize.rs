@@ -1,0 +1,11 @@
+//! Optimization jobs: the request, the splits, the service, registration and recording.
+
+mod record;
+mod request;
+mod service;
+mod splits;
+
+pub use record::{RecordedRun, Registration};
+pub use request::{BootstrapSpec, CoproSpec, MiproSpec, OptimizeRequest, OptimizerSpec, RegisterRequest, SplitRequest};
+pub use service::{DryRun, OptimizeOutcome, OptimizeService, Prepared, RunContext, CONFIG_FILE, REJECTED_STATE_FILE};
+pub use splits::Splits;

@@ -1,0 +1,421 @@
+//! [`OptimizeRequest`]: one optimization job. The same type is the CLI's parsed flags, the run
+//! directory's `config.json` (what `--resume` reads), the HTTP body and the queued job.
+
+use crate::data::DataRequest;
+use crate::error::{invalid, Result};
+use promptsmith_core::{Program, ProgramState};
+use promptsmith_optimize::budget::Budget;
+use promptsmith_optimize::optimizers::bootstrap::{BootstrapFewShot, BootstrapSettings};
+use promptsmith_optimize::optimizers::copro::Copro;
+use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
+use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
+use promptsmith_optimize::optimizers::random_search::RandomSearch;
+use promptsmith_optimize::Optimizer;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Everything an optimization needs, checked before the first model call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizeRequest {
+    /// A program spec file, or `NAME@VERSION|ALIAS` in the registry.
+    pub program: String,
+    /// Start from this state instead of the program's own instructions and demos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<PathBuf>,
+    /// Training data, and the pool validation and test examples are drawn from.
+    pub data: DataRequest,
+    /// How the examples are split.
+    #[serde(default)]
+    pub splits: SplitRequest,
+    /// The optimizer and its settings.
+    pub optimizer: OptimizerSpec,
+    /// A built-in metric id or a metric spec file.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+    /// The output field the metric compares (default `answer`, else the last output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Seed of every random choice (splits, sampling, search).
+    #[serde(default)]
+    pub seed: u64,
+    /// Caps on calls, tokens, cost and time.
+    #[serde(default)]
+    pub budget: Budget,
+    /// Keep the optimizer's result even when it scores below the program as written.
+    #[serde(default)]
+    pub keep_regression: bool,
+    /// Register the result in the store's registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register: Option<RegisterRequest>,
+    /// Also write the optimized state here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<PathBuf>,
+    /// The model behind each role when the run started (filled in by the service; checked on
+    /// resume: journaled calls match only the same models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<BTreeMap<String, String>>,
+    /// The concurrency the run used (filled in by the service; bootstrapping runs the teacher a
+    /// window of this many examples at a time, so it decides which calls are made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+}
+
+fn default_metric() -> String {
+    "exact_match".to_string()
+}
+
+/// Where validation and test examples come from and how many of each are used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitRequest {
+    /// Validation data (default: drawn from `data`; without `val_size`, DSPy's split: 80% of
+    /// the examples, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_data: Option<String>,
+    /// Held-out test data, scored for the report only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_data: Option<String>,
+    /// Training examples to use (a seeded sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_size: Option<usize>,
+    /// Validation examples to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_size: Option<usize>,
+    /// Test examples to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_size: Option<usize>,
+}
+
+/// Registering the result under `name`: it becomes `production` when it beats the production
+/// version by `promotion_margin` with a significant paired test on the validation set, else
+/// `candidate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Program name in the registry.
+    pub name: String,
+    /// Relative gain over production needed to promote.
+    #[serde(default = "default_margin")]
+    pub promotion_margin: f64,
+}
+
+fn default_margin() -> f64 {
+    0.05
+}
+
+/// An optimizer and its settings, tagged by `name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerSpec {
+    /// LabeledFewShot: `k` labeled demos per predictor.
+    Labeled {
+        /// Demos per predictor.
+        #[serde(default = "default_k")]
+        k: usize,
+    },
+    /// BootstrapFewShot.
+    Bootstrap(BootstrapSpec),
+    /// BootstrapFewShotWithRandomSearch.
+    RandomSearch {
+        /// Bootstrapping settings.
+        #[serde(default)]
+        bootstrap: BootstrapSpec,
+        /// Candidates beyond zero-shot, labeled and unshuffled.
+        #[serde(default = "default_candidate_programs")]
+        num_candidate_programs: usize,
+    },
+    /// MIPROv2.
+    Mipro(MiproSpec),
+    /// COPRO.
+    Copro(CoproSpec),
+}
+
+fn default_k() -> usize {
+    16
+}
+fn default_candidate_programs() -> usize {
+    16
+}
+
+/// Bootstrapping settings shared by bootstrap, random search and MIPROv2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSpec {
+    /// Bootstrapped demos per predictor (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bootstrapped_demos: Option<usize>,
+    /// Demos per predictor in all (default 16; 4 for MIPROv2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_labeled_demos: Option<usize>,
+    /// Passes over the training set.
+    #[serde(default = "one")]
+    pub max_rounds: usize,
+    /// Score a teacher trace needs to become a demo.
+    #[serde(default = "one_f")]
+    pub metric_threshold: f64,
+    /// The teacher program's state (default: the program with labeled demos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_state: Option<PathBuf>,
+}
+
+impl Default for BootstrapSpec {
+    fn default() -> Self {
+        Self {
+            max_bootstrapped_demos: None,
+            max_labeled_demos: None,
+            max_rounds: 1,
+            metric_threshold: 1.0,
+            teacher_state: None,
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn one_f() -> f64 {
+    1.0
+}
+
+/// MIPROv2 settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiproSpec {
+    /// A preset (default light when neither candidates nor trials are given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<Auto>,
+    /// Candidates per predictor (without `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_candidates: Option<usize>,
+    /// Trials (without `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_trials: Option<usize>,
+    /// Bootstrapping settings.
+    #[serde(default)]
+    pub bootstrap: BootstrapSpec,
+    /// Score minibatches (default true).
+    #[serde(default = "yes")]
+    pub minibatch: bool,
+    /// Minibatch size (default 35).
+    #[serde(default = "default_minibatch")]
+    pub minibatch_size: usize,
+    /// Also search the prompt layout (chat, json, plain) per predictor.
+    #[serde(default)]
+    pub search_adapter: bool,
+}
+
+impl Default for MiproSpec {
+    fn default() -> Self {
+        Self {
+            auto: None,
+            num_candidates: None,
+            num_trials: None,
+            bootstrap: BootstrapSpec::default(),
+            minibatch: true,
+            minibatch_size: 35,
+            search_adapter: false,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_minibatch() -> usize {
+    35
+}
+
+/// COPRO settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoproSpec {
+    /// Instructions per round.
+    #[serde(default = "default_breadth")]
+    pub breadth: usize,
+    /// Rounds.
+    #[serde(default = "default_depth")]
+    pub depth: usize,
+    /// Proposal temperature.
+    #[serde(default = "one_f32")]
+    pub init_temperature: f32,
+}
+
+impl Default for CoproSpec {
+    fn default() -> Self {
+        Self { breadth: 10, depth: 3, init_temperature: 1.0 }
+    }
+}
+
+fn default_breadth() -> usize {
+    10
+}
+fn default_depth() -> usize {
+    3
+}
+fn one_f32() -> f32 {
+    1.0
+}
+
+impl OptimizerSpec {
+    /// The optimizer's id: `labeled`, `bootstrap`, `random_search`, `mipro`, `copro`.
+    pub fn id(&self) -> &'static str {
+        match self {
+            OptimizerSpec::Labeled { .. } => "labeled",
+            OptimizerSpec::Bootstrap(_) => "bootstrap",
+            OptimizerSpec::RandomSearch { .. } => "random_search",
+            OptimizerSpec::Mipro(_) => "mipro",
+            OptimizerSpec::Copro(_) => "copro",
+        }
+    }
+
+    /// The bootstrapping settings, for the optimizers that bootstrap.
+    pub fn bootstrap(&self) -> Option<&BootstrapSpec> {
+        match self {
+            OptimizerSpec::Bootstrap(b) | OptimizerSpec::RandomSearch { bootstrap: b, .. } => Some(b),
+            OptimizerSpec::Mipro(m) => Some(&m.bootstrap),
+            _ => None,
+        }
+    }
+
+    /// The optimizer, with the teacher state read and checked against `program`.
+    pub fn build(&self, program: &Program) -> Result<Box<dyn Optimizer>> {
+        let mipro = matches!(self, OptimizerSpec::Mipro(_));
+        let bootstrap = |b: &BootstrapSpec| -> Result<BootstrapSettings> {
+            Ok(BootstrapSettings {
+                max_bootstrapped_demos: b.max_bootstrapped_demos.unwrap_or(4),
+                max_labeled_demos: b.max_labeled_demos.unwrap_or(if mipro { 4 } else { 16 }),
+                max_rounds: b.max_rounds,
+                metric_threshold: b.metric_threshold,
+                teacher_state: teacher_state(b, program)?,
+            })
+        };
+        Ok(match self {
+            OptimizerSpec::Labeled { k } => Box::new(LabeledFewShot { k: *k }),
+            OptimizerSpec::Bootstrap(b) => Box::new(BootstrapFewShot { settings: bootstrap(b)? }),
+            OptimizerSpec::RandomSearch { bootstrap: b, num_candidate_programs } => {
+                Box::new(RandomSearch { settings: bootstrap(b)?, num_candidate_programs: *num_candidate_programs })
+            }
+            OptimizerSpec::Mipro(m) => {
+                let auto = match m.auto {
+                    None if m.num_candidates.is_none() && m.num_trials.is_none() => Some(Auto::Light),
+                    a => a,
+                };
+                Box::new(MiproV2 {
+                    auto,
+                    num_candidates: m.num_candidates,
+                    num_trials: m.num_trials,
+                    bootstrap: bootstrap(&m.bootstrap)?,
+                    minibatch: m.minibatch,
+                    minibatch_size: m.minibatch_size,
+                    search_adapter: m.search_adapter,
+                    ..MiproV2::default()
+                })
+            }
+            OptimizerSpec::Copro(c) => Box::new(Copro {
+                breadth: c.breadth,
+                depth: c.depth,
+                init_temperature: c.init_temperature,
+                track_stats: false,
+            }),
+        })
+    }
+}
+
+/// The teacher state file, checked against the program before any model call.
+fn teacher_state(b: &BootstrapSpec, program: &Program) -> Result<Option<ProgramState>> {
+    let Some(path) = &b.teacher_state else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::error::io_error(format!("--teacher-state {}: cannot read it", path.display()), &e))?;
+    let state = ProgramState::from_json(&text, &path.display().to_string())?;
+    if let Err(e) = program.with_state(&state) {
+        invalid!("--teacher-state {}: {e}", path.display());
+    }
+    Ok(Some(state))
+}
+
+impl OptimizeRequest {
+    /// A request with the defaults for `program`, `data` and `optimizer`.
+    pub fn new(program: impl Into<String>, data: DataRequest, optimizer: OptimizerSpec) -> Self {
+        Self {
+            program: program.into(),
+            state: None,
+            data,
+            splits: SplitRequest::default(),
+            optimizer,
+            metric: default_metric(),
+            field: None,
+            seed: 0,
+            budget: Budget::default(),
+            keep_regression: false,
+            register: None,
+            out: None,
+            models: None,
+            concurrency: None,
+        }
+    }
+
+    /// Checks the settings that need no file or model: the budget and the registration.
+    pub fn validate(&self) -> Result<()> {
+        let b = &self.budget;
+        if b.max_calls == Some(0) || b.max_tokens == Some(0) {
+            invalid!("--max-calls / --max-tokens 0 allow no LM call at all");
+        }
+        for (flag, v) in [("--max-cost", b.max_cost_usd), ("--max-time", b.max_seconds)] {
+            if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                invalid!("{flag} {}: expected a positive number", v.unwrap_or_default());
+            }
+        }
+        if let Some(r) = &self.register {
+            if !(r.promotion_margin.is_finite() && r.promotion_margin >= 0.0) {
+                invalid!("--promotion-margin {}: expected a relative gain such as 0.05", r.promotion_margin);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_round_trips_through_json_and_fills_defaults() {
+        let mut req = OptimizeRequest::new(
+            "examples/gsm8k/program.json",
+            DataRequest::named("gsm8k:train"),
+            OptimizerSpec::Mipro(MiproSpec { auto: Some(Auto::Medium), ..MiproSpec::default() }),
+        );
+        req.splits.val_size = Some(12);
+        req.budget.max_calls = Some(60);
+        req.register = Some(RegisterRequest { name: "qa".into(), promotion_margin: 0.1 });
+        let text = serde_json::to_string(&req).unwrap();
+        assert_eq!(serde_json::from_str::<OptimizeRequest>(&text).unwrap(), req);
+
+        let short: OptimizeRequest = serde_json::from_value(serde_json::json!({
+            "program": "p.json", "data": {"data": "d.jsonl"}, "optimizer": {"name": "copro", "depth": 2}
+        }))
+        .unwrap();
+        assert_eq!(short.optimizer, OptimizerSpec::Copro(CoproSpec { depth: 2, ..CoproSpec::default() }));
+        assert_eq!(short.metric, "exact_match");
+        let err = serde_json::from_value::<OptimizeRequest>(serde_json::json!({
+            "program": "p.json", "data": {"data": "d"}, "optimizer": {"name": "mipro", "breadth": 2}
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `breadth`"), "{err}");
+    }
+
+    #[test]
+    fn validation_catches_budgets_and_presets() {
+        let mut req = OptimizeRequest::new("p", DataRequest::named("d"), OptimizerSpec::Labeled { k: 2 });
+        req.budget.max_calls = Some(0);
+        assert!(req.validate().unwrap_err().message.contains("allow no LM call"));
+        req.budget.max_calls = None;
+        req.budget.max_cost_usd = Some(-1.0);
+        assert!(req.validate().unwrap_err().message.starts_with("--max-cost -1"));
+        req.budget.max_cost_usd = None;
+        assert!(req.validate().is_ok());
+    }
+}

@@ -1,0 +1,114 @@
+//! Run directories and manifests: every run records what produced its results.
+
+use crate::error::{io_error, AppError, Result};
+use serde::Serialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a run used.
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    /// The promptsmith version that ran it.
+    pub promptsmith_version: &'static str,
+    /// `eval`, `optimize`, ...
+    pub command: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The run's seed.
+    pub seed: Option<u64>,
+    /// The task model ([`promptsmith_lm::LmInfo`]).
+    pub model: Value,
+    /// Program path, name, hash and state.
+    pub program: Value,
+    /// Dataset name and hash.
+    pub dataset: Option<Value>,
+    /// The job's request.
+    pub settings: Value,
+}
+
+impl Manifest {
+    /// A manifest stamped now.
+    pub fn new(command: &str) -> Self {
+        Self {
+            promptsmith_version: env!("CARGO_PKG_VERSION"),
+            command: command.to_string(),
+            created_at: utc_timestamp(now_secs()),
+            seed: None,
+            model: Value::Null,
+            program: Value::Null,
+            dataset: None,
+            settings: Value::Null,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// RFC 3339 UTC time for a Unix timestamp.
+pub fn utc_timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+/// Howard Hinnant's days-to-civil conversion: (year, month, day) of a day count since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Creates the run directory: `out` if given, else `.promptsmith/runs/<time>-<kind>-<name>`.
+pub fn create_run_dir(out: Option<&Path>, kind: &str, name: &str) -> Result<PathBuf> {
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => {
+            let stamp =
+                utc_timestamp(now_secs()).replace([':', '-'], "").replace('T', "-").trim_end_matches('Z').to_string();
+            let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            let base = PathBuf::from(".promptsmith/runs");
+            let mut dir = base.join(format!("{stamp}-{kind}-{safe}"));
+            let mut n = 1;
+            while dir.exists() {
+                n += 1;
+                dir = base.join(format!("{stamp}-{kind}-{safe}-{n}"));
+            }
+            dir
+        }
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| io_error(format!("cannot create run directory {}", dir.display()), &e))?;
+    Ok(dir)
+}
+
+/// Writes pretty JSON to `dir/name`.
+pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<PathBuf> {
+    let path = dir.join(name);
+    let text = serde_json::to_string_pretty(value).map_err(|e| AppError::internal(format!("{name}: {e}")))?;
+    std::fs::write(&path, text + "\n").map_err(|e| io_error(format!("cannot write {}", path.display()), &e))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}
