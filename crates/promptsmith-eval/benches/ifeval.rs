@@ -1,5 +1,8 @@
 //! IFEval checks over the whole `input_data.jsonl` (541 rows), with each prompt standing in for
 //! the response. Criterion reports the time for all rows; the time per row is printed as well.
+//! First, the number of prompts following each instruction (strict and loose) is checked against
+//! the counts computed independently with the reference's Python expressions
+//! (`src/metric/ifeval/reference_counts.in`); the test suite checks a shipped sample only.
 //!
 //! Run: `cargo bench -p promptsmith-eval --bench ifeval`. The data is read from
 //! `<workspace>/../shared/data/ifeval/input_data.jsonl`.
@@ -7,6 +10,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use promptsmith_eval::metric::ifeval::{check_all, IfEvalRow, Instruction, Mode};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -38,8 +42,29 @@ fn run_all(rows: &[(IfEvalRow, Vec<Instruction>)], mode: Mode) -> usize {
         .sum()
 }
 
+/// Panics unless the strict and loose counts per id match the reference's on the full data.
+fn check_reference_counts(rows: &[(IfEvalRow, Vec<Instruction>)]) {
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (row, instructions) in rows {
+        let strict = check_all(instructions, &row.prompt, Mode::Strict);
+        let loose = check_all(instructions, &row.prompt, Mode::Loose);
+        for (s, l) in strict.iter().zip(&loose) {
+            let entry = counts.entry(s.id).or_default();
+            entry.0 += usize::from(s.followed);
+            entry.1 += usize::from(l.followed);
+        }
+    }
+    let expected: &[(&str, usize, usize)] = &include!("../src/metric/ifeval/reference_counts.in");
+    for (id, strict, loose) in expected {
+        let got = counts.get(id).copied().unwrap_or((0, 0));
+        assert_eq!(got, (*strict, *loose), "strict and loose counts for {id} differ from the reference's");
+    }
+    println!("ifeval: the counts of {} ids match the reference's on all {} rows", expected.len(), rows.len());
+}
+
 fn bench(c: &mut Criterion) {
     let rows = load();
+    check_reference_counts(&rows);
     let n = rows.len();
     for mode in [Mode::Strict, Mode::Loose] {
         // A plain timing too, so the per-row figure is printed whatever criterion's output format.

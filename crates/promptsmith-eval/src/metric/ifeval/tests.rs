@@ -472,15 +472,18 @@ fn metric_bad_labels_are_errors_never_passes() {
     assert_eq!(m.score_sync(&no_kwargs, &prediction("ok")).score, 1.0);
 }
 
-/// `<workspace>/../shared/data/ifeval/input_data.jsonl`.
+/// The IFEval sample the repository ships (`tests/data/ifeval/input_data.jsonl`: 38 real rows
+/// that between them use every instruction id; see `tests/data/README.md`). The full 541 rows
+/// are checked against the reference's counts by `cargo bench -p promptsmith-eval --bench
+/// ifeval`, which reads `../shared/data`.
 fn data_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ifeval/input_data.jsonl")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ifeval/input_data.jsonl")
 }
 
 fn load_rows() -> Vec<IfEvalRow> {
     let path = data_path();
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("IFEval data must be present at {}: {e}", path.display()));
+        .unwrap_or_else(|e| panic!("IFEval sample must be present at {}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
@@ -491,7 +494,7 @@ fn load_rows() -> Vec<IfEvalRow> {
 #[test]
 fn every_id_in_the_real_data_is_supported_and_every_row_validates() {
     let rows = load_rows();
-    assert_eq!(rows.len(), 541);
+    assert_eq!(rows.len(), 38);
     let mut seen = std::collections::BTreeSet::new();
     for row in &rows {
         let instructions = row.instructions().unwrap_or_else(|e| panic!("row {}: {e}", row.key));
@@ -502,10 +505,11 @@ fn every_id_in_the_real_data_is_supported_and_every_row_validates() {
     assert_eq!(seen, implemented, "the ids in the data are exactly the implemented ids");
 }
 
-/// Per id, how many of the data's instructions the prompt itself (as a stand-in response)
-/// follows, strict and loose. The expected numbers for the ids whose checks are plain string and
-/// regex logic were computed independently with the reference's Python expressions; ids that
-/// depend on NLTK or langdetect are left out of this comparison.
+/// Per id, how many of the sample's instructions the prompt itself (as a stand-in response)
+/// follows, strict and loose. On the full data these counts match the ones computed
+/// independently with the reference's Python expressions (`reference_counts.in`, checked by the
+/// `ifeval` bench); the sample's were taken from this implementation there, so a change in any
+/// check shows up here.
 #[test]
 fn prompts_as_responses_match_reference_counts() {
     let rows = load_rows();
@@ -523,11 +527,12 @@ fn prompts_as_responses_match_reference_counts() {
             *loose_counts.entry(l.id).or_default() += usize::from(l.followed);
         }
     }
-    let expected: &[(&str, usize, usize)] = &include!("reference_counts.in");
-    for (id, strict, loose) in expected {
-        assert_eq!(strict_counts.get(id).copied().unwrap_or(0), *strict, "strict count for {id}");
-        assert_eq!(loose_counts.get(id).copied().unwrap_or(0), *loose, "loose count for {id}");
-    }
+    let expected: &[(&str, usize, usize)] = &include!("sample_counts.in");
+    let got: Vec<(&str, usize, usize)> = INSTRUCTION_IDS
+        .iter()
+        .map(|id| (*id, strict_counts.get(id).copied().unwrap_or(0), loose_counts.get(id).copied().unwrap_or(0)))
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[tokio::test]
