@@ -168,6 +168,6 @@ mod tests {
         let err = DataRequest::named(file.display().to_string())
             .load_for_program(&[], &["question".to_string()], None, None)
             .unwrap_err();
-        assert!(err.message.contains("lack the program's input field(s) question"), "{err}");
+        assert!(err.message.contains("line 1: field 'question' missing"), "{err}");
     }
 }

@@ -364,6 +364,33 @@ impl LmStack {
         })
     }
 
+    /// A stack over models the caller made (a scripted model in tests, an injected client): no
+    /// cache, no server, no config file; roles not given play the task model.
+    pub fn from_models(
+        task: Arc<dyn LanguageModel>,
+        roles: impl IntoIterator<Item = (LmRole, Arc<dyn LanguageModel>)>,
+        concurrency: usize,
+    ) -> Self {
+        let info =
+            LmInfo { name: task.model_name(), base_url: String::new(), local: false, model_sha256: None, cache: None };
+        Self {
+            task,
+            roles: roles.into_iter().filter(|(r, _)| *r != LmRole::Task).collect(),
+            caches: Vec::new(),
+            stats: Arc::new(LmStats::default()),
+            info,
+            concurrency: concurrency.max(1),
+            pricing: Arc::new(LmConfig::default()),
+            file: ConfigFile {
+                roles: LmRoles::default(),
+                base_url_set: false,
+                history: HistoryConfig::default(),
+                path: None,
+            },
+            server: None,
+        }
+    }
+
     /// The task model.
     pub fn task(&self) -> Arc<dyn LanguageModel> {
         self.task.clone()

@@ -218,6 +218,8 @@ impl OptimizeService {
             )));
         }
         request.models = Some(names);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| io_error(format!("cannot create run directory {}", dir.display()), &e))?;
         let concurrency = *request.concurrency.get_or_insert(ctx.lm.concurrency);
         write_json(&dir, CONFIG_FILE, &request)?;
         let checkpoint = Arc::new(RunDirCheckpoint::open(&dir)?);
