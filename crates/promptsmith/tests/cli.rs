@@ -11,6 +11,15 @@ use common::{lm_url, promptsmith, root, text};
 use serde_json::Value;
 use std::path::Path;
 
+/// The per-example results of an `eval` run directory, in order.
+fn results_jsonl(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
@@ -165,8 +174,11 @@ fn replayed_cassette_reproduces_a_recorded_eval() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap()).unwrap();
+    // The per-example results are in results.jsonl only (report.json names the file).
+    assert_eq!(report["results_file"], "results.jsonl");
+    assert!(report.get("results").is_none());
     let answers: Vec<f64> =
-        report["results"].as_array().unwrap().iter().map(|r| r["prediction"]["answer"].as_f64().unwrap()).collect();
+        results_jsonl(&out_dir).iter().map(|r| r["prediction"]["answer"].as_f64().unwrap()).collect();
     // What Qwen2.5-Coder-0.5B answered when the cassette was recorded (all five right).
     assert_eq!(answers, vec![360.0, 720.0, 540.0, 4.0, 3.0]);
     assert_eq!(report["mean"], 1.0);
@@ -287,9 +299,10 @@ fn gsm8k_example_on_local_model() {
     assert_eq!(report["n"], 5);
     assert_eq!(report["parse_failures"], 0, "every answer must parse: {stdout}");
     assert_eq!(report["lm_errors"], 0, "{stdout}");
-    let correct = report["results"].as_array().unwrap().iter().filter(|r| r["score"].as_f64() == Some(1.0)).count();
+    let results = results_jsonl(&first_dir);
+    let correct = results.iter().filter(|r| r["score"].as_f64() == Some(1.0)).count();
     assert!(correct >= 2, "only {correct}/5 right:\n{stdout}");
-    for r in report["results"].as_array().unwrap() {
+    for r in &results {
         assert!(r["prediction"]["answer"].is_number(), "typed numeric answer: {r}");
     }
 
@@ -311,11 +324,8 @@ fn gsm8k_example_on_local_model() {
     let (stdout2, stderr2) = text(&out);
     assert!(out.status.success(), "{stdout2}\n{stderr2}");
     assert!(stdout2.contains("(5 from cache)"), "second run is served from the cache: {stdout2}");
-    let report2: Value =
-        serde_json::from_str(&std::fs::read_to_string(second_dir.join("report.json")).unwrap()).unwrap();
-    let answers =
-        |r: &Value| r["results"].as_array().unwrap().iter().map(|x| x["prediction"].clone()).collect::<Vec<_>>();
-    assert_eq!(answers(&report), answers(&report2));
+    let answers = |dir: &Path| results_jsonl(dir).iter().map(|x| x["prediction"].clone()).collect::<Vec<_>>();
+    assert_eq!(answers(&first_dir), answers(&second_dir));
 
     // The exact messages sent are in the history.
     let out = promptsmith(&["history", "--last", "1"], tmp.path());

@@ -273,13 +273,19 @@ async fn evaluate_sides(args: &CompareArgs, lm_args: &LmArgs) -> Result<(String,
                 progress.set_position(done as u64);
                 progress.set_message(format!("{name}: score {:.1}%", mean * 100.0));
             });
-        let report = evaluator.evaluate(program, handle.lm.as_ref(), dataset.examples()).await;
+        // Only the scores are kept (and the first error, for the message below).
+        let mut first_error: Option<String> = None;
+        let report = evaluator
+            .evaluate_each(program, handle.lm.as_ref(), dataset.examples(), |r| {
+                if first_error.is_none() {
+                    first_error = r.error.map(|e| e.message);
+                }
+            })
+            .await;
         bar.finish_and_clear();
         if report.n > 0 && report.lm_errors == report.n {
-            let first =
-                report.results.iter().find_map(|r| r.error.as_ref()).map(|e| e.message.clone()).unwrap_or_default();
             handle.shutdown().await;
-            bail!("{label}: every LM call failed; the first error: {first}");
+            bail!("{label}: every LM call failed; the first error: {}", first_error.unwrap_or_default());
         }
         if report.failure_count() > 0 && !args.json {
             eprintln!(
@@ -292,7 +298,7 @@ async fn evaluate_sides(args: &CompareArgs, lm_args: &LmArgs) -> Result<(String,
                 report.failure_score
             );
         }
-        sides.push(Side { label, source, scores: report.scores() });
+        sides.push(Side { label, source, scores: report.scores });
     }
     handle.shutdown().await;
     let [a, b]: [Side; 2] = sides.try_into().map_err(|_| anyhow::anyhow!("internal: expected two sides"))?;
@@ -402,14 +408,16 @@ fn read_results(arg: &Path) -> Result<ResultsFile> {
     } else {
         bail!("--results {}: no such file or directory", arg.display());
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    // Line by line: a large run's results file is not read into memory whole.
+    let file = std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in std::io::BufRead::lines(std::io::BufReader::new(file)).enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         if line.trim().is_empty() {
             continue;
         }
         let at = format!("{} line {}", path.display(), i + 1);
-        let value: Value = serde_json::from_str(line).with_context(|| format!("{at}: not valid JSON"))?;
+        let value: Value = serde_json::from_str(&line).with_context(|| format!("{at}: not valid JSON"))?;
         let Value::Object(obj) = value else {
             bail!("{at}: expected a JSON object (one example's result)");
         };

@@ -6,8 +6,9 @@ use crate::lm_setup::{build_lm, role_lm, LmArgs};
 use crate::manifest::{run_dir, write_json, Manifest};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use promptsmith_eval::{write_results, Evaluator, ResultsFormat, StopReason};
+use promptsmith_eval::{jsonl_to_csv, EvalSummary, Evaluator, JsonlWriter, ResultsFormat, StopReason};
 use promptsmith_lm::LmRole;
+use serde::Serialize;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,16 @@ pub(crate) struct EvalArgs {
     results_format: String,
 }
 
+/// `report.json`: the summary, and where the per-example results are (not repeated here, so
+/// the report stays small however many examples ran).
+#[derive(Serialize)]
+struct ReportFile<'a> {
+    #[serde(flatten)]
+    summary: &'a EvalSummary,
+    /// The results file's name in the run directory.
+    results_file: &'a str,
+}
+
 /// Exit status when the score is below `--min-score`.
 pub(crate) const EXIT_BELOW_MIN_SCORE: u8 = 3;
 /// Exit status when the run was stopped by Ctrl-C.
@@ -103,20 +114,15 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
             progress.set_position(done as u64);
             progress.set_message(format!("score {:.1}%", mean * 100.0));
         });
-    let report = evaluator.evaluate(&program, handle.lm.as_ref(), dataset.examples()).await;
-    bar.finish_and_clear();
-    let stats = handle.stats.snapshot();
-    let info = handle.info.clone();
-    handle.shutdown().await;
 
-    if report.n > 0 && report.lm_errors == report.n {
-        let first = report.results.iter().find_map(|r| r.error.as_ref()).map(|e| e.message.clone()).unwrap_or_default();
-        bail!("every LM call failed; the first error: {first}");
-    }
+    // The run directory and manifest come first: results stream into the directory as they
+    // finish (in input order), so memory stays flat however large the dataset is. A CSV is
+    // made from a JSONL spool at the end (its columns need every result), which also feeds
+    // the store.
     let dir = run_dir(args.out.as_deref(), "eval", &program.name)?;
     let mut manifest = Manifest::new("eval");
     manifest.seed = args.seed;
-    manifest.model = serde_json::to_value(&info)?;
+    manifest.model = serde_json::to_value(&handle.info)?;
     manifest.program = json!({
         "path": args.program.display().to_string(),
         "name": program.name,
@@ -125,11 +131,55 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     });
     manifest.dataset = Some(serde_json::to_value(dataset.manifest())?);
     manifest.settings =
-        json!({"metric": args.metric, "field": field, "limit": args.limit, "concurrency": report.concurrency});
+        json!({"metric": args.metric, "field": field, "limit": args.limit, "concurrency": evaluator.concurrency()});
     write_json(&dir, "manifest.json", &manifest)?;
-    let results_path = dir.join(format!("results.{}", results_format.extension()));
-    write_results(&results_path, &report.results, results_format)?;
-    write_json(&dir, "report.json", &report)?;
+    let results_name = format!("results.{}", results_format.extension());
+    let results_path = dir.join(&results_name);
+    let spool = match results_format {
+        ResultsFormat::Jsonl => results_path.clone(),
+        ResultsFormat::Csv => dir.join(".results.jsonl.tmp"),
+    };
+    let mut writer = JsonlWriter::create(&spool)?;
+    let mut write_error = None;
+    let mut first_error: Option<String> = None;
+    let stop = cancel.clone();
+    let report = evaluator
+        .evaluate_each(&program, handle.lm.as_ref(), dataset.examples(), |r| {
+            if first_error.is_none() {
+                first_error = r.error.as_ref().map(|e| e.message.clone());
+            }
+            if write_error.is_none() {
+                if let Err(e) = writer.write(&r) {
+                    write_error = Some(e);
+                    stop.cancel();
+                }
+            }
+        })
+        .await;
+    bar.finish_and_clear();
+    // The examples are not needed any more: free them before the CSV and the store are made.
+    let dataset_name = dataset.name().to_string();
+    drop(dataset);
+    let stats = handle.stats.snapshot();
+    handle.shutdown().await;
+    if let Some(e) = write_error {
+        bail!("stopped: cannot write the results: {e}");
+    }
+    writer.finish()?;
+    if results_format == ResultsFormat::Csv {
+        jsonl_to_csv(&spool, &results_path)?;
+    }
+    write_json(&dir, "report.json", &ReportFile { summary: &report, results_file: &results_name })?;
+    let remove_spool = || {
+        if spool != results_path {
+            let _ = std::fs::remove_file(&spool);
+        }
+    };
+
+    if report.n > 0 && report.lm_errors == report.n {
+        remove_spool();
+        bail!("every LM call failed; the first error: {}", first_error.unwrap_or_default());
+    }
 
     let ci = report
         .stats
@@ -137,7 +187,7 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
         .as_ref()
         .map(|c| format!(" (95% CI {:.1}–{:.1}%)", c.low * 100.0, c.high * 100.0))
         .unwrap_or_default();
-    println!("{}: {:.1}%{} on {} examples of {}", report.metric, report.mean * 100.0, ci, report.n, dataset.name());
+    println!("{}: {:.1}%{} on {} examples of {dataset_name}", report.metric, report.mean * 100.0, ci, report.n);
     println!(
         "failures: {} parse, {} LM, {} other (scored {}); metric errors: {}; LM calls: {} ({} from cache); tokens: {} prompt + {} completion; {:.1}s",
         report.parse_failures,
@@ -158,8 +208,11 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
         println!("cost: ${:.4}", stats.cost_usd);
     }
     println!("results: {}", dir.display());
-    let run_info = json!({"run_dir": dir.display().to_string(), "dataset": dataset.name()});
-    super::registry::record_eval(&args.store, &args.program, &program.name, &report, run_info).await?;
+    let run_info = json!({"run_dir": dir.display().to_string(), "dataset": dataset_name});
+    let recorded =
+        super::registry::record_eval(&args.store, &args.program, &program.name, &report, &spool, run_info).await;
+    remove_spool();
+    recorded?;
     match report.stopped {
         Some(StopReason::Cancelled) => {
             eprintln!(

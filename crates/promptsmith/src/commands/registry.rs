@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use promptsmith_core::{Program, ProgramSpec, ProgramState};
-use promptsmith_eval::EvalReport;
+use promptsmith_eval::{read_results_jsonl, EvalSummary};
 use promptsmith_store::{
     diff_versions, NewRun, NewVersion, ProgramRef, RecordOptions, RoleUsage, RunEnd, RunStatus, Store, VersionSelector,
     PRODUCTION,
@@ -501,17 +501,20 @@ pub(crate) fn registered_ref(program: &Path) -> Option<ProgramRef> {
 /// Records an evaluation report in the store (unless `--no-store`) as an `eval` run with one row
 /// per example, and prints where. `program_arg` is what `--program` said (a file or a
 /// `NAME@VERSION` reference: the version is recorded then).
+/// Records a finished `eval` run in the store: the summary, and the per-example results read
+/// back from the JSONL file `results` (streamed, not held in memory).
 pub(crate) async fn record_eval(
     args: &RecordArgs,
     program_arg: &Path,
     program_name: &str,
-    report: &EvalReport,
+    report: &EvalSummary,
+    results: &Path,
     metadata: serde_json::Value,
 ) -> Result<()> {
     if args.no_store {
         return Ok(());
     }
-    record_eval_inner(args, program_arg, program_name, report, metadata)
+    record_eval_inner(args, program_arg, program_name, report, results, metadata)
         .await
         .context("the results are saved on disk, but recording them in the store failed (--no-store skips it)")
 }
@@ -520,7 +523,8 @@ async fn record_eval_inner(
     args: &RecordArgs,
     program_arg: &Path,
     program_name: &str,
-    report: &EvalReport,
+    report: &EvalSummary,
+    results: &Path,
     metadata: serde_json::Value,
 ) -> Result<()> {
     let store = StoreArgs { database_url: args.database_url.clone() }.open().await?;
@@ -541,7 +545,7 @@ async fn record_eval_inner(
         })
         .await?;
     let options = RecordOptions { version, run_id: Some(run.id), metadata: Some(metadata), ..RecordOptions::default() };
-    let ids = store.record_eval_report(&name, report, &options).await?;
+    let stored = store.record_eval_results(&name, &report.metric, read_results_jsonl(results)?, &options).await?;
     let mut usage = BTreeMap::new();
     usage.insert(
         "task".to_string(),
@@ -562,7 +566,7 @@ async fn record_eval_inner(
     store.finish_run(run.id, &end).await?;
     store.close().await;
     let v = version.map(|v| format!(" version {v}")).unwrap_or_default();
-    println!("stored: {} evaluations of {name}{v} as run {} in {}", ids.len(), run.id, store.url());
+    println!("stored: {stored} evaluations of {name}{v} as run {} in {}", run.id, store.url());
     Ok(())
 }
 
