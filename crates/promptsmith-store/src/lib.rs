@@ -20,6 +20,7 @@ pub mod db;
 pub mod diff;
 pub mod error;
 pub mod evaluations;
+pub mod events;
 pub mod feedback;
 pub mod promotion;
 pub mod registry;
@@ -30,6 +31,7 @@ pub use db::{DatabaseLocation, DbKind, Store, DATABASE_URL_ENV, DEFAULT_DATABASE
 pub use diff::{diff_versions, VersionDiff};
 pub use error::{Result, StoreError};
 pub use evaluations::{EvalQuery, EvalSample, Evaluation, NewEvaluation, RecordOptions, VersionStats};
+pub use events::RunEvent;
 pub use feedback::{Feedback, FeedbackExample, FeedbackInput, FeedbackStats, FeedbackStatus, ReviewItem};
 pub use promotion::{decide_promotion, PromotionDecision, PromotionPolicy, RegistrationOutcome};
 pub use registry::{
