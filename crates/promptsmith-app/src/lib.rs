@@ -8,6 +8,7 @@
 
 pub mod data;
 pub mod error;
+pub mod events;
 pub mod metric;
 pub mod optimize;
 pub mod program;

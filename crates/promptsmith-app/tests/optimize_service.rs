@@ -135,6 +135,14 @@ async fn a_saved_config_reproduces_the_run_and_the_run_is_recorded_and_registere
     let run = s.run(recorded.run_id).await.unwrap();
     assert_eq!(run.program, "add");
     assert_eq!(s.trials(run.id).await.unwrap().len(), first.report.trials.len());
+    // The run's live events were kept, in order, ending with its result.
+    let events = s.run_events(run.id, 0, 100_000).await.unwrap();
+    assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as i64 + 1));
+    let trials = events.iter().filter(|e| e.kind == "trial_finished").count();
+    assert_eq!(trials, first.report.trials.len());
+    let last = events.last().unwrap();
+    assert_eq!(last.kind, "result");
+    assert_eq!(last.data["version"], 1);
     s.close().await;
 
     // The saved config.json round-trips and, run again elsewhere, gives the same state.

@@ -2,16 +2,19 @@
 
 use super::request::{OptimizeRequest, RegisterRequest};
 use crate::error::{AppError, Result};
+use crate::events::StoreEvents;
 use crate::program::{spec_of, ProgramSource, StoreTarget};
 use promptsmith_core::ProgramState;
 use promptsmith_optimize::budget::RoleSpend;
+use promptsmith_optimize::events::EventSink;
 use promptsmith_optimize::run::{score, RunReport};
-use promptsmith_optimize::{Engine, OptimizeTask};
+use promptsmith_optimize::{Engine, OptimizeTask, Optimizer};
 use promptsmith_store::{
     NewRun, NewVersion, PromotionPolicy, RoleUsage, RunEnd, RunStatus, Store, Trial, VersionSelector, PRODUCTION,
 };
 use serde_json::json;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A registered result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,56 +122,104 @@ pub(crate) async fn register(
     })
 }
 
-/// Records the run, its trials and its artifacts in the store.
-pub(crate) async fn record_run(
+/// A run being recorded: its row (status running) exists from the start, and its events are
+/// written as they happen.
+pub(crate) struct RunRecord {
+    store: Store,
+    run_id: i64,
+    events: StoreEvents,
+}
+
+/// Creates the run's row before the first model call, so its live events have a home.
+pub(crate) async fn start_run(
     target: &StoreTarget,
     program: &str,
     request: &OptimizeRequest,
-    report: &RunReport,
-    state: &ProgramState,
+    optimizer: &dyn Optimizer,
     dir: &Path,
-    version: Option<i64>,
-) -> Result<RecordedRun> {
-    let store = target.open().await?;
+    sizes: (usize, usize, usize),
+) -> Result<RunRecord> {
+    let store =
+        target.open().await.map_err(|e| e.context("cannot record the run (--no-store runs without the store)"))?;
     let run = store
         .create_run(&NewRun {
             kind: "optimize".into(),
             program: request.register.as_ref().map(|r| r.name.clone()).unwrap_or_else(|| program.to_string()),
-            optimizer: Some(report.optimizer.clone()),
-            params: report.params.clone(),
-            metadata: json!({"seed": request.seed, "run_dir": dir.display().to_string(), "sizes": report.sizes, "data": request.data.data}),
+            optimizer: Some(optimizer.name().to_string()),
+            params: optimizer.params(),
+            metadata: json!({"seed": request.seed, "run_dir": dir.display().to_string(), "sizes": sizes, "data": request.data.data}),
         })
         .await?;
-    for t in &report.trials {
-        let trial = Trial {
-            trial: t.number as i64,
-            candidate: t.candidate.clone(),
-            parent_candidate: None,
-            score: Some(t.score),
-            params: json!({"kind": t.kind, "n": t.n, "choice": t.params}),
-            state: None,
-            created_at: 0,
-        };
-        store.add_trial(run.id, &trial).await?;
+    let events = StoreEvents::start(store.clone(), run.id);
+    Ok(RunRecord { store, run_id: run.id, events })
+}
+
+impl RunRecord {
+    /// The sink that writes the run's events.
+    pub(crate) fn sink(&self) -> Arc<dyn EventSink> {
+        Arc::new(self.events.sink())
     }
-    store.put_artifact(run.id, "state.json", "state", &state.to_json()).await?;
-    let report_json = serde_json::to_string(report).map_err(|e| AppError::internal(format!("report.json: {e}")))?;
-    store.put_artifact(run.id, "report.json", "report", &report_json).await?;
-    let end = RunEnd {
-        // A budget stop is a normal end (the best state so far is the result); a cancel is not.
-        status: if report.stopped.as_ref().is_some_and(|s| s.is_cancelled()) {
-            RunStatus::Cancelled
-        } else {
-            RunStatus::Succeeded
-        },
-        usage: usage(report),
-        best_score: report.final_val.as_ref().map(|s| s.score),
-        result_version: version,
-        error: report.stopped.as_ref().map(ToString::to_string),
-    };
-    store.finish_run(run.id, &end).await?;
-    store.close().await;
-    Ok(RecordedRun { run_id: run.id, trials: report.trials.len(), url: store.url().to_string() })
+
+    /// Records the trials, the artifacts and the end of a run that finished.
+    pub(crate) async fn finish(
+        self,
+        report: &RunReport,
+        state: &ProgramState,
+        version: Option<i64>,
+    ) -> Result<RecordedRun> {
+        let Self { store, run_id, events } = self;
+        for t in &report.trials {
+            let trial = Trial {
+                trial: t.number as i64,
+                candidate: t.candidate.clone(),
+                parent_candidate: None,
+                score: Some(t.score),
+                params: json!({"kind": t.kind, "n": t.n, "choice": t.params}),
+                state: None,
+                created_at: 0,
+            };
+            store.add_trial(run_id, &trial).await?;
+        }
+        store.put_artifact(run_id, "state.json", "state", &state.to_json()).await?;
+        let report_json = serde_json::to_string(report).map_err(|e| AppError::internal(format!("report.json: {e}")))?;
+        store.put_artifact(run_id, "report.json", "report", &report_json).await?;
+        events.push(
+            "result",
+            json!({"final_val": report.final_val.as_ref().map(|s| s.score), "version": version, "stopped": report.stopped}),
+        );
+        events.finish().await?;
+        let end = RunEnd {
+            // A budget stop is a normal end (the best state so far is the result); a cancel is not.
+            status: if report.stopped.as_ref().is_some_and(|s| s.is_cancelled()) {
+                RunStatus::Cancelled
+            } else {
+                RunStatus::Succeeded
+            },
+            usage: usage(report),
+            best_score: report.final_val.as_ref().map(|s| s.score),
+            result_version: version,
+            error: report.stopped.as_ref().map(ToString::to_string),
+        };
+        store.finish_run(run_id, &end).await?;
+        store.close().await;
+        Ok(RecordedRun { run_id, trials: report.trials.len(), url: store.url().to_string() })
+    }
+
+    /// Records that the run failed with `error` (best effort: the error itself is what the caller reports).
+    pub(crate) async fn fail(self, error: &AppError) {
+        let Self { store, run_id, events } = self;
+        events.push("error", json!({"kind": error.kind, "message": error.message}));
+        let _ = events.finish().await;
+        let end = RunEnd {
+            status: RunStatus::Failed,
+            usage: Default::default(),
+            best_score: None,
+            result_version: None,
+            error: Some(error.message.clone()),
+        };
+        let _ = store.finish_run(run_id, &end).await;
+        store.close().await;
+    }
 }
 
 /// Spending by role, the roles that made no call left out.

@@ -9,10 +9,11 @@
 //! deterministic given the seed and the model's answers, so a resumed run ends in the state
 //! an uninterrupted run would have reached without repeating a completed call.
 
-use super::record::{record_run, register, RecordedRun, Registration};
+use super::record::{register, start_run, RecordedRun, Registration};
 use super::request::OptimizeRequest;
 use super::splits::{split, Splits};
 use crate::error::{io_error, AppError, Result};
+use crate::events::Tee;
 use crate::metric::{check_labels, metric_field, metric_spec};
 use crate::program::{self, file_sha256, ProgramSource, StoreTarget};
 use crate::rundir::{write_json, Manifest};
@@ -220,23 +221,62 @@ impl OptimizeService {
         request.models = Some(names);
         std::fs::create_dir_all(&dir)
             .map_err(|e| io_error(format!("cannot create run directory {}", dir.display()), &e))?;
-        let concurrency = *request.concurrency.get_or_insert(ctx.lm.concurrency);
+        request.concurrency.get_or_insert(ctx.lm.concurrency);
         write_json(&dir, CONFIG_FILE, &request)?;
-        let checkpoint = Arc::new(RunDirCheckpoint::open(&dir)?);
+        let sizes = (splits.train.len(), splits.val.len(), splits.test.len());
+        let record = match &self.store {
+            Some(target) => Some(start_run(target, &program.name, &request, optimizer.as_ref(), &dir, sizes).await?),
+            None => None,
+        };
+        let events: Arc<dyn EventSink> = match &record {
+            Some(r) => Arc::new(Tee(vec![ctx.events.clone(), r.sink()])),
+            None => ctx.events.clone(),
+        };
+        let job = Job { request: &request, source: &source, program: &program, metric, field: &field, splits };
+        match self.search(job, optimizer.as_ref(), &dir, ctx.lm, events, ctx.cancel.clone()).await {
+            Ok(mut outcome) => {
+                let version = outcome.registration.as_ref().and_then(|r| r.as_ref().ok()).map(|r| r.version);
+                if let Some(record) = record {
+                    outcome.recorded = Some(record.finish(&outcome.report, &outcome.state, version).await);
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                if let Some(record) = record {
+                    record.fail(&e).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The engine, the optimizer, the registration and the artifacts (the store record aside).
+    async fn search(
+        &self,
+        job: Job<'_>,
+        optimizer: &dyn Optimizer,
+        dir: &Path,
+        lm: &LmStack,
+        events: Arc<dyn EventSink>,
+        cancel: CancellationToken,
+    ) -> Result<OptimizeOutcome> {
+        let Job { request, source, program, metric, field, splits } = job;
+        let checkpoint = Arc::new(RunDirCheckpoint::open(dir)?);
+        let concurrency = request.concurrency.unwrap_or(lm.concurrency);
         let config = EngineConfig { concurrency, seed: request.seed, budget: request.budget, failure_score: 0.0 };
-        let engine = Engine::new(models, config, checkpoint, ctx.events.clone())?.with_cancel(ctx.cancel.clone());
+        let engine = Engine::new(role_models(lm), config, checkpoint, events.clone())?.with_cancel(cancel);
         let replayed_calls = engine.journal_len();
         if replayed_calls > 0 {
-            ctx.events.emit(&promptsmith_optimize::events::Event::Resumed { replayed_calls });
+            events.emit(&promptsmith_optimize::events::Event::Resumed { replayed_calls });
         }
         let judge: Option<Arc<dyn LanguageModel>> = metric.needs_judge().then(|| engine.lm(LmRole::Judge));
         let metric = metric
-            .build(&field, judge)
+            .build(field, judge)
             .map_err(|e| AppError::from(e).context(format!("--metric {}", request.metric)))?;
         let task = OptimizeTask { program: program.clone(), trainset: splits.train, valset: splits.val, metric };
         let options = RunOptions { keep_regression: request.keep_regression };
         let (state, report) =
-            run_with(optimizer.as_ref(), &engine, &task, &splits.test, options).await.map_err(|e| match e {
+            run_with(optimizer, &engine, &task, &splits.test, options).await.map_err(|e| match e {
                 OptimizeError::LmFailed(_) => AppError::unavailable(format!(
                     "{e}\nthe completed calls are saved in {}: once the model answers again, continue with --resume {}",
                     dir.display(),
@@ -247,30 +287,35 @@ impl OptimizeService {
         // Registration compares with production on the same validation examples (through the
         // engine: cached rollouts are free, new ones count against the budget).
         let registration = match (&request.register, &self.store) {
-            (Some(r), Some(store)) => {
-                Some(register(store, r, &request, &source, &engine, &task, &state, &report).await)
-            }
+            (Some(r), Some(store)) => Some(register(store, r, request, source, &engine, &task, &state, &report).await),
             _ => None,
         };
-        let (state_path, rejected_path) = write_artifacts(&dir, &request, &program, &state, &report, ctx.lm)?;
-        let version = registration.as_ref().and_then(|r| r.as_ref().ok()).map(|r| r.version);
-        let recorded = match &self.store {
-            Some(store) => Some(record_run(store, &program.name, &request, &report, &state, &dir, version).await),
-            None => None,
-        };
+        drop(task);
+        drop(engine);
+        let (state_path, rejected_path) = write_artifacts(dir, request, program, &state, &report, lm)?;
         Ok(OptimizeOutcome {
             state,
             report,
-            run_dir: dir,
+            run_dir: dir.to_path_buf(),
             state_path,
             rejected_path,
             replayed_calls,
             out: request.out.clone(),
             registration,
-            recorded,
+            recorded: None,
             data_warnings: splits.warnings,
         })
     }
+}
+
+/// What a prepared run searches over.
+struct Job<'a> {
+    request: &'a OptimizeRequest,
+    source: &'a ProgramSource,
+    program: &'a Program,
+    metric: MetricSpec,
+    field: &'a str,
+    splits: Splits,
 }
 
 /// Writes `state.json`, `report.json`, `rejected-state.json`, `manifest.json` and `--out`.
