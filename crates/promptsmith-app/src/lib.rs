@@ -8,6 +8,7 @@
 
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod events;
 pub mod metric;
 pub mod optimize;
@@ -16,5 +17,6 @@ pub mod rundir;
 
 pub use data::DataRequest;
 pub use error::{AppError, Result};
+pub use eval::{EvalRequest, EvalService};
 pub use optimize::{OptimizeRequest, OptimizeService, OptimizerSpec};
 pub use program::{ProgramSource, StoreTarget};

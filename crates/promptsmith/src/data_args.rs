@@ -41,6 +41,16 @@ impl fmt::Display for DataArgs {
 }
 
 impl DataArgs {
+    /// The application layer's request for the same dataset and mapping.
+    pub(crate) fn request(&self) -> promptsmith_app::DataRequest {
+        promptsmith_app::DataRequest {
+            data: self.data.clone(),
+            inputs: self.inputs.clone(),
+            labels: self.labels.clone(),
+            label_transform: self.label_transform.clone(),
+        }
+    }
+
     /// The column mapping the options give.
     pub(crate) fn mapping(&self) -> Result<FieldMapping> {
         let parse = |flag: &str, values: &[String]| -> Result<Vec<ColumnMapping>> {

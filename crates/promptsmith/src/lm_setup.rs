@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use clap::Args;
 use promptsmith_core::{ChatRequest, ChatResponse, LanguageModel, LmError};
 use promptsmith_lm::local::{cache_dir, ModelId};
-use promptsmith_lm::{ConfigFile, HistoryConfig, LmConfig, LmInfo, LmRole, LmSettings, LmStack};
+use promptsmith_lm::{ConfigFile, HistoryConfig, LmRole, LmSettings, LmStack};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -55,10 +55,7 @@ pub(crate) struct LmArgs {
 pub(crate) struct LmHandle {
     pub(crate) lm: Arc<dyn LanguageModel>,
     pub(crate) stats: Arc<promptsmith_lm::LmStats>,
-    pub(crate) info: LmInfo,
     pub(crate) concurrency: usize,
-    /// The task model's config, for pricing its tokens.
-    pub(crate) pricing: Arc<LmConfig>,
     stack: LmStack,
 }
 
@@ -129,14 +126,7 @@ pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
     if args.show_prompt {
         stack.wrap_task(|inner| Arc::new(PromptPrinter { inner }));
     }
-    Ok(LmHandle {
-        lm: stack.task(),
-        stats: stack.stats.clone(),
-        info: stack.info.clone(),
-        concurrency: stack.concurrency,
-        pricing: stack.pricing.clone(),
-        stack,
-    })
+    Ok(LmHandle { lm: stack.task(), stats: stack.stats.clone(), concurrency: stack.concurrency, stack })
 }
 
 /// The model for `role`: its own table in promptsmith.toml (`[judge]`, `[teacher]`,

@@ -8,7 +8,6 @@ mod output;
 mod commands;
 mod data_args;
 mod lm_setup;
-mod manifest;
 
 use clap::Parser;
 use std::process::ExitCode;

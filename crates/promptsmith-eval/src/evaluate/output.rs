@@ -14,9 +14,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// Format of a results file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ResultsFormat {
     /// One JSON object per line.
+    #[default]
     Jsonl,
     /// Comma-separated values with a header row.
     Csv,

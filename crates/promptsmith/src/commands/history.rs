@@ -41,7 +41,7 @@ pub(crate) fn history(args: HistoryArgs, lm: &LmArgs) -> Result<ExitCode> {
     for rec in &records {
         println!(
             "=== {} | {} | {:.0} ms | {} prompt + {} completion tokens{}{}",
-            crate::manifest::utc_timestamp(rec.timestamp_ms / 1000),
+            promptsmith_app::rundir::utc_timestamp(rec.timestamp_ms / 1000),
             rec.model,
             rec.latency_ms,
             rec.usage.prompt_tokens,

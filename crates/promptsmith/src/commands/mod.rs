@@ -215,9 +215,3 @@ pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     });
     token
 }
-
-/// SHA-256 of a file's bytes.
-pub(crate) fn file_sha256(path: &Path) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    std::fs::read(path).ok().map(|b| hex::encode(Sha256::digest(b)))
-}

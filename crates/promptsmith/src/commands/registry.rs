@@ -5,13 +5,8 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use promptsmith_core::{Program, ProgramSpec, ProgramState};
-use promptsmith_eval::{read_results_jsonl, EvalSummary};
-use promptsmith_store::{
-    diff_versions, NewRun, NewVersion, ProgramRef, RecordOptions, RoleUsage, RunEnd, RunStatus, Store, VersionSelector,
-    PRODUCTION,
-};
+use promptsmith_store::{diff_versions, NewVersion, ProgramRef, Store, VersionSelector, PRODUCTION};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -496,78 +491,6 @@ pub(crate) fn registered_ref(program: &Path) -> Option<ProgramRef> {
         return None;
     }
     ProgramRef::parse(program.to_str()?)
-}
-
-/// Records an evaluation report in the store (unless `--no-store`) as an `eval` run with one row
-/// per example, and prints where. `program_arg` is what `--program` said (a file or a
-/// `NAME@VERSION` reference: the version is recorded then).
-/// Records a finished `eval` run in the store: the summary, and the per-example results read
-/// back from the JSONL file `results` (streamed, not held in memory).
-pub(crate) async fn record_eval(
-    args: &RecordArgs,
-    program_arg: &Path,
-    program_name: &str,
-    report: &EvalSummary,
-    results: &Path,
-    metadata: serde_json::Value,
-) -> Result<()> {
-    if args.no_store {
-        return Ok(());
-    }
-    record_eval_inner(args, program_arg, program_name, report, results, metadata)
-        .await
-        .context("the results are saved on disk, but recording them in the store failed (--no-store skips it)")
-}
-
-async fn record_eval_inner(
-    args: &RecordArgs,
-    program_arg: &Path,
-    program_name: &str,
-    report: &EvalSummary,
-    results: &Path,
-    metadata: serde_json::Value,
-) -> Result<()> {
-    let store = StoreArgs { database_url: args.database_url.clone() }.open().await?;
-    let (name, version) = match registered_ref(program_arg) {
-        Some(r) => {
-            let v = store.resolve(&r).await?;
-            (v.program.clone(), Some(v.version))
-        }
-        None => (program_name.to_string(), None),
-    };
-    let run = store
-        .create_run(&NewRun {
-            kind: "eval".into(),
-            program: name.clone(),
-            optimizer: None,
-            params: json!({"metric": report.metric, "n": report.n, "version": version}),
-            metadata: metadata.clone(),
-        })
-        .await?;
-    let options = RecordOptions { version, run_id: Some(run.id), metadata: Some(metadata), ..RecordOptions::default() };
-    let stored = store.record_eval_results(&name, &report.metric, read_results_jsonl(results)?, &options).await?;
-    let mut usage = BTreeMap::new();
-    usage.insert(
-        "task".to_string(),
-        RoleUsage {
-            calls: report.lm_calls,
-            prompt_tokens: report.usage.prompt_tokens,
-            completion_tokens: report.usage.completion_tokens,
-            cost_usd: report.cost_usd.unwrap_or(0.0),
-        },
-    );
-    let end = RunEnd {
-        status: RunStatus::Succeeded,
-        usage,
-        best_score: Some(report.mean),
-        result_version: version,
-        error: None,
-    };
-    store.finish_run(run.id, &end).await?;
-    store.close().await;
-    let v = version.map(|v| format!(" version {v}")).unwrap_or_default();
-    println!("stored: {stored} evaluations of {name}{v} as run {} in {}", run.id, store.url());
-    Ok(())
 }
 
 #[cfg(test)]
