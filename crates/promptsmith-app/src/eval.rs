@@ -188,7 +188,7 @@ impl EvalService {
             .with_max_errors(request.max_errors)
             .with_cancel(ctx.cancel.clone())
             .with_pricing(move |u| pricing.cost_usd(u.prompt_tokens, u.completion_tokens))
-            .with_progress(move |done, total, mean| progress(done, total, mean));
+            .with_progress(progress);
         // The run directory and manifest come first: results stream into it as they finish (in
         // input order). A CSV is made from a JSONL spool at the end (its columns need every
         // result); the spool also feeds the store.
