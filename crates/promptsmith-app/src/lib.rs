@@ -6,6 +6,7 @@
 //! Errors are [`AppError`]s with an [`ErrorKind`](promptsmith_core::ErrorKind), which the CLI
 //! maps to exit codes and the server to HTTP statuses, each in one place.
 
+pub mod compare;
 pub mod data;
 pub mod error;
 pub mod eval;
@@ -15,6 +16,7 @@ pub mod optimize;
 pub mod program;
 pub mod rundir;
 
+pub use compare::{CompareRequest, CompareService};
 pub use data::DataRequest;
 pub use error::{AppError, Result};
 pub use eval::{EvalRequest, EvalService};

@@ -1,14 +1,10 @@
 //! Dataset options shared by every command that reads a dataset (`eval`, `data check`, ...).
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
 use promptsmith_eval::dataset::{ColumnMapping, DataSearchPath, FieldMapping, ResolvedDataset, TransformOp};
-use promptsmith_eval::Dataset;
 use std::fmt;
 use std::path::PathBuf;
-
-/// How many duplicate groups a warning shows.
-const DUPLICATES_SHOWN: usize = 3;
 
 /// `--data` and the column mapping options.
 #[derive(Debug, Clone, Args)]
@@ -70,60 +66,6 @@ impl DataArgs {
     /// Resolves `--data` on the standard search path.
     pub(crate) fn resolve(&self, sample_dirs: &[PathBuf]) -> Result<ResolvedDataset> {
         DataSearchPath::from_env(sample_dirs).resolve(&self.data).map_err(|e| anyhow!("--data {}: {e}", self.data))
-    }
-
-    /// Loads the dataset. `default_inputs` (e.g. a program's input fields) are the inputs when no
-    /// `--input` is given: the columns of a data file, or the fields marked as inputs in a named
-    /// dataset. Warns on stderr when examples repeat the inputs of earlier ones.
-    pub(crate) fn load(&self, sample_dirs: &[PathBuf], default_inputs: &[&str]) -> Result<Dataset> {
-        let mut mapping = self.mapping()?;
-        let resolved = self.resolve(sample_dirs)?;
-        let use_defaults = mapping.inputs.is_empty() && !default_inputs.is_empty();
-        if use_defaults && resolved.spec.is_none() {
-            mapping.inputs = FieldMapping::inputs(default_inputs).inputs;
-        }
-        let mut dataset = resolved.load_mapped(&mapping).map_err(|e| anyhow!("--data {}: {e}", self.data))?;
-        if use_defaults && resolved.spec.is_some() {
-            dataset = dataset.with_inputs(default_inputs);
-        }
-        let duplicates = dataset.duplicates();
-        if !duplicates.is_empty() {
-            eprintln!("warning: --data {}: {}", self.data, duplicates.summary(DUPLICATES_SHOWN));
-        }
-        Ok(dataset)
-    }
-
-    /// The examples a program runs on: loaded with the program's `inputs` as the default input
-    /// fields, shuffled with `seed`, cut to `limit`; an error when none are left or when they
-    /// lack one of the program's inputs.
-    pub(crate) fn load_for_program(
-        &self,
-        sample_dirs: &[PathBuf],
-        inputs: &[String],
-        seed: Option<u64>,
-        limit: Option<usize>,
-    ) -> Result<Dataset> {
-        let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let mut dataset = self.load(sample_dirs, &input_refs)?;
-        if let Some(seed) = seed {
-            dataset = dataset.shuffle(seed);
-        }
-        if let Some(n) = limit {
-            dataset = dataset.take(n);
-        }
-        let Some(first) = dataset.examples().first() else {
-            bail!("--data {}: no examples to evaluate", self.data);
-        };
-        let missing: Vec<&str> = inputs.iter().filter(|f| first.get(f).is_none()).map(String::as_str).collect();
-        if !missing.is_empty() {
-            bail!(
-                "--data {}: examples lack the program's input field(s) {} (they have: {})",
-                self.data,
-                missing.join(", "),
-                first.fields.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
-        Ok(dataset)
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use clap::Args;
 use promptsmith_core::{ChatRequest, ChatResponse, LanguageModel, LmError};
 use promptsmith_lm::local::{cache_dir, ModelId};
-use promptsmith_lm::{ConfigFile, HistoryConfig, LmRole, LmSettings, LmStack};
+use promptsmith_lm::{ConfigFile, HistoryConfig, LmSettings, LmStack};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -55,7 +55,6 @@ pub(crate) struct LmArgs {
 pub(crate) struct LmHandle {
     pub(crate) lm: Arc<dyn LanguageModel>,
     pub(crate) stats: Arc<promptsmith_lm::LmStats>,
-    pub(crate) concurrency: usize,
     stack: LmStack,
 }
 
@@ -126,13 +125,7 @@ pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
     if args.show_prompt {
         stack.wrap_task(|inner| Arc::new(PromptPrinter { inner }));
     }
-    Ok(LmHandle { lm: stack.task(), stats: stack.stats.clone(), concurrency: stack.concurrency, stack })
-}
-
-/// The model for `role`: its own table in promptsmith.toml (`[judge]`, `[teacher]`,
-/// `[proposer]`), else the task model.
-pub(crate) async fn role_lm(_args: &LmArgs, task: &LmHandle, role: LmRole) -> Result<Arc<dyn LanguageModel>> {
-    Ok(task.stack.role(role))
+    Ok(LmHandle { lm: stack.task(), stats: stack.stats.clone(), stack })
 }
 
 /// Prints each exchange to stderr (`--show-prompt`).

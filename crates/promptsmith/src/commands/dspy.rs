@@ -36,10 +36,10 @@ pub(crate) enum DspyCommand {
     },
 }
 
-pub(crate) fn dspy(cmd: DspyCommand) -> Result<ExitCode> {
+pub(crate) async fn dspy(cmd: DspyCommand) -> Result<ExitCode> {
     match cmd {
         DspyCommand::Import { program, file, out } => {
-            let program = load_program_with_state(&program, None)?;
+            let program = load_program_with_state(&program, None).await?;
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let saved: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{}: line {} column {}: {e}", file.display(), e.line(), e.column()))?;
@@ -48,7 +48,7 @@ pub(crate) fn dspy(cmd: DspyCommand) -> Result<ExitCode> {
             println!("wrote {} ({} predictors)", out.display(), state.predictors.len());
         }
         DspyCommand::Export { program, state, out } => {
-            let program = load_program_with_state(&program, state.as_deref())?;
+            let program = load_program_with_state(&program, state.as_deref()).await?;
             let text = serde_json::to_string_pretty(&export_dspy(&program))? + "\n";
             std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?;
             println!("wrote {}", out.display());

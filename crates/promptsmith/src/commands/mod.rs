@@ -14,9 +14,9 @@ mod run;
 mod runs;
 
 use crate::lm_setup::LmArgs;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use promptsmith_core::{load_program, Program, ProgramState};
+use promptsmith_core::Program;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -70,25 +70,15 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Runs(c) => runs::runs(c).await,
         Command::Feedback(c) => feedback::feedback(c).await,
         Command::Monitor(c) => monitor::monitor(c).await,
-        Command::Dspy(c) => dspy::dspy(c),
+        Command::Dspy(c) => dspy::dspy(c).await,
     }
 }
 
-/// Loads a program spec and applies a state file when given.
-pub(crate) fn load_program_with_state(program: &Path, state: Option<&Path>) -> Result<Program> {
-    if let Some(registered) = registry::registered_program(program, state)? {
-        return Ok(registered);
-    }
-    let base = load_program(program).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match state {
-        None => Ok(base),
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read state {}", path.display()))?;
-            let st = ProgramState::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
-            base.with_state(&st).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        }
-    }
+/// Loads a program (a spec file or `NAME@alias` in the store `$PROMPTSMITH_DATABASE_URL` names)
+/// and applies a state file when given.
+pub(crate) async fn load_program_with_state(program: &Path, state: Option<&Path>) -> Result<Program> {
+    let source = promptsmith_app::ProgramSource::parse(&program.display().to_string());
+    Ok(promptsmith_app::program::load(&source, state, &promptsmith_app::StoreTarget::default()).await?)
 }
 
 /// Directories searched for bundled sample data: `<program dir>/data`, then `examples/*/data`.
@@ -110,81 +100,6 @@ pub(crate) fn sample_dirs(program: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
-}
-
-/// A `--metric` value: a built-in id, or a metric spec file (`.yaml`, `.yml`, `.json`).
-pub(crate) fn metric_spec(arg: &str) -> Result<promptsmith_eval::MetricSpec> {
-    let path = Path::new(arg);
-    let is_file_name = [".yaml", ".yml", ".json"].iter().any(|ext| arg.to_ascii_lowercase().ends_with(ext));
-    if is_file_name {
-        if !path.is_file() {
-            anyhow::bail!("--metric {arg}: no such metric spec file");
-        }
-        return promptsmith_eval::MetricSpec::from_file(path).map_err(|e| anyhow::anyhow!("--metric: {e}"));
-    }
-    // Validate the id now, so a typo fails before any model call.
-    promptsmith_eval::metric_by_name(arg, "answer").map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
-    Ok(promptsmith_eval::MetricSpec { metric: Some(arg.to_string()), ..Default::default() })
-}
-
-/// The output field a metric compares: `--field`, else `answer`, else the program's last output.
-pub(crate) fn metric_field(program: &Program, field: Option<&str>) -> Result<String> {
-    let outputs = program.output_fields();
-    let field = match field {
-        Some(f) => f.to_string(),
-        None if outputs.iter().any(|o| o == "answer") => "answer".to_string(),
-        None => outputs.last().cloned().unwrap_or_else(|| "answer".into()),
-    };
-    if !outputs.contains(&field) {
-        anyhow::bail!(
-            "--field '{field}' is not an output of program '{}' (outputs: {})",
-            program.name,
-            outputs.join(", ")
-        );
-    }
-    Ok(field)
-}
-
-/// The label fields a metric spec reads from each example (checked before any model call).
-pub(crate) fn required_labels(spec: &promptsmith_eval::MetricSpec, field: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(id) = &spec.metric {
-        let (base, param) = id.split_once(':').map(|(b, p)| (b, Some(p))).unwrap_or((id.as_str(), None));
-        let f = spec.field.clone().unwrap_or_else(|| field.to_string());
-        match base {
-            "ifeval" => out.extend(["instruction_id_list".to_string(), "kwargs".to_string()]),
-            // A fixed pattern without a capture group needs no label.
-            "regex" if param.is_some_and(|p| !p.contains('(')) => {}
-            _ => out.push(f),
-        }
-    }
-    for part in spec.composite.iter().flatten() {
-        for l in required_labels(part, field) {
-            if !out.contains(&l) {
-                out.push(l);
-            }
-        }
-    }
-    out
-}
-
-/// Fails when the first example lacks a label the metric needs.
-pub(crate) fn check_labels(
-    spec: &promptsmith_eval::MetricSpec,
-    field: &str,
-    data: &str,
-    first: Option<&promptsmith_core::Example>,
-) -> Result<()> {
-    let Some(first) = first else { return Ok(()) };
-    for label in required_labels(spec, field) {
-        if first.get(&label).is_none() {
-            anyhow::bail!(
-                "--data {data}: examples have no '{label}' label for the metric to compare (they have: {})",
-                first.fields.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
-    }
-    Ok(())
 }
 
 /// A progress bar with running score, rate and ETA (hidden when `quiet`).

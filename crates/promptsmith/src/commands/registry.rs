@@ -4,10 +4,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use promptsmith_core::{Program, ProgramSpec, ProgramState};
+use promptsmith_core::{ProgramSpec, ProgramState};
 use promptsmith_store::{diff_versions, NewVersion, ProgramRef, Store, VersionSelector, PRODUCTION};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Which database to use.
@@ -466,33 +466,6 @@ pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
-/// A registered program named `NAME@VERSION|ALIAS` where a program file is expected, resolved
-/// in the store (`$PROMPTSMITH_DATABASE_URL` or ./promptsmith.db). `None` when `program` is a
-/// file or not such a reference.
-pub(crate) fn registered_program(program: &Path, state: Option<&Path>) -> Result<Option<Program>> {
-    let Some(reference) = registered_ref(program) else { return Ok(None) };
-    if let Some(s) = state {
-        bail!(
-            "--state {} cannot be combined with the registered program {reference}: a version has its own state",
-            s.display()
-        );
-    }
-    let resolved = block_on(async {
-        let store = StoreArgs::default().open_existing().await.with_context(|| format!("{reference}"))?;
-        let v = store.resolve(&reference).await;
-        store.close().await;
-        anyhow::Ok(v?)
-    })?;
-    Ok(Some(resolved.program()?))
-}
-
-pub(crate) fn registered_ref(program: &Path) -> Option<ProgramRef> {
-    if program.exists() {
-        return None;
-    }
-    ProgramRef::parse(program.to_str()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,15 +483,5 @@ mod tests {
         assert_eq!(selector("v3"), VersionSelector::Number(3));
         assert_eq!(selector("latest"), VersionSelector::Latest);
         assert_eq!(selector("candidate"), VersionSelector::Alias("candidate".into()));
-    }
-
-    #[test]
-    fn only_missing_paths_are_registry_references() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("qa@prod");
-        std::fs::write(&file, "{}").unwrap();
-        assert_eq!(registered_ref(&file), None);
-        assert_eq!(registered_ref(Path::new("qa@prod")).unwrap().to_string(), "qa@prod");
-        assert_eq!(registered_ref(Path::new("examples/none.json")), None);
     }
 }

@@ -27,7 +27,7 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) async fn run(args: RunArgs, lm_args: LmArgs) -> Result<ExitCode> {
-    let program = load_program_with_state(&args.program, args.state.as_deref())?;
+    let program = load_program_with_state(&args.program, args.state.as_deref()).await?;
     let input: Value =
         serde_json::from_str(&args.input).with_context(|| format!("--input is not valid JSON: {}", args.input))?;
     let Value::Object(fields) = input else {
