@@ -10,6 +10,7 @@ mod data_args;
 mod lm_setup;
 
 use clap::Parser;
+use promptsmith_core::{ErrorKind, HasKind};
 use std::process::ExitCode;
 
 /// promptsmith: optimize, evaluate and run LLM programs.
@@ -45,7 +46,52 @@ fn main() -> ExitCode {
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(error_kind(&e)))
         }
+    }
+}
+
+/// The kind of the first error in the chain that knows one.
+fn error_kind(e: &anyhow::Error) -> Option<ErrorKind> {
+    e.chain().find_map(|cause| {
+        if let Some(a) = cause.downcast_ref::<promptsmith_app::AppError>() {
+            return Some(a.kind());
+        }
+        if let Some(s) = cause.downcast_ref::<promptsmith_lm::StackError>() {
+            return Some(s.kind());
+        }
+        if let Some(s) = cause.downcast_ref::<promptsmith_store::StoreError>() {
+            return Some(s.kind());
+        }
+        cause.downcast_ref::<promptsmith_eval::EvalError>().map(HasKind::kind)
+    })
+}
+
+/// The exit status of a failure: the one place kinds become statuses (README, "Exit status").
+/// 3 (below `--min-score`) and 130 (interrupted) are set by the commands themselves.
+fn exit_status(kind: Option<ErrorKind>) -> u8 {
+    match kind {
+        Some(ErrorKind::InvalidInput) => 2,
+        Some(ErrorKind::NotFound) => 4,
+        Some(ErrorKind::Conflict) => 5,
+        Some(ErrorKind::Unavailable) => 6,
+        Some(ErrorKind::Internal) | None => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_distinct_statuses_through_context() {
+        let e = anyhow::Error::new(promptsmith_app::AppError::not_found("no store at x")).context("qa@production");
+        assert_eq!(error_kind(&e), Some(ErrorKind::NotFound));
+        assert_eq!(exit_status(error_kind(&e)), 4);
+        assert_eq!(exit_status(error_kind(&anyhow::anyhow!("plain"))), 1);
+        let statuses: std::collections::BTreeSet<u8> =
+            ErrorKind::ALL.into_iter().map(|k| exit_status(Some(k))).collect();
+        assert_eq!(statuses.len(), ErrorKind::ALL.len());
+        assert!(!statuses.contains(&0) && !statuses.contains(&3) && !statuses.contains(&130));
     }
 }

@@ -143,7 +143,8 @@ fn a_model_that_stops_answering_fails_the_run_with_a_resume_hint() {
         tmp.path(),
     );
     let (stdout, err) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{err}");
+    // A model that does not answer is an "unavailable" failure: exit status 6.
+    assert_eq!(out.status.code(), Some(6), "{stdout}\n{err}");
     assert!(err.contains("the model stopped answering: 8 calls in a row failed"), "{err}");
     assert!(err.contains("Connection refused"), "{err}");
     assert!(err.contains(&format!("continue with --resume {}", run.display())), "{err}");
@@ -271,7 +272,8 @@ fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
         tmp.path(),
     );
     let (stdout3, err3) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout3}\n{err3}");
+    // Resuming with other models conflicts with the run's journal: exit status 5.
+    assert_eq!(out.status.code(), Some(5), "{stdout3}\n{err3}");
     assert!(err3.contains("the run was started with ") && err3.contains("task 'another-model'"), "{err3}");
     assert!(err3.contains("Resume with the same --model"), "{err3}");
     assert_eq!(std::fs::read(run.join("journal.jsonl")).unwrap(), journal);
