@@ -104,6 +104,12 @@ pub struct EvalContext<'a> {
     pub cancel: CancellationToken,
 }
 
+impl std::fmt::Debug for EvalContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvalContext").field("lm", self.lm).finish_non_exhaustive()
+    }
+}
+
 /// A finished (or stopped) evaluation.
 #[derive(Debug)]
 pub struct EvalOutcome {

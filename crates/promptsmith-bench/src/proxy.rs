@@ -463,9 +463,9 @@ impl Proxy {
         (resp, bytes)
     }
 
-    fn bad_gateway(&self, message: String) -> (Response<Full<Bytes>>, Bytes) {
+    fn bad_gateway(&self, message: impl std::fmt::Display) -> (Response<Full<Bytes>>, Bytes) {
         self.counters.upstream_errors.fetch_add(1, Ordering::Relaxed);
-        let value = serde_json::json!({"error": {"message": message, "type": "proxy_error"}});
+        let value = serde_json::json!({"error": {"message": message.to_string(), "type": "proxy_error"}});
         let body = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
         let mut resp = Response::new(Full::new(body.clone()));
         *resp.status_mut() = StatusCode::BAD_GATEWAY;

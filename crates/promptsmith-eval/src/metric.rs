@@ -606,6 +606,12 @@ pub struct FnMetric<F> {
     f: F,
 }
 
+impl<F> std::fmt::Debug for FnMetric<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FnMetric").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
 impl<F> FnMetric<F>
 where
     F: Fn(&Example, &Prediction) -> MetricResult + Send + Sync,

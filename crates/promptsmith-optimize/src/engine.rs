@@ -55,6 +55,18 @@ pub struct RoleModels {
     pub judge: Option<Arc<dyn LanguageModel>>,
 }
 
+impl std::fmt::Debug for RoleModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = |m: &Option<Arc<dyn LanguageModel>>| m.as_ref().map(|m| m.model_name());
+        f.debug_struct("RoleModels")
+            .field("task", &self.task.model_name())
+            .field("teacher", &name(&self.teacher))
+            .field("proposer", &name(&self.proposer))
+            .field("judge", &name(&self.judge))
+            .finish()
+    }
+}
+
 impl RoleModels {
     /// Every role played by `task`.
     pub fn single(task: Arc<dyn LanguageModel>) -> Self {
@@ -80,6 +92,12 @@ pub struct EngineLm {
     inner: Arc<dyn LanguageModel>,
     namespace: String,
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineLm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineLm").field("role", &self.role).field("namespace", &self.namespace).finish_non_exhaustive()
+    }
 }
 
 struct Shared {
@@ -235,6 +253,7 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine over `models`, loading earlier progress from `checkpoint` (resume).
+    #[allow(clippy::needless_pass_by_value)] // the caller hands its models over; clones are kept per role
     pub fn new(
         models: RoleModels,
         config: EngineConfig,
@@ -348,6 +367,7 @@ impl Engine {
     }
 
     /// Emits an event.
+    #[allow(clippy::needless_pass_by_value)] // call sites build the event inline
     pub fn emit(&self, event: Event) {
         self.events.emit(&event);
     }

@@ -4,6 +4,7 @@
 //! test fails, never skips, without it). No model is needed: evaluations replay a cassette
 //! recorded from the local model.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::needless_pass_by_value)] // test helpers take json!() literals by value
 
 mod common;
 

@@ -94,6 +94,12 @@ pub struct RunContext<'a> {
     pub cancel: CancellationToken,
 }
 
+impl std::fmt::Debug for RunContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext").field("lm", self.lm).field("run_dir", &self.run_dir).finish_non_exhaustive()
+    }
+}
+
 /// A finished (or budget-stopped, or cancelled) run.
 #[derive(Debug)]
 pub struct OptimizeOutcome {

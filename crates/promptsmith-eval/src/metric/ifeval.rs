@@ -639,7 +639,7 @@ impl Instruction {
             }
             Kind::NoComma => {
                 let n = value.matches(',').count();
-                counted(n == 0, n, "commas", "none".into())
+                counted(n == 0, n, "commas", "none")
             }
             Kind::EndsWith { phrase } => {
                 let cleaned = value.trim().trim_matches('"').to_lowercase();
@@ -666,7 +666,7 @@ impl Instruction {
 }
 
 /// `response has 212 words, needs at least 300`.
-fn counted(ok: bool, n: usize, what: &str, needs: String) -> (bool, String) {
+fn counted(ok: bool, n: usize, what: &str, needs: impl std::fmt::Display) -> (bool, String) {
     (ok, format!("response has {n} {what}, needs {needs}"))
 }
 

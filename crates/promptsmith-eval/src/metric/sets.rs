@@ -255,6 +255,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[allow(clippy::needless_pass_by_value)] // takes json!() literals
     fn set(v: Value) -> Vec<String> {
         item_set(&v).into_iter().collect()
     }

@@ -177,6 +177,7 @@ impl MetricSpec {
 
     /// Builds the metric. `default_field` is used where the spec names no field; `judge_lm` is
     /// required when [`MetricSpec::needs_judge`].
+    #[allow(clippy::needless_pass_by_value)] // the judge is shared into every part that needs one
     pub fn build(&self, default_field: &str, judge_lm: Option<Arc<dyn LanguageModel>>) -> Result<Arc<dyn Metric>> {
         self.validate("").map_err(|message| EvalError::InvalidMetric { id: "spec".into(), message })?;
         self.build_inner(default_field, &judge_lm)

@@ -1,5 +1,6 @@
 //! A scriptable OpenAI-compatible HTTP server on 127.0.0.1 for the integration tests.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+#![allow(clippy::needless_pass_by_value)] // test helpers take json!() literals by value
 
 use axum::body::Body;
 use axum::extract::{Request, State};

@@ -12,9 +12,9 @@ use serde_json::{json, Map};
 use std::io::Write;
 use std::process::ExitCode;
 
-fn ack(line: String) -> std::io::Result<()> {
+fn ack(line: impl std::fmt::Display) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(line.as_bytes())?;
+    out.write_all(line.to_string().as_bytes())?;
     out.write_all(b"\n")?;
     out.flush()
 }

@@ -2,6 +2,7 @@ use super::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 
+#[allow(clippy::needless_pass_by_value)] // takes json!() literals
 fn instruction(id: &str, kwargs: Value) -> Instruction {
     Instruction::parse(id, &kwargs).unwrap_or_else(|e| panic!("{id}: {e}"))
 }
@@ -14,6 +15,7 @@ fn strict(id: &str, kwargs: Value, response: &str, expected: bool) -> String {
     outcome.detail
 }
 
+#[allow(clippy::needless_pass_by_value)] // takes json!() literals
 fn parse_error(id: &str, kwargs: Value) -> String {
     match Instruction::parse(id, &kwargs) {
         Ok(_) => panic!("{id} with {kwargs} should not parse"),
