@@ -8,14 +8,16 @@ use crate::journal::JournalEntry;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// Durable storage of a run's progress.
+/// Durable storage of a run's progress. `append_call`, on every model call's path, is async so
+/// that a store that waits (a file, a database) never blocks the runtime's threads.
+#[async_trait::async_trait]
 pub trait Checkpoint: Send + Sync {
     /// Calls completed by earlier attempts of this run.
     fn load_journal(&self) -> Result<Vec<JournalEntry>>;
     /// Records a completed call (before its answer is used).
-    fn append_call(&self, entry: &JournalEntry) -> Result<()>;
+    async fn append_call(&self, entry: &JournalEntry) -> Result<()>;
     /// Records a finished trial.
     fn append_trial(&self, trial: &TrialRecord) -> Result<()>;
 }
@@ -24,11 +26,12 @@ pub trait Checkpoint: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoCheckpoint;
 
+#[async_trait::async_trait]
 impl Checkpoint for NoCheckpoint {
     fn load_journal(&self) -> Result<Vec<JournalEntry>> {
         Ok(Vec::new())
     }
-    fn append_call(&self, _entry: &JournalEntry) -> Result<()> {
+    async fn append_call(&self, _entry: &JournalEntry) -> Result<()> {
         Ok(())
     }
     fn append_trial(&self, _trial: &TrialRecord) -> Result<()> {
@@ -41,7 +44,7 @@ impl Checkpoint for NoCheckpoint {
 /// line, which loading drops.
 pub struct RunDirCheckpoint {
     dir: PathBuf,
-    journal: Mutex<File>,
+    journal: Arc<Mutex<File>>,
     trials: Mutex<File>,
 }
 
@@ -75,7 +78,11 @@ impl RunDirCheckpoint {
         let trials_path = dir.join(TRIALS_FILE);
         let trials =
             File::create(&trials_path).map_err(|e| OptimizeError::checkpoint(trials_path.display().to_string(), e))?;
-        Ok(RunDirCheckpoint { dir: dir.to_path_buf(), journal: Mutex::new(journal), trials: Mutex::new(trials) })
+        Ok(RunDirCheckpoint {
+            dir: dir.to_path_buf(),
+            journal: Arc::new(Mutex::new(journal)),
+            trials: Mutex::new(trials),
+        })
     }
 
     /// The run directory.
@@ -84,12 +91,16 @@ impl RunDirCheckpoint {
     }
 
     fn write_line(&self, file: &Mutex<File>, name: &str, line: String) -> Result<()> {
-        let location = self.dir.join(name).display().to_string();
-        let mut f = file.lock().map_err(|_| OptimizeError::checkpoint(&location, "lock poisoned"))?;
-        let mut bytes = line.into_bytes();
-        bytes.push(b'\n');
-        f.write_all(&bytes).and_then(|_| f.flush()).map_err(|e| OptimizeError::checkpoint(location, e))
+        write_line(file, &self.dir.join(name).display().to_string(), line)
     }
+}
+
+/// Appends `line` and a newline with one write, then flushes.
+fn write_line(file: &Mutex<File>, location: &str, line: String) -> Result<()> {
+    let mut f = file.lock().map_err(|_| OptimizeError::checkpoint(location, "lock poisoned"))?;
+    let mut bytes = line.into_bytes();
+    bytes.push(b'\n');
+    f.write_all(&bytes).and_then(|_| f.flush()).map_err(|e| OptimizeError::checkpoint(location, e))
 }
 
 /// Truncates `path` after its last complete line.
@@ -106,6 +117,7 @@ fn repair_tail(path: &Path) -> Result<()> {
     f.set_len(keep as u64).map_err(|e| OptimizeError::checkpoint(path.display().to_string(), e))
 }
 
+#[async_trait::async_trait]
 impl Checkpoint for RunDirCheckpoint {
     fn load_journal(&self) -> Result<Vec<JournalEntry>> {
         let path = self.dir.join(JOURNAL_FILE);
@@ -127,9 +139,14 @@ impl Checkpoint for RunDirCheckpoint {
         Ok(out)
     }
 
-    fn append_call(&self, entry: &JournalEntry) -> Result<()> {
+    async fn append_call(&self, entry: &JournalEntry) -> Result<()> {
         let line = serde_json::to_string(entry).map_err(|e| OptimizeError::checkpoint(JOURNAL_FILE, e))?;
-        self.write_line(&self.journal, JOURNAL_FILE, line)
+        // The write and flush run on the blocking pool; the call waits for them (it is
+        // journaled before its answer is used) without holding a runtime thread.
+        let (file, location) = (self.journal.clone(), self.dir.join(JOURNAL_FILE).display().to_string());
+        tokio::task::spawn_blocking(move || write_line(&file, &location, line))
+            .await
+            .map_err(|e| OptimizeError::checkpoint(JOURNAL_FILE, e))?
     }
 
     fn append_trial(&self, trial: &TrialRecord) -> Result<()> {

@@ -162,7 +162,7 @@ impl LanguageModel for EngineLm {
         s.failures_in_a_row.store(0, Ordering::SeqCst);
         s.meter.record(self.role, resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.cost_usd);
         let entry = JournalEntry { key: key.clone(), role: self.role.as_str().to_string(), response: resp.clone() };
-        if let Err(e) = s.checkpoint.append_call(&entry) {
+        if let Err(e) = s.checkpoint.append_call(&entry).await {
             // Keep going (the answer is good) but remember: the run can no longer resume exactly.
             if let Ok(mut slot) = s.checkpoint_error.lock() {
                 slot.get_or_insert_with(|| e.to_string());
