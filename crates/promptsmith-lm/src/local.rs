@@ -8,16 +8,19 @@
 //! recorded in a pid file under `<cache>/run/`, which [`stop_recorded`] uses (`lm stop`).
 
 mod build_info;
+mod models;
+mod pidfile;
+mod process;
 
 pub use build_info::{BuildAttempt, BuildInfo};
+pub use models::{cache_dir, installed_models, model_sha256, server_binary, ModelId};
+pub use pidfile::{stop_recorded, PidFile};
+pub use process::log_tail;
+use process::{describe, terminate};
 
 use crate::config::{LmConfig, DEFAULT_LOCAL_PORT};
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::str::FromStr;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Environment variable naming the cache directory.
@@ -125,87 +128,6 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalErr
     move |source| LocalError::Io { context, source }
 }
 
-/// The local models `install-local-lm.sh` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum ModelId {
-    /// Qwen2.5-Coder 0.5B Instruct, Q4_K_M (default).
-    #[default]
-    #[serde(rename = "qwen0.5b")]
-    Qwen05b,
-    /// Qwen2.5-Coder 1.5B Instruct, Q4_K_M.
-    #[serde(rename = "qwen1.5b")]
-    Qwen15b,
-    /// SmolLM2 135M Instruct, Q4_1.
-    #[serde(rename = "smollm135m")]
-    Smollm135m,
-}
-
-impl ModelId {
-    /// All known models.
-    pub const ALL: [ModelId; 3] = [ModelId::Qwen05b, ModelId::Qwen15b, ModelId::Smollm135m];
-
-    /// The id used on the command line (`qwen0.5b`, ...).
-    pub fn id(&self) -> &'static str {
-        match self {
-            ModelId::Qwen05b => "qwen0.5b",
-            ModelId::Qwen15b => "qwen1.5b",
-            ModelId::Smollm135m => "smollm135m",
-        }
-    }
-
-    /// The GGUF file name under `<cache>/models/`.
-    pub fn file_name(&self) -> &'static str {
-        match self {
-            ModelId::Qwen05b => "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-            ModelId::Qwen15b => "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-            ModelId::Smollm135m => "smollm2-135m-instruct-q4_1.gguf",
-        }
-    }
-
-    /// The model file's path in `cache_dir`.
-    pub fn path_in(&self, cache_dir: &Path) -> PathBuf {
-        cache_dir.join("models").join(self.file_name())
-    }
-}
-
-impl fmt::Display for ModelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-impl FromStr for ModelId {
-    type Err = LocalError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ModelId::ALL
-            .into_iter()
-            .find(|m| m.id() == s || m.file_name() == s)
-            .ok_or_else(|| LocalError::UnknownModel(s.to_string()))
-    }
-}
-
-/// The promptsmith cache directory: `PROMPTSMITH_CACHE_DIR`, else `~/.cache/promptsmith`.
-pub fn cache_dir() -> Result<PathBuf, LocalError> {
-    if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(LocalError::NoCacheDir)?;
-    Ok(PathBuf::from(home).join(".cache").join("promptsmith"))
-}
-
-/// The llama-server binary: `PROMPTSMITH_LLAMA_SERVER`, else `<cache>/llama.cpp/build/bin/llama-server`.
-pub fn server_binary(cache_dir: &Path) -> PathBuf {
-    match std::env::var_os(SERVER_BIN_ENV).filter(|b| !b.is_empty()) {
-        Some(bin) => PathBuf::from(bin),
-        None => cache_dir.join("llama.cpp").join("build").join("bin").join("llama-server"),
-    }
-}
-
-/// Known models whose files are present in `cache_dir`.
-pub fn installed_models(cache_dir: &Path) -> Vec<(ModelId, PathBuf)> {
-    ModelId::ALL.into_iter().map(|m| (m, m.path_in(cache_dir))).filter(|(_, p)| p.is_file()).collect()
-}
-
 /// How to run llama-server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerOptions {
@@ -290,60 +212,6 @@ impl ServerOptions {
         }
         args.extend(self.extra_args.iter().cloned());
         args
-    }
-}
-
-/// What the pid file of a detached server records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PidFile {
-    /// Process id.
-    pub pid: u32,
-    /// Port.
-    pub port: u16,
-    /// Model id.
-    pub model: String,
-    /// Model file.
-    pub model_path: PathBuf,
-    /// Model file SHA-256, when known.
-    pub sha256: Option<String>,
-    /// Server log.
-    pub log_path: PathBuf,
-    /// Unix time of the start, milliseconds.
-    pub started_ms: u64,
-}
-
-impl PidFile {
-    /// Where the pid file of the server on `port` lives.
-    pub fn path(cache_dir: &Path, port: u16) -> PathBuf {
-        cache_dir.join("run").join(format!("llama-server-{port}.json"))
-    }
-
-    /// Writes this record to [`PidFile::path`].
-    pub fn write(&self, cache_dir: &Path) -> Result<PathBuf, LocalError> {
-        let path = Self::path(cache_dir, self.port);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
-        }
-        let json = serde_json::to_string_pretty(self).map_err(|e| LocalError::Io {
-            context: "cannot encode pid file".into(),
-            source: std::io::Error::other(e),
-        })?;
-        std::fs::write(&path, json).map_err(io_err(format!("cannot write {}", path.display())))?;
-        Ok(path)
-    }
-
-    /// Reads the pid file of the server on `port`, if there is one.
-    pub fn read(cache_dir: &Path, port: u16) -> Result<Option<Self>, LocalError> {
-        let path = Self::path(cache_dir, port);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(format!("cannot read {}", path.display()))(e)),
-        };
-        serde_json::from_str(&text).map(Some).map_err(|e| LocalError::Io {
-            context: format!("unreadable pid file {}", path.display()),
-            source: std::io::Error::other(e),
-        })
     }
 }
 
@@ -581,32 +449,6 @@ impl Drop for LocalServer {
     }
 }
 
-/// Stops the detached server recorded for `port` in `cache_dir` (`promptsmith lm stop`).
-/// Returns the record of the stopped server, or `None` when none was recorded (or it had
-/// already exited). Refuses to signal a pid that is no longer a llama-server.
-pub async fn stop_recorded(cache_dir: &Path, port: u16) -> Result<Option<PidFile>, LocalError> {
-    let Some(record) = PidFile::read(cache_dir, port)? else { return Ok(None) };
-    let path = PidFile::path(cache_dir, port);
-    let alive = process_alive(record.pid).await;
-    if alive {
-        if let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", record.pid)) {
-            if !String::from_utf8_lossy(&cmdline).contains("llama-server") {
-                return Err(LocalError::NotOurProcess { pid: record.pid, path });
-            }
-        }
-        signal(record.pid, "TERM").await?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while process_alive(record.pid).await && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if process_alive(record.pid).await {
-            signal(record.pid, "KILL").await?;
-        }
-    }
-    let _ = std::fs::remove_file(&path);
-    Ok(alive.then_some(record))
-}
-
 fn base_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
@@ -632,99 +474,6 @@ async fn server_model_path(base: &str) -> Option<String> {
     let http = http_client()?;
     let v: serde_json::Value = http.get(format!("{base}/props")).send().await.ok()?.json().await.ok()?;
     v.get("model_path").and_then(|p| p.as_str()).map(str::to_string)
-}
-
-/// SHA-256 of `model`: read from `<model>.sha256` if present, else computed and written there.
-pub async fn model_sha256(model: &Path) -> Result<Option<String>, LocalError> {
-    let mut side = model.as_os_str().to_owned();
-    side.push(".sha256");
-    let side = PathBuf::from(side);
-    if let Ok(text) = std::fs::read_to_string(&side) {
-        if let Some(hash) = text.split_whitespace().next().filter(|h| h.len() == 64) {
-            return Ok(Some(hash.to_string()));
-        }
-    }
-    let model = model.to_path_buf();
-    let hash = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-        use sha2::{Digest, Sha256};
-        let mut file = std::fs::File::open(&model)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hex::encode(hasher.finalize()))
-    })
-    .await
-    .map_err(|e| LocalError::Io { context: "hashing model".into(), source: std::io::Error::other(e) })?
-    .map_err(io_err("cannot hash model file"))?;
-    if let Err(e) = std::fs::write(&side, format!("{hash}\n")) {
-        tracing::debug!("cannot write {}: {e}", side.display());
-    }
-    Ok(Some(hash))
-}
-
-/// The last lines of the log at `path`.
-pub fn log_tail(path: &Path) -> String {
-    let Ok(mut f) = std::fs::File::open(path) else { return "(no log)".to_string() };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n");
-    if tail.trim().is_empty() {
-        "(log is empty)".to_string()
-    } else {
-        tail
-    }
-}
-
-fn describe(status: ExitStatus) -> String {
-    match status.code() {
-        Some(c) => format!("exit code {c}"),
-        None => format!("{status}"),
-    }
-}
-
-async fn terminate(pid: u32, child: &mut tokio::process::Child) -> Result<(), LocalError> {
-    if signal(pid, "TERM").await.is_ok() && tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
-        return Ok(());
-    }
-    child.kill().await.map_err(io_err(format!("cannot kill llama-server (pid {pid})")))
-}
-
-/// Sends `SIG<sig>` to `pid` with the `kill` utility (no unsafe code needed).
-async fn signal(pid: u32, sig: &str) -> Result<(), LocalError> {
-    let status = tokio::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .map_err(io_err("cannot run kill"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(LocalError::Io { context: format!("kill -{sig} {pid}"), source: std::io::Error::other(describe(status)) })
-    }
-}
-
-async fn process_alive(pid: u32) -> bool {
-    if Path::new("/proc").is_dir() {
-        // Zombies still have a /proc entry; check their state.
-        return match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
-            Err(_) => false,
-        };
-    }
-    signal(pid, "0").await.is_ok()
 }
 
 #[cfg(test)]
