@@ -22,3 +22,12 @@ pub use error::{AppError, Result};
 pub use eval::{EvalRequest, EvalService};
 pub use optimize::{OptimizeRequest, OptimizeService, OptimizerSpec};
 pub use program::{ProgramSource, StoreTarget};
+
+/// Who is acting, for the registry's alias log and feedback: `given`, else `$USER`, else `cli`.
+pub fn actor(given: Option<&str>) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "cli".into())
+}

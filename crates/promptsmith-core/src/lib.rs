@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod clock;
 pub mod dspy;
 pub mod error;
 pub mod example;

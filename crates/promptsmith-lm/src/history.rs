@@ -20,7 +20,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Size at which a history file is rotated unless configured otherwise: 20 MB.
 pub const DEFAULT_HISTORY_MAX_BYTES: u64 = 20_000_000;
@@ -221,7 +220,7 @@ impl CallRecord {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    promptsmith_core::clock::now_ms().max(0) as u64
 }
 
 /// Bounded ring of recent calls plus an optional JSONL sink. Thread-safe; share via `Arc`.

@@ -205,10 +205,7 @@ macro_rules! bind_args {
 }
 pub(crate) use bind_args;
 
-/// Current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+pub use promptsmith_core::clock::now_ms;
 
 /// Parses a stored JSON column.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {

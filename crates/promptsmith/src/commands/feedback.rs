@@ -146,7 +146,7 @@ pub(crate) async fn feedback(command: FeedbackCommand) -> Result<ExitCode> {
                     _ => bail!("--correct must be a JSON object such as '{{\"answer\": \"7\"}}'"),
                 },
             };
-            let reviewer = a.reviewer.clone().or_else(|| std::env::var("USER").ok());
+            let reviewer = Some(promptsmith_app::actor(a.reviewer.as_deref()));
             let input = FeedbackInput { rating: a.rating, corrected, label: a.label, comment: a.comment, reviewer };
             let store = a.store.open_existing().await?;
             let f = store.record_feedback(a.evaluation, &input).await?;

@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use promptsmith_store::{trend, DegradationPolicy, PerfSnapshot, ProgramRef, Store};
 use serde_json::json;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `monitor` subcommands.
 #[derive(Debug, Subcommand)]
@@ -80,9 +79,7 @@ pub(crate) struct DegradationArgs {
     store: StoreArgs,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
+use promptsmith_core::clock::now_ms;
 
 /// One end of a window: `now`, a time ago (`30m`, `6h`, `7d`, `90s`) or Unix milliseconds.
 fn instant(text: &str, now: i64) -> Option<i64> {

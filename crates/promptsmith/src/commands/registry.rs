@@ -52,7 +52,7 @@ pub(crate) struct RecordArgs {
 
 /// Who is acting, for the alias log: `--actor`, else `$USER`, else `cli`.
 fn actor(given: &Option<String>) -> String {
-    given.clone().or_else(|| std::env::var("USER").ok()).filter(|s| !s.is_empty()).unwrap_or_else(|| "cli".into())
+    promptsmith_app::actor(given.as_deref())
 }
 
 /// `registry` subcommands.
@@ -215,25 +215,9 @@ async fn version_number(store: &Store, name: &str, text: &str) -> Result<i64> {
     Ok(store.version(name, &selector(text)).await?.version)
 }
 
-fn time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// Formats Unix milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub(crate) fn format_time(ms: i64) -> String {
-    time(ms)
+    promptsmith_core::clock::display_time(ms)
 }
 
 /// Runs a `registry` subcommand.
@@ -296,7 +280,7 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
             let aliases = store.program(&v.program).await?.aliases;
             let mine: Vec<&String> = aliases.iter().filter(|(_, n)| **n == v.version).map(|(a, _)| a).collect();
             println!("{} version {}", v.program, v.version);
-            println!("  created:   {} by {}", time(v.created_at), v.created_by);
+            println!("  created:   {} by {}", format_time(v.created_at), v.created_by);
             if !mine.is_empty() {
                 println!("  aliases:   {}", mine.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
             }
@@ -353,7 +337,7 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
         println!(
             "  {:>4}{tag}  {}  {}{parent}  scores {}",
             v.version,
-            time(v.created_at),
+            format_time(v.created_at),
             v.optimizer.as_deref().unwrap_or("-"),
             v.scores
         );
@@ -364,7 +348,7 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
             println!(
                 "  {:>4}  {}  {:<12} {:?}: {} -> {}  by {}{}",
                 m.seq,
-                time(m.at),
+                format_time(m.at),
                 m.alias,
                 m.action,
                 m.from_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
@@ -469,13 +453,6 @@ pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(time(0), "1970-01-01 00:00:00");
-        assert_eq!(time(951_827_696_000), "2000-02-29 12:34:56");
-        assert_eq!(time(1_795_000_000_000), "2026-11-18 11:06:40");
-    }
 
     #[test]
     fn selectors_read_numbers_aliases_and_latest() {
