@@ -149,6 +149,159 @@ struct RawSplits {
     test: f64,
 }
 
+/// The spec text being parsed, for errors that name the file, line and column. Each step of
+/// [`DatasetSpec::parse`] checks one part of the raw spec.
+struct Place<'a> {
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl Place<'_> {
+    fn err(&self, span: Option<Range<usize>>, message: String) -> EvalError {
+        EvalError::data(locate(self.origin, self.text, span), message)
+    }
+
+    fn name(&self, raw: &RawSpec) -> Result<String> {
+        let name = raw.name.get_ref().clone();
+        if !valid_name(&name) {
+            return Err(self.err(
+                Some(raw.name.span()),
+                format!("name '{name}' should be letters, digits, '_', '-' or '.' (no '/' or ':')"),
+            ));
+        }
+        Ok(name)
+    }
+
+    fn format(&self, raw: &RawSpec) -> Result<Option<DataFormat>> {
+        let Some(f) = &raw.format else { return Ok(None) };
+        DataFormat::from_name(f.get_ref()).map(Some).ok_or_else(|| {
+            self.err(Some(f.span()), format!("unknown format '{}' (expected jsonl, json, csv or tsv)", f.get_ref()))
+        })
+    }
+
+    /// `[files]`: valid split names, `{task}` exactly when `tasks` are listed, a known format.
+    fn files(&self, raw: &RawSpec, format: Option<DataFormat>) -> Result<Vec<(String, String)>> {
+        if raw.files.get_ref().is_empty() {
+            return Err(self.err(Some(raw.files.span()), "[files] names no file".into()));
+        }
+        let family = !raw.tasks.is_empty();
+        let mut files = Vec::new();
+        for (split, file) in raw.files.get_ref() {
+            let fail = |message: String| Err(self.err(Some(file.span()), message));
+            if !valid_name(split) {
+                return fail(format!("split name '{split}' should be letters, digits, '_', '-' or '.'"));
+            }
+            let has_task = file.get_ref().contains("{task}");
+            if family && !has_task {
+                return fail(format!("file '{}' of a spec with `tasks` should contain {{task}}", file.get_ref()));
+            }
+            if !family && has_task {
+                return fail(format!("file '{}' uses {{task}} but no `tasks` are listed", file.get_ref()));
+            }
+            if format.is_none() && DataFormat::from_path(Path::new(file.get_ref())).is_none() {
+                return fail(format!(
+                    "cannot tell the format of '{}' from its extension; name it .jsonl, .json, .csv or .tsv, \
+                     or set `format`",
+                    file.get_ref()
+                ));
+            }
+            files.push((split.clone(), file.get_ref().clone()));
+        }
+        Ok(files)
+    }
+
+    fn tasks(&self, raw: &RawSpec) -> Result<Vec<String>> {
+        let mut tasks = Vec::new();
+        for task in &raw.tasks {
+            if !valid_name(task.get_ref()) || tasks.contains(task.get_ref()) {
+                return Err(
+                    self.err(Some(task.span()), format!("task '{}' is not a valid, unique name", task.get_ref()))
+                );
+            }
+            tasks.push(task.get_ref().clone());
+        }
+        Ok(tasks)
+    }
+
+    /// `inputs` (at least one) and `labels` (none of them an input).
+    fn fields(&self, raw: &RawSpec) -> Result<(Vec<String>, Vec<String>)> {
+        let inputs = raw.inputs.get_ref().clone();
+        if inputs.is_empty() {
+            return Err(self.err(Some(raw.inputs.span()), "`inputs` names no field".into()));
+        }
+        let mut labels = Vec::new();
+        for label in &raw.labels {
+            if inputs.contains(label.get_ref()) {
+                return Err(
+                    self.err(Some(label.span()), format!("field '{}' is both an input and a label", label.get_ref()))
+                );
+            }
+            labels.push(label.get_ref().clone());
+        }
+        Ok((inputs, labels))
+    }
+
+    /// `[[transform]]`s: one of `apply` or `regex` each, `categories` when one needs them.
+    fn transforms(&self, raw: &RawSpec) -> Result<Vec<FieldTransform>> {
+        let mut transforms = Vec::new();
+        for t in &raw.transform {
+            let span = Some(t.span());
+            let t = t.get_ref();
+            let op = match (&t.apply, &t.regex) {
+                (Some(name), None) => {
+                    TransformOp::parse(name.get_ref()).map_err(|m| self.err(Some(name.span()), m.to_string()))?
+                }
+                (None, Some(re)) => {
+                    TransformOp::regex(re.get_ref()).map_err(|m| self.err(Some(re.span()), m.to_string()))?
+                }
+                _ => return Err(self.err(span, "a [[transform]] needs exactly one of `apply` or `regex`".into())),
+            };
+            if op.needs_categories() && raw.categories.is_none() {
+                return Err(self.err(span, format!("transform {} needs a `categories` file", op.describe())));
+            }
+            transforms.push(FieldTransform { field: t.field.clone(), into: t.into.clone(), op });
+        }
+        Ok(transforms)
+    }
+
+    /// `[splits]`: seeded fractions of one file split, none clashing with a file split.
+    fn derived(&self, raw: &RawSpec, files: &[(String, String)]) -> Result<Option<DerivedSplits>> {
+        let Some(s) = &raw.splits else { return Ok(None) };
+        let span = Some(s.span());
+        let r = s.get_ref();
+        if !files.iter().any(|(split, _)| split == r.from.get_ref()) {
+            return Err(self
+                .err(Some(r.from.span()), format!("[splits] from '{}' is not a split in [files]", r.from.get_ref())));
+        }
+        let fractions = [r.train, r.val, r.test];
+        if fractions.iter().any(|f| !f.is_finite() || *f < 0.0) || fractions.iter().sum::<f64>() > 1.0 + 1e-9 {
+            return Err(self.err(span, "[splits] fractions should be between 0 and 1 and add up to at most 1".into()));
+        }
+        let d =
+            DerivedSplits { from: r.from.get_ref().clone(), seed: r.seed, train: r.train, val: r.val, test: r.test };
+        if d.names().is_empty() {
+            return Err(self.err(span, "[splits] gives every split a fraction of 0".into()));
+        }
+        if let Some(clash) = d.names().into_iter().find(|n| files.iter().any(|(s, _)| s == n)) {
+            return Err(self.err(span, format!("[splits] makes a '{clash}' split, but [files] already has one")));
+        }
+        Ok(Some(d))
+    }
+
+    /// `default_split`: one of the spec's splits; the only file split when there is one.
+    fn default_split(&self, given: Option<&Spanned<String>>, spec: &DatasetSpec) -> Result<Option<String>> {
+        match given {
+            Some(d) if spec.splits().iter().any(|s| s == d.get_ref()) => Ok(Some(d.get_ref().clone())),
+            Some(d) => Err(self.err(
+                Some(d.span()),
+                format!("default_split '{}' is not one of the splits ({})", d.get_ref(), spec.splits().join(", ")),
+            )),
+            None if spec.files.len() == 1 => Ok(Some(spec.files[0].0.clone())),
+            None => Ok(None),
+        }
+    }
+}
+
 /// `origin line L column C` for a byte offset into `text`.
 fn locate(origin: &str, text: &str, span: Option<Range<usize>>) -> String {
     let Some(span) = span else { return origin.to_string() };
@@ -170,132 +323,15 @@ impl DatasetSpec {
     /// Parses a spec's TOML text. `origin` names it in error messages, which give the line and
     /// column of the offending key.
     pub fn parse(origin: &str, text: &str) -> Result<DatasetSpec> {
-        let err = |span: Option<Range<usize>>, message: String| EvalError::data(locate(origin, text, span), message);
-        let raw: RawSpec = toml::from_str(text).map_err(|e| err(e.span(), e.message().trim().to_string()))?;
-
-        let name = raw.name.get_ref().clone();
-        if !valid_name(&name) {
-            return Err(err(
-                Some(raw.name.span()),
-                format!("name '{name}' should be letters, digits, '_', '-' or '.' (no '/' or ':')"),
-            ));
-        }
-        let format = match &raw.format {
-            None => None,
-            Some(f) => Some(DataFormat::from_name(f.get_ref()).ok_or_else(|| {
-                err(Some(f.span()), format!("unknown format '{}' (expected jsonl, json, csv or tsv)", f.get_ref()))
-            })?),
-        };
-        if raw.files.get_ref().is_empty() {
-            return Err(err(Some(raw.files.span()), "[files] names no file".into()));
-        }
-        let family = !raw.tasks.is_empty();
-        let mut files = Vec::new();
-        for (split, file) in raw.files.get_ref() {
-            if !valid_name(split) {
-                return Err(err(
-                    Some(file.span()),
-                    format!("split name '{split}' should be letters, digits, '_', '-' or '.'"),
-                ));
-            }
-            let has_task = file.get_ref().contains("{task}");
-            if family && !has_task {
-                return Err(err(
-                    Some(file.span()),
-                    format!("file '{}' of a spec with `tasks` should contain {{task}}", file.get_ref()),
-                ));
-            }
-            if !family && has_task {
-                return Err(err(
-                    Some(file.span()),
-                    format!("file '{}' uses {{task}} but no `tasks` are listed", file.get_ref()),
-                ));
-            }
-            if format.is_none() && DataFormat::from_path(Path::new(file.get_ref())).is_none() {
-                return Err(err(
-                    Some(file.span()),
-                    format!(
-                        "cannot tell the format of '{}' from its extension; name it .jsonl, .json, .csv or .tsv, \
-                         or set `format`",
-                        file.get_ref()
-                    ),
-                ));
-            }
-            files.push((split.clone(), file.get_ref().clone()));
-        }
-        let mut tasks = Vec::new();
-        for task in &raw.tasks {
-            if !valid_name(task.get_ref()) || tasks.contains(task.get_ref()) {
-                return Err(err(Some(task.span()), format!("task '{}' is not a valid, unique name", task.get_ref())));
-            }
-            tasks.push(task.get_ref().clone());
-        }
-
-        let inputs = raw.inputs.get_ref().clone();
-        if inputs.is_empty() {
-            return Err(err(Some(raw.inputs.span()), "`inputs` names no field".into()));
-        }
-        let mut labels = Vec::new();
-        for label in &raw.labels {
-            if inputs.contains(label.get_ref()) {
-                return Err(err(
-                    Some(label.span()),
-                    format!("field '{}' is both an input and a label", label.get_ref()),
-                ));
-            }
-            labels.push(label.get_ref().clone());
-        }
-
-        let mut transforms = Vec::new();
-        for t in &raw.transform {
-            let span = Some(t.span());
-            let t = t.get_ref();
-            let op = match (&t.apply, &t.regex) {
-                (Some(name), None) => TransformOp::parse(name.get_ref()).map_err(|m| err(Some(name.span()), m))?,
-                (None, Some(re)) => TransformOp::regex(re.get_ref()).map_err(|m| err(Some(re.span()), m))?,
-                _ => return Err(err(span, "a [[transform]] needs exactly one of `apply` or `regex`".into())),
-            };
-            if op.needs_categories() && raw.categories.is_none() {
-                return Err(err(span, format!("transform {} needs a `categories` file", op.describe())));
-            }
-            transforms.push(FieldTransform { field: t.field.clone(), into: t.into.clone(), op });
-        }
-
-        let derived = match &raw.splits {
-            None => None,
-            Some(s) => {
-                let span = Some(s.span());
-                let r = s.get_ref();
-                if !files.iter().any(|(split, _)| split == r.from.get_ref()) {
-                    return Err(err(
-                        Some(r.from.span()),
-                        format!("[splits] from '{}' is not a split in [files]", r.from.get_ref()),
-                    ));
-                }
-                let fractions = [r.train, r.val, r.test];
-                if fractions.iter().any(|f| !f.is_finite() || *f < 0.0) || fractions.iter().sum::<f64>() > 1.0 + 1e-9 {
-                    return Err(err(
-                        span,
-                        "[splits] fractions should be between 0 and 1 and add up to at most 1".into(),
-                    ));
-                }
-                let d = DerivedSplits {
-                    from: r.from.get_ref().clone(),
-                    seed: r.seed,
-                    train: r.train,
-                    val: r.val,
-                    test: r.test,
-                };
-                if d.names().is_empty() {
-                    return Err(err(span, "[splits] gives every split a fraction of 0".into()));
-                }
-                if let Some(clash) = d.names().into_iter().find(|n| files.iter().any(|(s, _)| s == n)) {
-                    return Err(err(span, format!("[splits] makes a '{clash}' split, but [files] already has one")));
-                }
-                Some(d)
-            }
-        };
-
+        let at = Place { origin, text };
+        let raw: RawSpec = toml::from_str(text).map_err(|e| at.err(e.span(), e.message().trim().to_string()))?;
+        let name = at.name(&raw)?;
+        let format = at.format(&raw)?;
+        let files = at.files(&raw, format)?;
+        let tasks = at.tasks(&raw)?;
+        let (inputs, labels) = at.fields(&raw)?;
+        let transforms = at.transforms(&raw)?;
+        let derived = at.derived(&raw, &files)?;
         let spec = DatasetSpec {
             dir: raw.dir,
             name,
@@ -316,17 +352,7 @@ impl DatasetSpec {
             origin: origin.to_string(),
             text: text.to_string(),
         };
-        let default_split = match &raw.default_split {
-            Some(d) if spec.splits().iter().any(|s| s == d.get_ref()) => Some(d.get_ref().clone()),
-            Some(d) => {
-                return Err(err(
-                    Some(d.span()),
-                    format!("default_split '{}' is not one of the splits ({})", d.get_ref(), spec.splits().join(", ")),
-                ))
-            }
-            None if spec.files.len() == 1 => Some(spec.files[0].0.clone()),
-            None => None,
-        };
+        let default_split = at.default_split(raw.default_split.as_ref(), &spec)?;
         Ok(DatasetSpec { default_split, ..spec })
     }
 
