@@ -29,7 +29,7 @@ pub use resolve::{
     DATA_DIR_ENV,
 };
 pub use spec::{builtin_spec, builtin_specs, DatasetSpec, DerivedSplits};
-pub use transform::{FieldTransform, NamedTransform, TransformOp};
+pub use transform::{FieldTransform, MappingError, NamedTransform, TransformOp};
 
 use crate::error::{EvalError, Result};
 use promptsmith_core::Example;

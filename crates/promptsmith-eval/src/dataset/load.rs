@@ -166,7 +166,7 @@ fn map_row(mut fields: Map<String, Value>, options: &LoadOptions) -> std::result
         if blank && options.labels.contains(&t.field) {
             continue;
         }
-        t.apply(&mut fields, categories)?;
+        t.apply(&mut fields, categories).map_err(|e| e.0)?;
     }
     Ok(fields)
 }

@@ -39,11 +39,11 @@ pub struct ColumnMapping {
 
 impl ColumnMapping {
     /// Parses `column` or `column=field`.
-    pub fn parse(text: &str) -> std::result::Result<ColumnMapping, String> {
+    pub fn parse(text: &str) -> std::result::Result<ColumnMapping, super::transform::MappingError> {
         let (column, field) = text.split_once('=').unwrap_or((text, text));
         let (column, field) = (column.trim(), field.trim());
         if column.is_empty() || field.is_empty() {
-            return Err(format!("'{text}' should be COLUMN or COLUMN=FIELD"));
+            return Err(super::transform::MappingError(format!("'{text}' should be COLUMN or COLUMN=FIELD")));
         }
         Ok(ColumnMapping { column: column.to_string(), field: field.to_string() })
     }

@@ -391,7 +391,7 @@ fn column_mapping_renames_and_label_transform() {
             p3.display()
         )
     );
-    assert_eq!(ColumnMapping::parse("a=").unwrap_err(), "'a=' should be COLUMN or COLUMN=FIELD");
+    assert_eq!(ColumnMapping::parse("a=").unwrap_err().0, "'a=' should be COLUMN or COLUMN=FIELD");
 }
 
 // ---- named datasets ----

@@ -78,26 +78,40 @@ pub enum TransformOp {
     Regex(Regex),
 }
 
+/// A column mapping, transform or row that cannot be used; the message says which field and what
+/// was expected (callers add the file, line or flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MappingError(pub String);
+
+impl promptsmith_core::HasKind for MappingError {
+    fn kind(&self) -> promptsmith_core::ErrorKind {
+        promptsmith_core::ErrorKind::InvalidInput
+    }
+}
+
 impl TransformOp {
     /// Parses `name` or `regex:PATTERN`. A regex must have exactly one capture group.
-    pub fn parse(text: &str) -> Result<TransformOp, String> {
+    pub fn parse(text: &str) -> Result<TransformOp, MappingError> {
         match text.strip_prefix("regex:") {
             Some(pattern) => TransformOp::regex(pattern),
             None => NamedTransform::from_name(text).map(TransformOp::Named).ok_or_else(|| {
-                format!(
+                MappingError(format!(
                     "unknown transform '{text}' (known: {}; or regex:PATTERN with one capture group)",
                     NamedTransform::names().join(", ")
-                )
+                ))
             }),
         }
     }
 
     /// Compiles a regex transform, checking it has exactly one capture group.
-    pub fn regex(pattern: &str) -> Result<TransformOp, String> {
-        let re = Regex::new(pattern).map_err(|e| format!("invalid regex `{pattern}`: {e}"))?;
+    pub fn regex(pattern: &str) -> Result<TransformOp, MappingError> {
+        let re = Regex::new(pattern).map_err(|e| MappingError(format!("invalid regex `{pattern}`: {e}")))?;
         let groups = re.captures_len() - 1;
         if groups != 1 {
-            return Err(format!("regex `{pattern}` must have exactly one capture group, it has {groups}"));
+            return Err(MappingError(format!(
+                "regex `{pattern}` must have exactly one capture group, it has {groups}"
+            )));
         }
         Ok(TransformOp::Regex(re))
     }
@@ -135,16 +149,24 @@ impl FieldTransform {
     }
 
     /// Applies the transform to a row. A missing or null field is an error; the message names the field.
-    pub fn apply(&self, row: &mut Map<String, Value>, categories: Option<&[String]>) -> Result<(), String> {
+    pub fn apply(&self, row: &mut Map<String, Value>, categories: Option<&[String]>) -> Result<(), MappingError> {
         let field = &self.field;
         let value = match row.get(field) {
-            None => return Err(format!("field '{field}' missing (needed by transform {})", self.op.describe())),
+            None => {
+                return Err(MappingError(format!(
+                    "field '{field}' missing (needed by transform {})",
+                    self.op.describe()
+                )))
+            }
             Some(Value::Null) => {
-                return Err(format!("field '{field}' is null (needed by transform {})", self.op.describe()))
+                return Err(MappingError(format!(
+                    "field '{field}' is null (needed by transform {})",
+                    self.op.describe()
+                )))
             }
             Some(v) => v,
         };
-        let out = apply_op(&self.op, field, value, categories)?;
+        let out = apply_op(&self.op, field, value, categories).map_err(MappingError)?;
         row.insert(self.into.clone().unwrap_or_else(|| field.clone()), out);
         Ok(())
     }
@@ -288,10 +310,10 @@ mod tests {
     }
 
     fn run_with(op: &str, value: Value, categories: Option<&[String]>) -> Result<Value, String> {
-        let t = FieldTransform::new("f", TransformOp::parse(op)?);
+        let t = FieldTransform::new("f", TransformOp::parse(op).map_err(|e| e.0)?);
         let mut row = Map::new();
         row.insert("f".into(), value);
-        t.apply(&mut row, categories)?;
+        t.apply(&mut row, categories).map_err(|e| e.0)?;
         Ok(row["f"].clone())
     }
 
@@ -329,12 +351,13 @@ mod tests {
             r"field 'f' does not match regex `answer is (\d+)`"
         );
         assert_eq!(
-            TransformOp::parse(r"regex:(\d+)-(\d+)").unwrap_err(),
+            TransformOp::parse(r"regex:(\d+)-(\d+)").unwrap_err().0,
             r"regex `(\d+)-(\d+)` must have exactly one capture group, it has 2"
         );
-        assert!(TransformOp::parse("regex:(").unwrap_err().starts_with("invalid regex `(`: "));
+        assert!(TransformOp::parse("regex:(").unwrap_err().0.starts_with("invalid regex `(`: "));
         assert!(TransformOp::parse("upper")
             .unwrap_err()
+            .0
             .starts_with("unknown transform 'upper' (known: gsm8k_final_answer, "));
         assert_eq!(TransformOp::parse("banking77").unwrap().describe(), "category_name");
     }
@@ -378,7 +401,7 @@ mod tests {
         };
         let mut row = Map::new();
         assert_eq!(
-            t.apply(&mut row, None).unwrap_err(),
+            t.apply(&mut row, None).unwrap_err().0,
             "field 'answer' missing (needed by transform gsm8k_rationale)"
         );
         row.insert("answer".into(), json!("x\n#### 1"));
