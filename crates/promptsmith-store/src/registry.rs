@@ -191,24 +191,36 @@ pub struct ProgramRef {
     pub selector: VersionSelector,
 }
 
+impl VersionSelector {
+    /// The one reading of a selector: a version number (`3`, `v3`), `latest`, or an alias name
+    /// (not checked here: a bad alias name is simply not found).
+    pub fn parse(text: &str) -> VersionSelector {
+        let digits = text.strip_prefix('v').unwrap_or(text);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(n) = digits.parse() {
+                return VersionSelector::Number(n);
+            }
+        }
+        if text == "latest" {
+            VersionSelector::Latest
+        } else {
+            VersionSelector::Alias(text.to_string())
+        }
+    }
+}
+
 impl ProgramRef {
     /// Parses `NAME@SELECTOR`; `None` when the text is not of that form (e.g. a file path).
-    /// The selector is a version number (`3`, `v3`), `latest`, or an alias name.
+    /// The selector is read by [`VersionSelector::parse`]; an alias must be a valid alias name.
     pub fn parse(text: &str) -> Option<ProgramRef> {
         let (name, sel) = text.rsplit_once('@')?;
         if validate_name(name, "program").is_err() || sel.is_empty() {
             return None;
         }
-        let digits = sel.strip_prefix('v').unwrap_or(sel);
-        let selector = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            VersionSelector::Number(digits.parse().ok()?)
-        } else if sel == "latest" {
-            VersionSelector::Latest
-        } else if validate_name(sel, "alias").is_ok() {
-            VersionSelector::Alias(sel.to_string())
-        } else {
-            return None;
-        };
+        let selector = VersionSelector::parse(sel);
+        if let VersionSelector::Alias(a) = &selector {
+            validate_name(a, "alias").ok()?;
+        }
         Some(ProgramRef { name: name.to_string(), selector })
     }
 }

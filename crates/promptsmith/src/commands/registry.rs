@@ -203,12 +203,7 @@ pub(crate) struct AliasArgs {
 }
 
 fn selector(text: &str) -> VersionSelector {
-    let digits = text.strip_prefix('v').unwrap_or(text);
-    match digits.parse::<i64>() {
-        Ok(n) if !digits.is_empty() => VersionSelector::Number(n),
-        _ if text == "latest" => VersionSelector::Latest,
-        _ => VersionSelector::Alias(text.to_string()),
-    }
+    VersionSelector::parse(text)
 }
 
 async fn version_number(store: &Store, name: &str, text: &str) -> Result<i64> {
