@@ -122,6 +122,11 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
             ),
         }
     }
+    exit_status(&outcome, &args)
+}
+
+/// The exit status: 130 after Ctrl-C, an error after `--max-errors`, 3 below `--min-score`.
+fn exit_status(outcome: &EvalOutcome, args: &EvalArgs) -> Result<ExitCode> {
     let report = &outcome.summary;
     match report.stopped {
         Some(StopReason::Cancelled) => {

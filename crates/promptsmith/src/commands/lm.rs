@@ -72,23 +72,7 @@ pub(crate) enum LmCommand {
 pub(crate) async fn lm(cmd: LmCommand, args: LmArgs) -> Result<ExitCode> {
     let port = args.local_port;
     match cmd {
-        LmCommand::Install { model, rebuild, build } => {
-            parse_model_id(&model)?;
-            let dir = tempdir_script()?;
-            let mut cmd = std::process::Command::new("bash");
-            cmd.arg(&dir).arg("--model").arg(&model);
-            if rebuild {
-                cmd.arg("--rebuild");
-            }
-            if let Some(target) = build.to_possible_value() {
-                cmd.arg("--build").arg(target.get_name());
-            }
-            let status = cmd.status().context("cannot run bash for the installer")?;
-            let _ = std::fs::remove_file(&dir);
-            if !status.success() {
-                bail!("local model install failed ({status})");
-            }
-        }
+        LmCommand::Install { model, rebuild, build } => install(&model, rebuild, build)?,
         LmCommand::Serve { model, slots, ctx_size, threads } => {
             let model = parse_model_id(&model)?;
             let opts = ServerOptions {
@@ -133,27 +117,48 @@ pub(crate) async fn lm(cmd: LmCommand, args: LmArgs) -> Result<ExitCode> {
                 );
             }
         }
-        LmCommand::Status => {
-            let cache = promptsmith_cache_dir()?;
-            let bin = server_binary(&cache);
-            println!("cache: {}", cache.display());
-            println!(
-                "llama-server: {}",
-                if bin.is_file() { bin.display().to_string() } else { "not installed".into() }
-            );
-            print_build_info(&cache)?;
-            let models = installed_models(&cache);
-            if models.is_empty() {
-                println!("models: none installed (run `promptsmith lm install`)");
-            }
-            for (m, p) in models {
-                println!("model {}: {}", m.id(), p.display());
-            }
-            let url = format!("http://127.0.0.1:{port}");
-            println!("server at {url}: {}", if is_healthy(&url).await { "healthy" } else { "not running" });
-        }
+        LmCommand::Status => status(port).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the installer shipped in the binary (`scripts/install-local-lm.sh`).
+fn install(model: &str, rebuild: bool, build: BuildTarget) -> Result<()> {
+    parse_model_id(model)?;
+    let dir = tempdir_script()?;
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&dir).arg("--model").arg(model);
+    if rebuild {
+        cmd.arg("--rebuild");
+    }
+    if let Some(target) = build.to_possible_value() {
+        cmd.arg("--build").arg(target.get_name());
+    }
+    let status = cmd.status().context("cannot run bash for the installer")?;
+    let _ = std::fs::remove_file(&dir);
+    if !status.success() {
+        bail!("local model install failed ({status})");
+    }
+    Ok(())
+}
+
+/// What is installed (binary, build, models) and whether a server answers on `port`.
+async fn status(port: u16) -> Result<()> {
+    let cache = promptsmith_cache_dir()?;
+    let bin = server_binary(&cache);
+    println!("cache: {}", cache.display());
+    println!("llama-server: {}", if bin.is_file() { bin.display().to_string() } else { "not installed".into() });
+    print_build_info(&cache)?;
+    let models = installed_models(&cache);
+    if models.is_empty() {
+        println!("models: none installed (run `promptsmith lm install`)");
+    }
+    for (m, p) in models {
+        println!("model {}: {}", m.id(), p.display());
+    }
+    let url = format!("http://127.0.0.1:{port}");
+    println!("server at {url}: {}", if is_healthy(&url).await { "healthy" } else { "not running" });
+    Ok(())
 }
 
 /// The kept build's CPU target, why the faster ones were rejected, and its CPU features.

@@ -272,38 +272,7 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
         } else if a.json {
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
-            let aliases = store.program(&v.program).await?.aliases;
-            let mine: Vec<&String> = aliases.iter().filter(|(_, n)| **n == v.version).map(|(a, _)| a).collect();
-            println!("{} version {}", v.program, v.version);
-            println!("  created:   {} by {}", format_time(v.created_at), v.created_by);
-            if !mine.is_empty() {
-                println!("  aliases:   {}", mine.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
-            }
-            if let Some(p) = v.parent_version {
-                println!("  parent:    {p}");
-            }
-            if let Some(o) = &v.optimizer {
-                println!("  optimizer: {o} {}", v.params);
-            }
-            println!("  scores:    {}", v.scores);
-            if let Some(h) = &v.dataset_hash {
-                println!("  dataset:   {h}");
-            }
-            if let Some(r) = v.run_id {
-                println!("  run:       {r}");
-            }
-            if !v.note.is_empty() {
-                println!("  note:      {}", v.note);
-            }
-            let program = v.program()?;
-            for p in &program.predictors {
-                println!(
-                    "  predictor {}: {} demos; instruction: {}",
-                    p.name,
-                    p.demos.len(),
-                    p.signature.instruction.as_deref().unwrap_or("(default)")
-                );
-            }
+            print_version(&store, &v).await?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -320,8 +289,55 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    print_program(&summary, &versions, &log);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `registry show NAME@VERSION`: one version's record and its predictors.
+async fn print_version(store: &Store, v: &promptsmith_store::ProgramVersion) -> Result<()> {
+    let aliases = store.program(&v.program).await?.aliases;
+    let mine: Vec<&String> = aliases.iter().filter(|(_, n)| **n == v.version).map(|(a, _)| a).collect();
+    println!("{} version {}", v.program, v.version);
+    println!("  created:   {} by {}", format_time(v.created_at), v.created_by);
+    if !mine.is_empty() {
+        println!("  aliases:   {}", mine.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    if let Some(p) = v.parent_version {
+        println!("  parent:    {p}");
+    }
+    if let Some(o) = &v.optimizer {
+        println!("  optimizer: {o} {}", v.params);
+    }
+    println!("  scores:    {}", v.scores);
+    if let Some(h) = &v.dataset_hash {
+        println!("  dataset:   {h}");
+    }
+    if let Some(r) = v.run_id {
+        println!("  run:       {r}");
+    }
+    if !v.note.is_empty() {
+        println!("  note:      {}", v.note);
+    }
+    let program = v.program()?;
+    for p in &program.predictors {
+        println!(
+            "  predictor {}: {} demos; instruction: {}",
+            p.name,
+            p.demos.len(),
+            p.signature.instruction.as_deref().unwrap_or("(default)")
+        );
+    }
+    Ok(())
+}
+
+/// `registry show NAME`: every version and the alias log.
+fn print_program(
+    summary: &promptsmith_store::ProgramSummary,
+    versions: &[promptsmith_store::ProgramVersion],
+    log: &[promptsmith_store::AliasMove],
+) {
     println!("{}: {} versions", summary.name, summary.versions);
-    for v in &versions {
+    for v in versions {
         let aliases: Vec<&String> = summary.aliases.iter().filter(|(_, n)| **n == v.version).map(|(a, _)| a).collect();
         let tag = if aliases.is_empty() {
             String::new()
@@ -339,7 +355,7 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
     }
     if !log.is_empty() {
         println!("alias log:");
-        for m in &log {
+        for m in log {
             println!(
                 "  {:>4}  {}  {:<12} {:?}: {} -> {}  by {}{}",
                 m.seq,
@@ -353,7 +369,6 @@ async fn show(a: ShowArgs) -> Result<ExitCode> {
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn register(a: RegisterArgs) -> Result<ExitCode> {
