@@ -408,6 +408,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let text = r#"{"program": "examples/gsm8k/program.json",
+ "data": {"data": "gsm8k:train"},
+ "splits": {"train_size": 8, "val_size": 12},
+ "optimizer": {"name": "bootstrap", "max_bootstrapped_demos": 2, "max_labeled_demos": 2},
+ "metric": "numeric_match", "seed": 0, "budget": {"max_calls": 60}}"#;
+        let req: OptimizeRequest = serde_json::from_str(text).unwrap();
+        assert_eq!(req.splits.val_size, Some(12));
+        assert_eq!(req.budget.max_calls, Some(60));
+        let OptimizerSpec::Bootstrap(b) = &req.optimizer else { panic!("{:?}", req.optimizer) };
+        assert_eq!((b.max_bootstrapped_demos, b.max_rounds), (Some(2), 1));
+    }
+
+    #[test]
     fn validation_catches_budgets_and_presets() {
         let mut req = OptimizeRequest::new("p", DataRequest::named("d"), OptimizerSpec::Labeled { k: 2 });
         req.budget.max_calls = Some(0);
