@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Result};
 use clap::Args;
-use promptsmith_eval::dataset::{ColumnMapping, DataSearchPath, FieldMapping, ResolvedDataset, TransformOp};
+use promptsmith_eval::dataset::{DataSearchPath, FieldMapping, ResolvedDataset};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -47,20 +47,9 @@ impl DataArgs {
         }
     }
 
-    /// The column mapping the options give.
+    /// The column mapping the options give (the application layer's reading of them).
     pub(crate) fn mapping(&self) -> Result<FieldMapping> {
-        let parse = |flag: &str, values: &[String]| -> Result<Vec<ColumnMapping>> {
-            values.iter().map(|v| ColumnMapping::parse(v).map_err(|e| anyhow!("--{flag} {v}: {e}"))).collect()
-        };
-        let label_transform = match &self.label_transform {
-            None => None,
-            Some(t) => Some(TransformOp::parse(t).map_err(|e| anyhow!("--label-transform {t}: {e}"))?),
-        };
-        Ok(FieldMapping {
-            inputs: parse("input", &self.inputs)?,
-            labels: parse("label", &self.labels)?,
-            label_transform,
-        })
+        Ok(self.request().mapping()?)
     }
 
     /// Resolves `--data` on the standard search path.
@@ -73,6 +62,7 @@ impl DataArgs {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use promptsmith_eval::dataset::ColumnMapping;
 
     fn args(inputs: &[&str], labels: &[&str], transform: Option<&str>) -> DataArgs {
         DataArgs {

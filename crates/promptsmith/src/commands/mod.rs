@@ -83,23 +83,7 @@ pub(crate) async fn load_program_with_state(program: &Path, state: Option<&Path>
 
 /// Directories searched for bundled sample data: `<program dir>/data`, then `examples/*/data`.
 pub(crate) fn sample_dirs(program: &Path) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(parent) = program.parent() {
-        let d = parent.join("data");
-        if d.is_dir() {
-            dirs.push(d);
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir("examples") {
-        let mut found: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("data")).filter(|p| p.is_dir()).collect();
-        found.sort();
-        for d in found {
-            if !dirs.contains(&d) {
-                dirs.push(d);
-            }
-        }
-    }
-    dirs
+    promptsmith_app::program::sample_dirs(&promptsmith_app::ProgramSource::File(program.to_path_buf()))
 }
 
 /// A progress bar with running score, rate and ETA (hidden when `quiet`).
