@@ -1,12 +1,14 @@
 //! Acceptance test for the TPE sampler: on named categorical test objectives (several choices per
 //! dimension, interacting dimensions), over 30 seeds, TPE must beat uniform random search given the
-//! same number of trials: paired Wilcoxon signed-rank test on the best value found, p < 0.05, with
-//! TPE ahead.
+//! same number of trials: paired Wilcoxon signed-rank test on the best value found, p < 0.001 (what
+//! the README claims), with TPE ahead. Seeds 0-29 give p = 9.0e-4 (pairwise_4x6), 8.3e-7
+//! (pipeline_3x8x8) and 2.2e-6 (deceptive_5x4).
 //!
 //! Both searchers start from the same baseline trial (every index 0, as MIPROv2 starts from the
 //! unoptimized program) and then get `BUDGET - 1` more trials.
 //!
-//! The objectives were also run with seeds 100-129 ... 400-429 (p < 0.015 on every set), and
+//! The objectives were also run with seeds 100-129 ... 400-429 (p < 0.015 on every set, so the
+//! 0.001 bound is a property of these 30 seeds, not of every 30), and
 //! Optuna 5.0's own `TPESampler(multivariate=True)` on the same value tables reaches the same
 //! median best values as this sampler (e.g. 4.09 vs 4.10 on an earlier, harder variant of
 //! `pairwise_4x6`, 2.36 vs 2.36 on `pipeline_3x8x8`).
@@ -168,6 +170,6 @@ fn tpe_beats_random_search_on_named_categorical_objectives() {
             test.p_value
         );
         assert!(test.r_plus > test.r_minus, "{}: TPE is not ahead of random search", objective.name);
-        assert!(test.p_value < 0.05, "{}: p = {} is not below 0.05", objective.name, test.p_value);
+        assert!(test.p_value < 0.001, "{}: p = {} is not below 0.001", objective.name, test.p_value);
     }
 }
