@@ -6,7 +6,8 @@ Usage: python3 scripts/stats/scipy_fixture.py [OUT]
 
 Needs SciPy (1.17 was used). Every input is rounded to a few decimals so that JSON parsers
 read back exactly the same doubles; the Rust tests then recompute every statistic and compare
-to 1e-6. For each Wilcoxon and Mann-Whitney case the script also records which method SciPy's
+to 1e-6 (p-values relative to their size, so the small-p cases are checked as closely as the
+others). For each Wilcoxon and Mann-Whitney case the script also records which method SciPy's
 `method="auto"` picked, and checks that asking SciPy for that method explicitly gives the same
 p-value, so the label is SciPy's choice and not a guess.
 """
@@ -24,6 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DEFAULT_OUT = os.path.join(ROOT, "crates", "promptsmith-eval", "src", "stats", "scipy_fixture.json")
 
 rng = np.random.default_rng(20261122)
+# The small-p cases draw from their own stream, so adding them left every earlier case as it was.
+tail_rng = np.random.default_rng(20261123)
 
 
 def r(xs, decimals=3):
@@ -51,8 +54,12 @@ def wilcoxon_method(d):
 
 def distinct_diffs(n, positive=0.5):
     """n differences with distinct magnitudes (multiples of 0.001), each positive with probability `positive`."""
-    mags = rng.choice(np.arange(1, 400), size=n, replace=False) / 1000
-    return mags * np.where(rng.uniform(0, 1, n) < positive, 1.0, -1.0)
+    return distinct_diffs_from(rng, n, positive)
+
+
+def distinct_diffs_from(gen, n, positive=0.5):
+    mags = gen.choice(np.arange(1, 400), size=n, replace=False) / 1000
+    return mags * np.where(gen.uniform(0, 1, n) < positive, 1.0, -1.0)
 
 
 def wilcoxon_case(name, a, b):
@@ -117,6 +124,17 @@ def wilcoxon_cases():
     a = rng.beta(2, 2, 120)
     b = np.clip(a + rng.normal(0.0, 0.15, 120), 0, 1)
     out.append(wilcoxon_case("normal_f1_like_n120", a, b))
+    # Small p-values (the Rust tests compare them relatively, so 1e-9 is checked like 0.3).
+    a = tail_rng.uniform(0, 1, 30)
+    out.append(wilcoxon_case("exact_n30_all_positive", a + np.arange(1, 31) * 0.011, a))
+    a = r(tail_rng.uniform(0.4, 0.6, 50))
+    out.append(wilcoxon_case("exact_n50_mostly_positive", a, np.asarray(a) - distinct_diffs_from(tail_rng, 50, 0.9)))
+    a = tail_rng.integers(0, 11, 300) / 10
+    b = np.clip(a - tail_rng.integers(-1, 4, 300) / 10, 0, 1)
+    out.append(wilcoxon_case("normal_graded_n300_tiny_p", a, b))
+    a = tail_rng.integers(0, 11, 100) / 10
+    b = np.clip(a - tail_rng.integers(-2, 4, 100) / 10, 0, 1)
+    out.append(wilcoxon_case("normal_graded_n100_small_p", a, b))
     return out
 
 
@@ -156,6 +174,11 @@ def mwu_cases():
     out.append(mwu_case("normal_equal_u_clipped", [1, 2, 3, 4], [1, 2, 3, 4]))
     out.append(mwu_case("normal_large", rng.normal(0.5, 0.2, 300), rng.normal(0.55, 0.2, 250)))
     out.append(mwu_case("all_identical", [0.5, 0.5, 0.5], [0.5, 0.5]))
+    # Small p-values.
+    grid = tail_rng.permutation(np.arange(1, 2000))[:38] / 2000
+    out.append(mwu_case("exact_n8_n30_separated", np.sort(grid)[30:], np.sort(grid)[:30]))
+    out.append(mwu_case("normal_large_tiny_p", tail_rng.normal(0.6, 0.2, 300), tail_rng.normal(0.45, 0.2, 250)))
+    out.append(mwu_case("normal_n40_small_p", tail_rng.normal(0.62, 0.2, 40), tail_rng.normal(0.4, 0.2, 40)))
     return out
 
 
@@ -181,7 +204,10 @@ def pairs(both, a_only, b_only, neither):
 def mcnemar_cases():
     out = []
     for name, counts in [("small", (5, 3, 0, 2)), ("balanced", (10, 4, 4, 2)), ("one_discordant", (3, 0, 1, 0)),
-                         ("medium", (40, 15, 5, 40)), ("large", (300, 62, 41, 97)), ("lopsided", (10, 0, 25, 5))]:
+                         ("medium", (40, 15, 5, 40)), ("large", (300, 62, 41, 97)), ("lopsided", (10, 0, 25, 5)),
+                         # Small p-values, and one below 1e-300 where only an absolute check is made.
+                         ("very_lopsided", (10, 2, 60, 5)), ("one_sided_300", (5, 300, 0, 5)),
+                         ("one_sided_1000", (0, 0, 1000, 0))]:
         out.append(mcnemar_case(name, *pairs(*counts)))
     a = (rng.uniform(0, 1, 150) < 0.55).astype(int)
     b = (rng.uniform(0, 1, 150) < 0.45).astype(int)
@@ -192,8 +218,12 @@ def mcnemar_cases():
 # ---------------------------------------------------------------- Welch (also covered elsewhere)
 def welch_cases():
     out = []
-    for name, a, b in [("small", rng.uniform(0, 1, 6), rng.uniform(0.2, 1, 9)),
-                       ("binary", (rng.uniform(0, 1, 60) < 0.6).astype(float), (rng.uniform(0, 1, 50) < 0.4).astype(float))]:
+    cases = [("small", rng.uniform(0, 1, 6), rng.uniform(0.2, 1, 9)),
+             ("binary", (rng.uniform(0, 1, 60) < 0.6).astype(float), (rng.uniform(0, 1, 50) < 0.4).astype(float))]
+    # Small p-values.
+    cases += [("apart_small_p", tail_rng.uniform(0.3, 1, 30), tail_rng.uniform(0, 0.6, 25)),
+              ("apart_tiny_p", tail_rng.uniform(0.55, 1, 60), tail_rng.uniform(0, 0.45, 50))]
+    for name, a, b in cases:
         a, b = r(a), r(b)
         res = stats.ttest_ind(a, b, equal_var=False)
         out.append({"name": name, "a": a, "b": b, "t": float(res.statistic), "df": float(res.df),
