@@ -39,4 +39,4 @@ pub use registry::{
     PRODUCTION,
 };
 pub use runs::{Artifact, NewRun, RoleUsage, Run, RunEnd, RunStatus, Trial};
-pub use snapshots::{trend, DegradationPolicy, DegradationReport, PerfSnapshot, Trend};
+pub use snapshots::{trend, DegradationPolicy, DegradationReport, DegradationVerdict, PerfSnapshot, Trend};

@@ -63,6 +63,22 @@ impl Default for DegradationPolicy {
     }
 }
 
+/// Fewest evaluations in each window for Welch's t-test to run.
+pub const MIN_EVALUATIONS_PER_WINDOW: usize = 2;
+
+/// What a degradation check concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DegradationVerdict {
+    /// The score dropped beyond the threshold and the drop is significant.
+    Degraded,
+    /// The test ran and found no qualifying drop.
+    NotDegraded,
+    /// A window holds fewer than [`MIN_EVALUATIONS_PER_WINDOW`] evaluations, so Welch's
+    /// t-test cannot run: no conclusion either way (never a silent "not degraded").
+    InsufficientData,
+}
+
 /// Baseline against recent window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DegradationReport {
@@ -76,9 +92,11 @@ pub struct DegradationReport {
     pub recent_mean: f64,
     /// `(baseline − recent) / baseline` (positive: worse now).
     pub relative_drop: f64,
-    /// Welch test p-value (1 when it could not be computed).
-    pub p_value: f64,
-    /// Whether the drop is beyond the threshold and significant.
+    /// Welch test p-value (`None` when the test could not run: insufficient data).
+    pub p_value: Option<f64>,
+    /// The conclusion; [`DegradationVerdict::InsufficientData`] when a window is too small.
+    pub verdict: DegradationVerdict,
+    /// Whether the drop is beyond the threshold and significant (the verdict is `Degraded`).
     pub degraded: bool,
 }
 
@@ -96,7 +114,13 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
 pub fn degradation(baseline: &[f64], recent: &[f64], policy: &DegradationPolicy) -> DegradationReport {
     let (b, r) = (mean(baseline), mean(recent));
     let relative_drop = if b > 0.0 { (b - r) / b } else { 0.0 };
-    let p_value = welch_t_test(baseline, recent).map(|t| t.p_value).unwrap_or(1.0);
+    let enough = baseline.len() >= MIN_EVALUATIONS_PER_WINDOW && recent.len() >= MIN_EVALUATIONS_PER_WINDOW;
+    let p_value = if enough { welch_t_test(baseline, recent).ok().map(|t| t.p_value) } else { None };
+    let verdict = match p_value {
+        None => DegradationVerdict::InsufficientData,
+        Some(p) if relative_drop >= policy.min_relative_drop && p < policy.alpha => DegradationVerdict::Degraded,
+        Some(_) => DegradationVerdict::NotDegraded,
+    };
     DegradationReport {
         baseline_n: baseline.len(),
         recent_n: recent.len(),
@@ -104,7 +128,8 @@ pub fn degradation(baseline: &[f64], recent: &[f64], policy: &DegradationPolicy)
         recent_mean: r,
         relative_drop,
         p_value,
-        degraded: relative_drop >= policy.min_relative_drop && p_value < policy.alpha,
+        verdict,
+        degraded: verdict == DegradationVerdict::Degraded,
     }
 }
 
@@ -253,15 +278,40 @@ mod tests {
         let baseline: Vec<f64> = (0..200).map(|i| if i % 10 < 8 { 1.0 } else { 0.0 }).collect();
         let recent: Vec<f64> = (0..200).map(|i| if i % 10 < 6 { 1.0 } else { 0.0 }).collect();
         let d = degradation(&baseline, &recent, &p);
-        assert!(d.degraded && (d.relative_drop - 0.25).abs() < 1e-9 && d.p_value < 0.001, "{d:?}");
+        assert!(d.degraded && (d.relative_drop - 0.25).abs() < 1e-9 && d.p_value.unwrap() < 0.001, "{d:?}");
+        assert_eq!(d.verdict, DegradationVerdict::Degraded);
         // Same drop on 5 examples each: not significant.
         let d = degradation(&[1.0, 1.0, 1.0, 1.0, 0.0], &[1.0, 1.0, 1.0, 0.0, 0.0], &p);
-        assert!(!d.degraded && d.relative_drop > 0.05, "{d:?}");
+        assert!(!d.degraded && d.relative_drop > 0.05 && d.p_value.unwrap() > 0.05, "{d:?}");
+        assert_eq!(d.verdict, DegradationVerdict::NotDegraded);
         // Significant but tiny drop.
         let base: Vec<f64> = (0..100_000).map(|i| if i % 1000 < 800 { 1.0 } else { 0.0 }).collect();
         let rec: Vec<f64> = (0..100_000).map(|i| if i % 1000 < 780 { 1.0 } else { 0.0 }).collect();
         let d = degradation(&base, &rec, &p);
-        assert!(!d.degraded && d.p_value < 0.05, "{d:?}");
+        assert!(!d.degraded && d.p_value.unwrap() < 0.05, "{d:?}");
+        assert_eq!(d.verdict, DegradationVerdict::NotDegraded);
+    }
+
+    #[test]
+    fn too_few_evaluations_is_insufficient_data_not_a_pass() {
+        let p = DegradationPolicy::default();
+        let many: Vec<f64> = (0..200).map(|i| if i % 10 < 8 { 1.0 } else { 0.0 }).collect();
+        // A total collapse on one recent evaluation, an empty window, an empty baseline.
+        for (baseline, recent) in
+            [(&many[..], &[0.0][..]), (&many[..], &[][..]), (&[][..], &many[..]), (&[1.0][..], &[0.0][..])]
+        {
+            let d = degradation(baseline, recent, &p);
+            assert_eq!(d.verdict, DegradationVerdict::InsufficientData, "{d:?}");
+            assert_eq!((d.p_value, d.degraded), (None, false), "{d:?}");
+            assert_eq!((d.baseline_n, d.recent_n), (baseline.len(), recent.len()));
+        }
+        // Two in each window is enough for the test to run.
+        let d = degradation(&[1.0, 1.0], &[0.0, 0.0], &p);
+        assert_eq!((d.verdict, d.p_value), (DegradationVerdict::Degraded, Some(0.0)), "{d:?}");
+        // The JSON says so explicitly: no p-value, the verdict by name.
+        let json = serde_json::to_value(degradation(&many, &[0.0], &p)).unwrap();
+        assert_eq!(json["verdict"], "insufficient_data");
+        assert!(json["p_value"].is_null(), "{json}");
     }
 
     #[test]

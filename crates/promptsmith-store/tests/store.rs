@@ -610,7 +610,14 @@ async fn snapshots_trend_and_degradation(engine: Engine) {
     let small = store.detect_degradation("qa", Some(1), (0, day), (day, 2 * day), &policy).await.unwrap();
     assert!(!small.degraded, "{small:?}");
     let big = store.detect_degradation("qa", Some(1), (0, day), (2 * day, 3 * day), &policy).await.unwrap();
-    assert!(big.degraded && big.p_value < 1e-6, "{big:?}");
+    assert!(big.degraded && big.p_value.is_some_and(|p| p < 1e-6), "{big:?}");
+    assert_eq!(big.verdict, promptsmith_store::DegradationVerdict::Degraded);
+    // A window with no evaluations: insufficient data, not "no degradation".
+    let empty = store.detect_degradation("qa", Some(1), (0, day), (5 * day, 6 * day), &policy).await.unwrap();
+    assert_eq!(
+        (empty.verdict, empty.p_value, empty.recent_n),
+        (promptsmith_store::DegradationVerdict::InsufficientData, None, 0)
+    );
     let e = store.take_snapshot("qa", Some(1), 10 * day, 11 * day).await.unwrap_err();
     assert!(e.is_not_found());
 }

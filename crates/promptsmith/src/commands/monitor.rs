@@ -6,7 +6,10 @@
 use super::registry::{format_time, StoreArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use promptsmith_store::{trend, DegradationPolicy, PerfSnapshot, ProgramRef, Store};
+use promptsmith_store::snapshots::MIN_EVALUATIONS_PER_WINDOW;
+use promptsmith_store::{
+    trend, DegradationPolicy, DegradationReport, DegradationVerdict, PerfSnapshot, ProgramRef, Store,
+};
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -154,6 +157,15 @@ fn snapshot_line(s: &PerfSnapshot) -> String {
 }
 
 /// Runs a `monitor` subcommand.
+/// The verdict line's text when Welch's t-test could not run.
+fn insufficient_data_verdict(r: &DegradationReport) -> String {
+    format!(
+        "insufficient data: not enough evaluations to tell (Welch's t-test needs at least \
+         {MIN_EVALUATIONS_PER_WINDOW} in each window; the baseline has {}, the recent window {})",
+        r.baseline_n, r.recent_n
+    )
+}
+
 pub(crate) async fn monitor(command: MonitorCommand) -> Result<ExitCode> {
     let now = now_ms();
     match command {
@@ -230,25 +242,21 @@ pub(crate) async fn monitor(command: MonitorCommand) -> Result<ExitCode> {
                 };
                 side("baseline", r.baseline_n, r.baseline_mean, baseline);
                 side("recent", r.recent_n, r.recent_mean, recent);
-                let verdict = if r.baseline_n < 2 || r.recent_n < 2 {
-                    "not enough evaluations to tell (at least 2 in each window)".to_string()
-                } else if r.degraded {
-                    format!(
-                        "DEGRADED: the score dropped {:.1}% (at least {:.1}% counts), Welch p = {:.4} < {}",
+                let verdict = match (r.verdict, r.p_value) {
+                    (DegradationVerdict::Degraded, Some(p)) => format!(
+                        "DEGRADED: the score dropped {:.1}% (at least {:.1}% counts), Welch p = {p:.4} < {}",
                         r.relative_drop * 100.0,
                         a.min_drop * 100.0,
-                        r.p_value,
                         a.alpha
-                    )
-                } else {
-                    format!(
-                        "no degradation: change {:+.1}% of the baseline score, Welch p = {:.4} (needs a drop of at \
+                    ),
+                    (DegradationVerdict::NotDegraded, Some(p)) => format!(
+                        "no degradation: change {:+.1}% of the baseline score, Welch p = {p:.4} (needs a drop of at \
                          least {:.1}% and p < {})",
                         -r.relative_drop * 100.0,
-                        r.p_value,
                         a.min_drop * 100.0,
                         a.alpha
-                    )
+                    ),
+                    _ => insufficient_data_verdict(&r),
                 };
                 println!("verdict: {verdict}");
             }
@@ -276,5 +284,16 @@ mod tests {
             let e = window("window", bad, now).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--window {bad}: expected START..END")), "{e}");
         }
+    }
+
+    #[test]
+    fn a_window_too_small_for_the_test_says_insufficient_data() {
+        let r = promptsmith_store::snapshots::degradation(&[1.0; 50], &[0.0], &DegradationPolicy::default());
+        assert_eq!(r.verdict, DegradationVerdict::InsufficientData);
+        assert_eq!(
+            insufficient_data_verdict(&r),
+            "insufficient data: not enough evaluations to tell (Welch's t-test needs at least 2 in each window; \
+             the baseline has 50, the recent window 1)"
+        );
     }
 }
