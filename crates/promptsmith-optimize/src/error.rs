@@ -26,6 +26,9 @@ pub enum OptimizeError {
     /// The model stopped answering; the completed calls are journaled, so the run can resume.
     #[error("{0}")]
     LmFailed(String),
+    /// An optimizer's own invariant broke (a bug in promptsmith, never the user's input).
+    #[error("internal error (a bug in promptsmith): {0}")]
+    Internal(String),
 }
 
 impl promptsmith_core::HasKind for OptimizeError {
@@ -35,7 +38,9 @@ impl promptsmith_core::HasKind for OptimizeError {
             OptimizeError::Config(_) => ErrorKind::InvalidInput,
             OptimizeError::Cancelled => ErrorKind::Conflict,
             OptimizeError::LmFailed(_) => ErrorKind::Unavailable,
-            OptimizeError::Checkpoint { .. } | OptimizeError::State(_) => ErrorKind::Internal,
+            OptimizeError::Checkpoint { .. } | OptimizeError::State(_) | OptimizeError::Internal(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }
@@ -44,6 +49,11 @@ impl OptimizeError {
     /// A configuration error.
     pub fn config(message: impl Into<String>) -> Self {
         OptimizeError::Config(message.into())
+    }
+
+    /// A broken invariant (a bug).
+    pub fn internal(message: impl Into<String>) -> Self {
+        OptimizeError::Internal(message.into())
     }
 
     /// A checkpoint error at `location`.

@@ -180,6 +180,49 @@ fn dim(kind: &str, predictor: usize) -> String {
     format!("{predictor}_predictor_{kind}")
 }
 
+/// One predictor's choices in a trial: indices into its instruction candidates, the demo sets
+/// and (when the adapter is searched) `AdapterKind::ALL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Choice {
+    instruction: usize,
+    demos: usize,
+    adapter: Option<usize>,
+}
+
+/// The categorical parameter `name`, which the search space has with `len` choices. A missing or
+/// out-of-range value is a bug (the sampler returns every dimension of its space), reported as
+/// such rather than read as candidate 0.
+fn param_index(params: &Params, name: &str, len: usize) -> Result<usize> {
+    match params.index(name) {
+        Some(i) if i < len => Ok(i),
+        Some(i) => Err(OptimizeError::internal(format!(
+            "MIPROv2: trial parameter `{name}` = {i} is out of range (it has {len} choices)"
+        ))),
+        None => {
+            let have: Vec<&str> = params.iter().map(|(n, _)| n).collect();
+            Err(OptimizeError::internal(format!(
+                "MIPROv2: trial parameters lack `{name}` (they have: {})",
+                have.join(", ")
+            )))
+        }
+    }
+}
+
+/// Predictor `i`'s choices in `params`, for a space of `instructions` instruction candidates,
+/// `demo_sets` demo sets (a dimension only when there are several) and, with `search_adapter`,
+/// one adapter dimension.
+fn choice(params: &Params, i: usize, instructions: usize, demo_sets: usize, search_adapter: bool) -> Result<Choice> {
+    Ok(Choice {
+        instruction: param_index(params, &dim("instruction", i), instructions)?,
+        demos: if demo_sets > 1 { param_index(params, &dim("demos", i), demo_sets)? } else { 0 },
+        adapter: if search_adapter {
+            Some(param_index(params, &dim("adapter", i), AdapterKind::ALL.len())?)
+        } else {
+            None
+        },
+    })
+}
+
 #[async_trait]
 impl Optimizer for MiproV2 {
     fn name(&self) -> &'static str {
@@ -324,8 +367,9 @@ impl Optimizer for MiproV2 {
         // 4. TPE search.
         let mut space = SearchSpace::new();
         let mut baseline_params = Params::new();
+        let n_instructions = |name: &String| instructions.get(name).map(Vec::len).unwrap_or(1).max(1);
         for (i, name) in names.iter().enumerate() {
-            let n_instr = instructions.get(name).map(Vec::len).unwrap_or(1).max(1);
+            let n_instr = n_instructions(name);
             space =
                 space.categorical(dim("instruction", i), n_instr).map_err(|e| OptimizeError::config(e.to_string()))?;
             baseline_params.insert(dim("instruction", i), ParamValue::Index(0));
@@ -352,25 +396,22 @@ impl Optimizer for MiproV2 {
             let mut shown = serde_json::Map::new();
             for (i, name) in names.iter().enumerate() {
                 let Some(p) = state.predictors.get_mut(name) else { continue };
-                let ii = params.index(&dim("instruction", i)).unwrap_or(0);
-                if ii > 0 {
-                    p.instruction = instructions.get(name).and_then(|l| l.get(ii)).cloned();
+                let c = choice(params, i, n_instructions(name), sets.len(), self.search_adapter)?;
+                if c.instruction > 0 {
+                    p.instruction = instructions.get(name).and_then(|l| l.get(c.instruction)).cloned();
                 }
-                let di = params.index(&dim("demos", i)).unwrap_or(0);
-                if sets.len() > 1 || r.fewshot_candidates == 0 {
-                    // Demo set 0 is zero-shot, which keeps the program's own demos for the baseline.
-                    if di > 0 {
-                        p.demos = sets[di].demos.get(name).cloned().unwrap_or_default();
-                    }
+                // Demo set 0 is zero-shot, which keeps the program's own demos for the baseline.
+                if c.demos > 0 {
+                    p.demos = sets[c.demos].demos.get(name).cloned().unwrap_or_default();
                 }
+                let adapter = c.adapter.and_then(|a| AdapterKind::ALL.get(a)).copied();
                 if self.search_adapter {
-                    let ai = params.index(&dim("adapter", i)).unwrap_or(0);
-                    p.adapter = AdapterKind::ALL.get(ai).copied();
+                    p.adapter = adapter;
                 }
                 shown.insert(
                     name.clone(),
-                    json!({"instruction": ii, "demos": sets[di.min(sets.len() - 1)].label,
-                           "adapter": self.search_adapter.then(|| params.index(&dim("adapter", i)).and_then(|a| AdapterKind::ALL.get(a)).map(|a| a.name()))}),
+                    json!({"instruction": c.instruction, "demos": sets[c.demos].label,
+                           "adapter": adapter.map(|a| a.name())}),
                 );
             }
             Ok((Candidate::new(&task.program, state)?, Value::Object(shown)))
@@ -450,5 +491,51 @@ impl Optimizer for MiproV2 {
         let mut details = details_base;
         details["full_evaluations"] = json!(fully_evaluated);
         Ok(Outcome { state: best.1, val_score: Some(best.0), stopped, details })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use promptsmith_core::{ErrorKind, HasKind};
+
+    fn params(entries: &[(&str, ParamValue)]) -> Params {
+        entries.iter().fold(Params::new(), |p, (n, v)| p.with(*n, *v))
+    }
+
+    #[test]
+    fn a_missing_or_out_of_range_parameter_is_an_error_not_candidate_0() {
+        let all = params(&[
+            ("0_predictor_instruction", ParamValue::Index(2)),
+            ("0_predictor_demos", ParamValue::Index(3)),
+            ("0_predictor_adapter", ParamValue::Index(1)),
+        ]);
+        assert_eq!(choice(&all, 0, 3, 4, true).unwrap(), Choice { instruction: 2, demos: 3, adapter: Some(1) });
+        // Without demo sets to choose from (one set) or adapter search, those dimensions do not exist.
+        let instruction_only = params(&[("0_predictor_instruction", ParamValue::Index(1))]);
+        assert_eq!(
+            choice(&instruction_only, 0, 3, 1, false).unwrap(),
+            Choice { instruction: 1, demos: 0, adapter: None }
+        );
+
+        let err = choice(&instruction_only, 0, 3, 4, false).unwrap_err();
+        assert!(matches!(err, OptimizeError::Internal(_)), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(
+            err.to_string(),
+            "internal error (a bug in promptsmith): MIPROv2: trial parameters lack `0_predictor_demos` (they have: \
+             0_predictor_instruction)"
+        );
+        let err = choice(&instruction_only, 0, 3, 1, true).unwrap_err().to_string();
+        assert!(err.contains("lack `0_predictor_adapter`"), "{err}");
+        // Another predictor's parameters do not stand in for this one's.
+        let err = choice(&all, 1, 3, 4, true).unwrap_err().to_string();
+        assert!(err.contains("lack `1_predictor_instruction`"), "{err}");
+        // Out of range, or not a categorical choice at all.
+        let err = choice(&all, 0, 2, 4, true).unwrap_err().to_string();
+        assert!(err.contains("`0_predictor_instruction` = 2 is out of range (it has 2 choices)"), "{err}");
+        let not_an_index = params(&[("0_predictor_instruction", ParamValue::Int(0))]);
+        assert!(choice(&not_an_index, 0, 3, 1, false).is_err());
     }
 }
