@@ -180,90 +180,94 @@ pub(crate) async fn monitor(command: MonitorCommand) -> Result<ExitCode> {
                 println!("snapshot {} of {}: {}", snap.id, label(&program, v), snapshot_line(&snap));
             }
         }
-        MonitorCommand::Snapshots(a) => {
-            let store = a.store.open_existing().await?;
-            let (program, v) = version(&store, &a.version).await?;
-            let snaps = store.snapshots(&program, v).await?;
-            let t = trend(&snaps);
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&json!({"snapshots": snaps, "trend": t}))?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            if snaps.is_empty() {
-                println!("no snapshots of {} (take one with `monitor snapshot`)", label(&program, v));
-            }
-            for s in &snaps {
-                println!("{:>5}  {}", s.id, snapshot_line(s));
-            }
-            if let Some(t) = t {
-                println!(
-                    "trend over {} snapshots: {:+.2} points per day ({:.1}% -> {:.1}%)",
-                    t.points,
-                    t.score_slope_per_day * 100.0,
-                    t.first_score * 100.0,
-                    t.last_score * 100.0
-                );
-            }
-        }
-        MonitorCommand::Degradation(a) => {
-            if !(a.alpha > 0.0 && a.alpha < 1.0) {
-                bail!("--alpha {}: expected a level between 0 and 1 (exclusive), e.g. 0.05", a.alpha);
-            }
-            if !(0.0..=1.0).contains(&a.min_drop) {
-                bail!("--min-drop {}: expected a share between 0 and 1, e.g. 0.05 for 5%", a.min_drop);
-            }
-            let baseline = window("baseline", &a.baseline, now)?;
-            let recent = window("recent", &a.recent, now)?;
-            if baseline.0 < recent.1 && recent.0 < baseline.1 {
-                bail!(
-                    "--baseline {} and --recent {} overlap: an evaluation in both would be compared with itself",
-                    a.baseline,
-                    a.recent
-                );
-            }
-            let store = a.store.open_existing().await?;
-            let (program, v) = version(&store, &a.version).await?;
-            let policy = DegradationPolicy { min_relative_drop: a.min_drop, alpha: a.alpha };
-            let r = store
-                .detect_degradation(&program, v, baseline, recent, &policy)
-                .await
-                .with_context(|| format!("reading the evaluations of {}", label(&program, v)))?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                println!("{}", label(&program, v));
-                let side = |name: &str, n: usize, mean: f64, (s, e): (i64, i64)| {
-                    println!(
-                        "  {name:<9} {} .. {}  n={n:<5} score {:>5.1}%",
-                        format_time(s),
-                        format_time(e),
-                        mean * 100.0
-                    )
-                };
-                side("baseline", r.baseline_n, r.baseline_mean, baseline);
-                side("recent", r.recent_n, r.recent_mean, recent);
-                let verdict = match (r.verdict, r.p_value) {
-                    (DegradationVerdict::Degraded, Some(p)) => format!(
-                        "DEGRADED: the score dropped {:.1}% (at least {:.1}% counts), Welch p = {p:.4} < {}",
-                        r.relative_drop * 100.0,
-                        a.min_drop * 100.0,
-                        a.alpha
-                    ),
-                    (DegradationVerdict::NotDegraded, Some(p)) => format!(
-                        "no degradation: change {:+.1}% of the baseline score, Welch p = {p:.4} (needs a drop of at \
-                         least {:.1}% and p < {})",
-                        -r.relative_drop * 100.0,
-                        a.min_drop * 100.0,
-                        a.alpha
-                    ),
-                    _ => insufficient_data_verdict(&r),
-                };
-                println!("verdict: {verdict}");
-            }
-            if r.degraded && a.fail_on_degradation {
-                return Ok(ExitCode::from(1));
-            }
-        }
+        MonitorCommand::Snapshots(a) => snapshots(a).await?,
+        MonitorCommand::Degradation(a) => return degradation(a, now).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `monitor snapshots`: a version's snapshots and their trend.
+async fn snapshots(a: SnapshotsArgs) -> Result<()> {
+    let store = a.store.open_existing().await?;
+    let (program, v) = version(&store, &a.version).await?;
+    let snaps = store.snapshots(&program, v).await?;
+    let t = trend(&snaps);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&json!({"snapshots": snaps, "trend": t}))?);
+        return Ok(());
+    }
+    if snaps.is_empty() {
+        println!("no snapshots of {} (take one with `monitor snapshot`)", label(&program, v));
+    }
+    for s in &snaps {
+        println!("{:>5}  {}", s.id, snapshot_line(s));
+    }
+    if let Some(t) = t {
+        println!(
+            "trend over {} snapshots: {:+.2} points per day ({:.1}% -> {:.1}%)",
+            t.points,
+            t.score_slope_per_day * 100.0,
+            t.first_score * 100.0,
+            t.last_score * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// `monitor degradation`: the recent window against the baseline window (exit 1 with
+/// `--fail-on-degradation` when it degraded).
+async fn degradation(a: DegradationArgs, now: i64) -> Result<ExitCode> {
+    if !(a.alpha > 0.0 && a.alpha < 1.0) {
+        bail!("--alpha {}: expected a level between 0 and 1 (exclusive), e.g. 0.05", a.alpha);
+    }
+    if !(0.0..=1.0).contains(&a.min_drop) {
+        bail!("--min-drop {}: expected a share between 0 and 1, e.g. 0.05 for 5%", a.min_drop);
+    }
+    let baseline = window("baseline", &a.baseline, now)?;
+    let recent = window("recent", &a.recent, now)?;
+    if baseline.0 < recent.1 && recent.0 < baseline.1 {
+        bail!(
+            "--baseline {} and --recent {} overlap: an evaluation in both would be compared with itself",
+            a.baseline,
+            a.recent
+        );
+    }
+    let store = a.store.open_existing().await?;
+    let (program, v) = version(&store, &a.version).await?;
+    let policy = DegradationPolicy { min_relative_drop: a.min_drop, alpha: a.alpha };
+    let r = store
+        .detect_degradation(&program, v, baseline, recent, &policy)
+        .await
+        .with_context(|| format!("reading the evaluations of {}", label(&program, v)))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("{}", label(&program, v));
+        let side = |name: &str, n: usize, mean: f64, (s, e): (i64, i64)| {
+            println!("  {name:<9} {} .. {}  n={n:<5} score {:>5.1}%", format_time(s), format_time(e), mean * 100.0)
+        };
+        side("baseline", r.baseline_n, r.baseline_mean, baseline);
+        side("recent", r.recent_n, r.recent_mean, recent);
+        let verdict = match (r.verdict, r.p_value) {
+            (DegradationVerdict::Degraded, Some(p)) => format!(
+                "DEGRADED: the score dropped {:.1}% (at least {:.1}% counts), Welch p = {p:.4} < {}",
+                r.relative_drop * 100.0,
+                a.min_drop * 100.0,
+                a.alpha
+            ),
+            (DegradationVerdict::NotDegraded, Some(p)) => format!(
+                "no degradation: change {:+.1}% of the baseline score, Welch p = {p:.4} (needs a drop of at \
+                 least {:.1}% and p < {})",
+                -r.relative_drop * 100.0,
+                a.min_drop * 100.0,
+                a.alpha
+            ),
+            _ => insufficient_data_verdict(&r),
+        };
+        println!("verdict: {verdict}");
+    }
+    if r.degraded && a.fail_on_degradation {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
