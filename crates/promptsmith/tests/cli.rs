@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{lm_url, promptsmith, root, text};
+use common::{lm_url, model_sha256, promptsmith, root, text};
 use serde_json::Value;
 use std::path::Path;
 
@@ -307,6 +307,7 @@ fn stated_answer_reads_only_an_explicit_final_answer() {
 #[test]
 fn gsm8k_example_on_local_model() {
     let url = lm_url();
+    let model_sha = model_sha256();
     let tmp = tempfile::tempdir().unwrap();
     let cache_db = tmp.path().join("cache.sqlite");
     let run = |out_dir: &Path| {
@@ -359,9 +360,7 @@ fn gsm8k_example_on_local_model() {
         serde_json::from_str(&std::fs::read_to_string(first_dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["command"], "eval");
     assert_eq!(manifest["model"]["local"], true);
-    if let Ok(sha) = std::env::var("PROMPTSMITH_TEST_MODEL_SHA256") {
-        assert_eq!(manifest["model"]["model_sha256"], Value::String(sha));
-    }
+    assert_eq!(manifest["model"]["model_sha256"], Value::String(model_sha), "the installed model's checksum");
     assert_eq!(manifest["dataset"]["examples"], 5);
     assert_eq!(manifest["dataset"]["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(manifest["program"]["hash"].as_str().unwrap().len(), 64);

@@ -33,3 +33,11 @@ pub(crate) fn lm_url() -> String {
         panic!("PROMPTSMITH_TEST_LM_URL is not set: run the suite with scripts/test.sh, which installs and starts the local model")
     })
 }
+
+/// The checksum of the model that scripts/test.sh installed and serves; the test fails (never
+/// skips the check) without it.
+pub(crate) fn model_sha256() -> String {
+    std::env::var("PROMPTSMITH_TEST_MODEL_SHA256").unwrap_or_else(|_| {
+        panic!("PROMPTSMITH_TEST_MODEL_SHA256 is not set: run the suite with scripts/test.sh, which exports the installed model's checksum")
+    })
+}
