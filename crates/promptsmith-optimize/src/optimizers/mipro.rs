@@ -126,6 +126,148 @@ pub struct Resolved {
 }
 
 impl MiproV2 {
+    /// Demo-set candidates (bootstrapped, or zero-shot only) and grounded instruction proposals
+    /// for every predictor; `Err(stop)` when the budget or a cancel stopped them.
+    async fn candidates(
+        &self,
+        engine: &Engine,
+        task: &OptimizeTask,
+        names: &[String],
+        r: &Resolved,
+    ) -> Result<std::result::Result<Candidates, Stop>> {
+        // 2. Demo-set candidates.
+        let sets: Vec<DemoSet> = if r.fewshot_candidates == 0 {
+            vec![DemoSet { label: "zero_shot".into(), demos: names.iter().map(|n| (n.clone(), Vec::new())).collect() }]
+        } else {
+            match demo_sets(engine, task, &self.bootstrap, r.fewshot_candidates, "mipro").await? {
+                Ok(s) => s,
+                Err(stop) => return Ok(Err(stop)),
+            }
+        };
+
+        // 3. Instruction candidates.
+        engine.emit(Event::Phase { name: "propose".into(), steps: Some(names.len() * r.instruction_candidates) });
+        let grounding = match async {
+            let data = dataset_summary(engine, &task.trainset, &self.proposer).await?;
+            let program = program_description(engine, &task.program, &self.proposer).await?;
+            Ok::<_, crate::engine::Stop>(Grounding { data, program })
+        }
+        .await
+        {
+            Ok(g) => g,
+            Err(stop) => return Ok(Err(stop)),
+        };
+        let mut instructions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut rejected: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for name in names {
+            let proposed = propose(
+                engine,
+                &task.program,
+                name,
+                &task.trainset,
+                &sets,
+                r.instruction_candidates,
+                &grounding,
+                &self.proposer,
+            )
+            .await;
+            match proposed {
+                Ok(p) => {
+                    instructions.insert(name.clone(), p.instructions);
+                    if !p.rejected.is_empty() {
+                        rejected.insert(name.clone(), p.rejected);
+                    }
+                }
+                Err(stop) => return Ok(Err(stop)),
+            }
+        }
+        Ok(Ok(Candidates { sets, grounding, instructions, rejected }))
+    }
+
+    /// The TPE trials: minibatches of the validation set with a full evaluation of the best
+    /// unevaluated combination every `minibatch_full_eval_steps` trials, or full evaluations only.
+    #[allow(clippy::too_many_arguments)]
+    async fn search(
+        &self,
+        engine: &Engine,
+        task: &OptimizeTask,
+        valset: &[Example],
+        r: &Resolved,
+        combos: &Combos<'_>,
+        tpe: &mut Tpe,
+        search: &mut Search,
+    ) -> Result<()> {
+        engine.emit(Event::Phase { name: "search".into(), steps: Some(r.trials) });
+        let mut minibatch_scores: BTreeMap<String, (Vec<f64>, Params)> = BTreeMap::new();
+        let mut batch_rng = engine.rng("mipro-minibatch");
+        'trials: for t in 1..=r.trials {
+            let trial = tpe.ask();
+            let (candidate, shown) = combos.build(&trial.params)?;
+            if r.minibatch {
+                let mut batch = valset.to_vec();
+                batch.shuffle(&mut batch_rng);
+                batch.truncate(self.minibatch_size);
+                match super::trial(engine, task, &candidate, &batch, TrialKind::Minibatch, shown.clone()).await? {
+                    Ok((score, _)) => {
+                        tpe.tell(trial.number, score).map_err(|e| OptimizeError::config(e.to_string()))?;
+                        minibatch_scores
+                            .entry(candidate.id.clone())
+                            .or_insert_with(|| (Vec::new(), trial.params.clone()))
+                            .0
+                            .push(score);
+                    }
+                    Err(stop) => {
+                        search.stopped = Some(stop);
+                        break 'trials;
+                    }
+                }
+                if t % self.minibatch_full_eval_steps == 0 || t == r.trials {
+                    // The search.best mean minibatch score among combinations not fully evaluated yet.
+                    let pick = minibatch_scores
+                        .iter()
+                        .filter(|(id, _)| !search.fully_evaluated.contains_key(*id))
+                        .map(|(id, (s, p))| (id.clone(), s.iter().sum::<f64>() / s.len() as f64, p.clone()))
+                        .fold(None::<(String, f64, Params)>, |acc, x| match acc {
+                            Some(a) if a.1 >= x.1 => Some(a),
+                            _ => Some(x),
+                        });
+                    if let Some((_, _, params)) = pick {
+                        let (c, shown) = combos.build(&params)?;
+                        match super::trial(engine, task, &c, valset, TrialKind::Full, shown).await? {
+                            Ok((score, _)) => {
+                                search.fully_evaluated.insert(c.id.clone(), score);
+                                if score > search.best.0 {
+                                    search.best = (score, c.state.clone());
+                                    engine.emit(Event::NewBest { number: engine.next_trial_number() - 1, score });
+                                }
+                            }
+                            Err(stop) => {
+                                search.stopped = Some(stop);
+                                break 'trials;
+                            }
+                        }
+                    }
+                }
+            } else {
+                match super::trial(engine, task, &candidate, valset, TrialKind::Full, shown).await? {
+                    Ok((score, _)) => {
+                        tpe.tell(trial.number, score).map_err(|e| OptimizeError::config(e.to_string()))?;
+                        search.fully_evaluated.insert(candidate.id.clone(), score);
+                        if score > search.best.0 {
+                            search.best = (score, candidate.state.clone());
+                            engine.emit(Event::NewBest { number: engine.next_trial_number() - 1, score });
+                        }
+                    }
+                    Err(stop) => {
+                        search.stopped = Some(stop);
+                        break 'trials;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn zero_shot(&self) -> bool {
         self.bootstrap.max_bootstrapped_demos == 0 && self.bootstrap.max_labeled_demos == 0
     }
@@ -223,6 +365,100 @@ fn choice(params: &Params, i: usize, instructions: usize, demo_sets: usize, sear
     })
 }
 
+/// A seeded sample of `val_size` validation examples (all when there are fewer).
+fn validation_sample(engine: &Engine, task: &OptimizeTask, val_size: usize) -> Vec<Example> {
+    let mut valset: Vec<Example> = task.valset.clone();
+    if valset.len() > val_size {
+        valset.shuffle(&mut engine.rng("mipro-valset"));
+        valset.truncate(val_size);
+    }
+    valset
+}
+
+/// What the search chooses from: demo sets, and instruction candidates per predictor (with the
+/// grounding they were proposed from and the proposals the guard turned away).
+struct Candidates {
+    sets: Vec<DemoSet>,
+    grounding: Grounding,
+    instructions: BTreeMap<String, Vec<String>>,
+    rejected: BTreeMap<String, Vec<Value>>,
+}
+
+/// The search's progress: the best fully evaluated state, every full evaluation, why it stopped.
+struct Search {
+    best: (f64, ProgramState),
+    fully_evaluated: BTreeMap<String, f64>,
+    stopped: Option<Stop>,
+}
+
+/// The combinations of candidates the TPE searches over, and how a trial's parameters become a
+/// program state.
+struct Combos<'a> {
+    task: &'a OptimizeTask,
+    base: &'a ProgramState,
+    names: &'a [String],
+    c: &'a Candidates,
+    search_adapter: bool,
+}
+
+impl Combos<'_> {
+    fn n_instructions(&self, name: &String) -> usize {
+        self.c.instructions.get(name).map(Vec::len).unwrap_or(1).max(1)
+    }
+
+    /// The search space (per predictor: instruction, demo set when there are several, adapter
+    /// when searched), with the program as written queued as the first trial.
+    fn tpe(&self, seed: u64) -> Result<Tpe> {
+        let cfg = |e: crate::tpe::TpeError| OptimizeError::config(e.to_string());
+        let mut space = SearchSpace::new();
+        let mut baseline_params = Params::new();
+        for (i, name) in self.names.iter().enumerate() {
+            space = space.categorical(dim("instruction", i), self.n_instructions(name)).map_err(cfg)?;
+            baseline_params.insert(dim("instruction", i), ParamValue::Index(0));
+            if self.c.sets.len() > 1 {
+                space = space.categorical(dim("demos", i), self.c.sets.len()).map_err(cfg)?;
+                baseline_params.insert(dim("demos", i), ParamValue::Index(0));
+            }
+            if self.search_adapter {
+                space = space.categorical(dim("adapter", i), AdapterKind::ALL.len()).map_err(cfg)?;
+                let current = self.task.program.predictors[i].adapter;
+                let idx = AdapterKind::ALL.iter().position(|a| *a == current).unwrap_or(0);
+                baseline_params.insert(dim("adapter", i), ParamValue::Index(idx));
+            }
+        }
+        let mut tpe = Tpe::new(space, TpeConfig::default(), seed).map_err(cfg)?;
+        tpe.enqueue(baseline_params).map_err(cfg)?;
+        Ok(tpe)
+    }
+
+    /// The candidate a trial's parameters pick, and what it chose per predictor (for the trial log).
+    fn build(&self, params: &Params) -> Result<(Candidate, Value)> {
+        let mut state = self.base.clone();
+        let mut shown = serde_json::Map::new();
+        for (i, name) in self.names.iter().enumerate() {
+            let Some(p) = state.predictors.get_mut(name) else { continue };
+            let c = choice(params, i, self.n_instructions(name), self.c.sets.len(), self.search_adapter)?;
+            if c.instruction > 0 {
+                p.instruction = self.c.instructions.get(name).and_then(|l| l.get(c.instruction)).cloned();
+            }
+            // Demo set 0 is zero-shot, which keeps the program's own demos for the baseline.
+            if c.demos > 0 {
+                p.demos = self.c.sets[c.demos].demos.get(name).cloned().unwrap_or_default();
+            }
+            let adapter = c.adapter.and_then(|a| AdapterKind::ALL.get(a)).copied();
+            if self.search_adapter {
+                p.adapter = adapter;
+            }
+            shown.insert(
+                name.clone(),
+                json!({"instruction": c.instruction, "demos": self.c.sets[c.demos].label,
+                       "adapter": adapter.map(|a| a.name())}),
+            );
+        }
+        Ok((Candidate::new(&self.task.program, state)?, Value::Object(shown)))
+    }
+}
+
 #[async_trait]
 impl Optimizer for MiproV2 {
     fn name(&self) -> &'static str {
@@ -281,20 +517,15 @@ impl Optimizer for MiproV2 {
 
     async fn optimize(&self, engine: &Engine, task: &OptimizeTask) -> Result<Outcome> {
         let r = self.resolve(task)?;
-        // The validation set: a seeded sample of val_size examples (all when smaller).
-        let mut valset: Vec<Example> = task.valset.clone();
-        if valset.len() > r.val_size {
-            valset.shuffle(&mut engine.rng("mipro-valset"));
-            valset.truncate(r.val_size);
-        }
+        let valset = validation_sample(engine, task, r.val_size);
         let names: Vec<String> = task.program.predictors.iter().map(|p| p.name.clone()).collect();
         let base = task.program.state();
-        let stopped_outcome = |stop: Stop, best: Option<(f64, ProgramState)>, details: Value| {
+        let stopped_outcome = |stop: Stop, best: Option<(f64, ProgramState)>| {
             let (val_score, state) = match best {
                 Some((s, st)) => (Some(s), st),
                 None => (None, base.clone()),
             };
-            Outcome { state, val_score, stopped: Some(stop), details }
+            Outcome { state, val_score, stopped: Some(stop), details: json!({}) }
         };
 
         // 1. Baseline on the full validation set.
@@ -303,194 +534,34 @@ impl Optimizer for MiproV2 {
         let baseline_score =
             match super::trial(engine, task, &baseline, &valset, TrialKind::Full, json!({"baseline": true})).await? {
                 Ok((s, _)) => s,
-                Err(stop) => return Ok(stopped_outcome(stop, None, json!({}))),
+                Err(stop) => return Ok(stopped_outcome(stop, None)),
             };
-        let mut best: (f64, ProgramState) = (baseline_score, base.clone());
+        let best: (f64, ProgramState) = (baseline_score, base.clone());
         engine.emit(Event::NewBest { number: 1, score: baseline_score });
 
-        // 2. Demo-set candidates.
-        let sets: Vec<DemoSet> = if r.fewshot_candidates == 0 {
-            vec![DemoSet { label: "zero_shot".into(), demos: names.iter().map(|n| (n.clone(), Vec::new())).collect() }]
-        } else {
-            match demo_sets(engine, task, &self.bootstrap, r.fewshot_candidates, "mipro").await? {
-                Ok(s) => s,
-                Err(stop) => return Ok(stopped_outcome(stop, Some(best), json!({}))),
-            }
+        // 2 and 3. Demo-set and instruction candidates.
+        let candidates = match self.candidates(engine, task, &names, &r).await? {
+            Ok(c) => c,
+            Err(stop) => return Ok(stopped_outcome(stop, Some(best))),
         };
-
-        // 3. Instruction candidates.
-        engine.emit(Event::Phase { name: "propose".into(), steps: Some(names.len() * r.instruction_candidates) });
-        let grounding = match async {
-            let data = dataset_summary(engine, &task.trainset, &self.proposer).await?;
-            let program = program_description(engine, &task.program, &self.proposer).await?;
-            Ok::<_, crate::engine::Stop>(Grounding { data, program })
-        }
-        .await
-        {
-            Ok(g) => g,
-            Err(stop) => return Ok(stopped_outcome(stop, Some(best), json!({}))),
-        };
-        let mut instructions: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut rejected: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for name in &names {
-            let proposed = propose(
-                engine,
-                &task.program,
-                name,
-                &task.trainset,
-                &sets,
-                r.instruction_candidates,
-                &grounding,
-                &self.proposer,
-            )
-            .await;
-            match proposed {
-                Ok(p) => {
-                    instructions.insert(name.clone(), p.instructions);
-                    if !p.rejected.is_empty() {
-                        rejected.insert(name.clone(), p.rejected);
-                    }
-                }
-                Err(stop) => return Ok(stopped_outcome(stop, Some(best), json!({}))),
-            }
-        }
-        let details_base = json!({
+        let mut details = json!({
             "resolved": r,
-            "dataset_summary": grounding.data,
-            "program_description": grounding.program,
-            "instructions": instructions,
-            "rejected_proposals": rejected,
-            "demo_sets": sets.iter().map(|s| s.label.clone()).collect::<Vec<_>>(),
+            "dataset_summary": candidates.grounding.data,
+            "program_description": candidates.grounding.program,
+            "instructions": candidates.instructions,
+            "rejected_proposals": candidates.rejected,
+            "demo_sets": candidates.sets.iter().map(|s| s.label.clone()).collect::<Vec<_>>(),
             "baseline_score": baseline_score,
         });
 
         // 4. TPE search.
-        let mut space = SearchSpace::new();
-        let mut baseline_params = Params::new();
-        let n_instructions = |name: &String| instructions.get(name).map(Vec::len).unwrap_or(1).max(1);
-        for (i, name) in names.iter().enumerate() {
-            let n_instr = n_instructions(name);
-            space =
-                space.categorical(dim("instruction", i), n_instr).map_err(|e| OptimizeError::config(e.to_string()))?;
-            baseline_params.insert(dim("instruction", i), ParamValue::Index(0));
-            if sets.len() > 1 {
-                space =
-                    space.categorical(dim("demos", i), sets.len()).map_err(|e| OptimizeError::config(e.to_string()))?;
-                baseline_params.insert(dim("demos", i), ParamValue::Index(0));
-            }
-            if self.search_adapter {
-                space = space
-                    .categorical(dim("adapter", i), AdapterKind::ALL.len())
-                    .map_err(|e| OptimizeError::config(e.to_string()))?;
-                let current = task.program.predictors[i].adapter;
-                let idx = AdapterKind::ALL.iter().position(|a| *a == current).unwrap_or(0);
-                baseline_params.insert(dim("adapter", i), ParamValue::Index(idx));
-            }
-        }
-        let mut tpe = Tpe::new(space, TpeConfig::default(), engine.config().seed)
-            .map_err(|e| OptimizeError::config(e.to_string()))?;
-        tpe.enqueue(baseline_params).map_err(|e| OptimizeError::config(e.to_string()))?;
-
-        let build = |params: &Params| -> Result<(Candidate, Value)> {
-            let mut state = base.clone();
-            let mut shown = serde_json::Map::new();
-            for (i, name) in names.iter().enumerate() {
-                let Some(p) = state.predictors.get_mut(name) else { continue };
-                let c = choice(params, i, n_instructions(name), sets.len(), self.search_adapter)?;
-                if c.instruction > 0 {
-                    p.instruction = instructions.get(name).and_then(|l| l.get(c.instruction)).cloned();
-                }
-                // Demo set 0 is zero-shot, which keeps the program's own demos for the baseline.
-                if c.demos > 0 {
-                    p.demos = sets[c.demos].demos.get(name).cloned().unwrap_or_default();
-                }
-                let adapter = c.adapter.and_then(|a| AdapterKind::ALL.get(a)).copied();
-                if self.search_adapter {
-                    p.adapter = adapter;
-                }
-                shown.insert(
-                    name.clone(),
-                    json!({"instruction": c.instruction, "demos": sets[c.demos].label,
-                           "adapter": adapter.map(|a| a.name())}),
-                );
-            }
-            Ok((Candidate::new(&task.program, state)?, Value::Object(shown)))
-        };
-
-        engine.emit(Event::Phase { name: "search".into(), steps: Some(r.trials) });
-        let mut minibatch_scores: BTreeMap<String, (Vec<f64>, Params)> = BTreeMap::new();
-        let mut fully_evaluated: BTreeMap<String, f64> = BTreeMap::new();
-        fully_evaluated.insert(baseline.id.clone(), baseline_score);
-        let mut stopped = None;
-        let mut batch_rng = engine.rng("mipro-minibatch");
-        'trials: for t in 1..=r.trials {
-            let trial = tpe.ask();
-            let (candidate, shown) = build(&trial.params)?;
-            if r.minibatch {
-                let mut batch = valset.clone();
-                batch.shuffle(&mut batch_rng);
-                batch.truncate(self.minibatch_size);
-                match super::trial(engine, task, &candidate, &batch, TrialKind::Minibatch, shown.clone()).await? {
-                    Ok((score, _)) => {
-                        tpe.tell(trial.number, score).map_err(|e| OptimizeError::config(e.to_string()))?;
-                        minibatch_scores
-                            .entry(candidate.id.clone())
-                            .or_insert_with(|| (Vec::new(), trial.params.clone()))
-                            .0
-                            .push(score);
-                    }
-                    Err(stop) => {
-                        stopped = Some(stop);
-                        break 'trials;
-                    }
-                }
-                if t % self.minibatch_full_eval_steps == 0 || t == r.trials {
-                    // The best mean minibatch score among combinations not fully evaluated yet.
-                    let pick = minibatch_scores
-                        .iter()
-                        .filter(|(id, _)| !fully_evaluated.contains_key(*id))
-                        .map(|(id, (s, p))| (id.clone(), s.iter().sum::<f64>() / s.len() as f64, p.clone()))
-                        .fold(None::<(String, f64, Params)>, |acc, x| match acc {
-                            Some(a) if a.1 >= x.1 => Some(a),
-                            _ => Some(x),
-                        });
-                    if let Some((_, _, params)) = pick {
-                        let (c, shown) = build(&params)?;
-                        match super::trial(engine, task, &c, &valset, TrialKind::Full, shown).await? {
-                            Ok((score, _)) => {
-                                fully_evaluated.insert(c.id.clone(), score);
-                                if score > best.0 {
-                                    best = (score, c.state.clone());
-                                    engine.emit(Event::NewBest { number: engine.next_trial_number() - 1, score });
-                                }
-                            }
-                            Err(stop) => {
-                                stopped = Some(stop);
-                                break 'trials;
-                            }
-                        }
-                    }
-                }
-            } else {
-                match super::trial(engine, task, &candidate, &valset, TrialKind::Full, shown).await? {
-                    Ok((score, _)) => {
-                        tpe.tell(trial.number, score).map_err(|e| OptimizeError::config(e.to_string()))?;
-                        fully_evaluated.insert(candidate.id.clone(), score);
-                        if score > best.0 {
-                            best = (score, candidate.state.clone());
-                            engine.emit(Event::NewBest { number: engine.next_trial_number() - 1, score });
-                        }
-                    }
-                    Err(stop) => {
-                        stopped = Some(stop);
-                        break 'trials;
-                    }
-                }
-            }
-        }
-        let mut details = details_base;
-        details["full_evaluations"] = json!(fully_evaluated);
-        Ok(Outcome { state: best.1, val_score: Some(best.0), stopped, details })
+        let combos = Combos { task, base: &base, names: &names, c: &candidates, search_adapter: self.search_adapter };
+        let mut tpe = combos.tpe(engine.config().seed)?;
+        let mut search = Search { best, fully_evaluated: BTreeMap::new(), stopped: None };
+        search.fully_evaluated.insert(baseline.id.clone(), baseline_score);
+        self.search(engine, task, &valset, &r, &combos, &mut tpe, &mut search).await?;
+        details["full_evaluations"] = json!(search.fully_evaluated);
+        Ok(Outcome { state: search.best.1, val_score: Some(search.best.0), stopped: search.stopped, details })
     }
 }
 
