@@ -403,6 +403,11 @@ impl LocalServer {
         self.pid
     }
 
+    /// Whether this handle started the server (detached or not), rather than finding it running.
+    pub fn started_here(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Whether this handle started the server and will stop it on drop.
     pub fn is_owned(&self) -> bool {
         self.child.is_some() && !self.detached

@@ -85,7 +85,7 @@ pub(crate) async fn lm(cmd: LmCommand, args: LmArgs) -> Result<ExitCode> {
                 ..ServerOptions::default()
             };
             let server = LocalServer::connect_or_start(&opts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let owned = server.is_owned();
+            let owned = server.started_here();
             println!(
                 "llama-server ({}) {} at {}{}",
                 server.model().id(),
