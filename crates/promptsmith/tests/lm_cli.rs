@@ -33,6 +33,14 @@ fn lm_serve_status_and_stop_manage_a_detached_server() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port().to_string()
     };
+    // Stops the server even when an assertion below fails.
+    struct Stop<'a>(&'a std::path::Path, String);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = promptsmith(&["lm", "stop", "--local-port", &self.1], self.0);
+        }
+    }
+    let _stop = Stop(cache, port.clone());
     let serve = promptsmith(&["lm", "serve", "--local-port", &port, "--slots", "1", "--ctx-size", "1024"], cache);
     let (out, err) = text(&serve);
     assert!(serve.status.success(), "{out}\n{err}");
