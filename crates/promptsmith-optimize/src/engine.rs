@@ -530,3 +530,34 @@ pub fn mean_score(rollouts: &[Rollout]) -> f64 {
         rollouts.iter().map(|r| r.score).sum::<f64>() / rollouts.len() as f64
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use promptsmith_lm::ScriptedLm;
+
+    #[test]
+    fn unset_roles_fall_back_to_the_task_model() {
+        let task: Arc<dyn LanguageModel> = Arc::new(ScriptedLm::from_texts(["x"]).with_model_name("task"));
+        let judge: Arc<dyn LanguageModel> = Arc::new(ScriptedLm::from_texts(["x"]).with_model_name("judge"));
+        let models = RoleModels { judge: Some(judge), ..RoleModels::single(task) };
+        assert_eq!(models.for_role(LmRole::Teacher).model_name(), "task");
+        assert_eq!(models.for_role(LmRole::Proposer).model_name(), "task");
+        assert_eq!(models.for_role(LmRole::Judge).model_name(), "judge");
+    }
+
+    #[test]
+    fn stops_serialize_with_their_kind_and_only_a_cancel_is_cancelled() {
+        let budget = Stop::Budget("call cap of 5 reached".into());
+        assert_eq!(
+            serde_json::to_value(&budget).unwrap(),
+            serde_json::json!({"kind": "budget", "reason": "call cap of 5 reached"})
+        );
+        assert_eq!(serde_json::to_value(Stop::Cancelled).unwrap(), serde_json::json!({"kind": "cancelled"}));
+        let back: Stop = serde_json::from_value(serde_json::json!({"kind": "lm_failed", "reason": "gone"})).unwrap();
+        assert_eq!(back, Stop::LmFailed("gone".into()));
+        assert!(Stop::Cancelled.is_cancelled() && !budget.is_cancelled());
+        assert_eq!(budget.to_string(), "call cap of 5 reached");
+    }
+}

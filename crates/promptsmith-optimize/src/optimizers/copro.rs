@@ -473,3 +473,31 @@ impl Optimizer for Copro {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn attempt(instruction: &str, score: f64) -> Attempt {
+        Attempt { instruction: instruction.into(), score, round: 1 }
+    }
+
+    #[test]
+    fn history_keeps_the_best_worst_first_and_ties_in_scoring_order() {
+        let all = [attempt("a", 0.2), attempt("b", 0.9), attempt("c", 0.5), attempt("d", 0.5), attempt("e", 0.1)];
+        let kept: Vec<&str> = history(&all, 3).iter().map(|a| a.instruction.as_str()).collect();
+        assert_eq!(kept, ["d", "c", "b"], "best last; the earlier-scored of a tie ranks higher");
+        assert!(history(&all, 0).is_empty());
+    }
+
+    #[test]
+    fn summaries_and_the_rendered_history() {
+        assert_eq!(summary(&[]), Value::Null);
+        let s = summary(&[0.0, 1.0]);
+        assert_eq!((s["min"].as_f64(), s["max"].as_f64(), s["average"].as_f64()), (Some(0.0), Some(1.0), Some(0.5)));
+        assert_eq!(s["std"].as_f64(), Some(0.5));
+        let text = render_history(&[("Be brief.", 0.25), ("Think.", 0.5)]);
+        assert_eq!(text, "Attempt 1 (score 25.0%):\nBe brief.\n\nAttempt 2 (score 50.0%):\nThink.");
+    }
+}

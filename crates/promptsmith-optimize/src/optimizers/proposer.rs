@@ -316,3 +316,22 @@ fn proposal_predictor() -> Option<Predictor> {
          already tried. Answer with the instruction only.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_are_shown_field_by_field_and_long_values_cut() {
+        let mut fields = Map::new();
+        fields.insert("question".into(), Value::String("x".repeat(400)));
+        fields.insert("answer".into(), serde_json::json!(7));
+        let shown = show_example(&fields);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().any(|l| *l == "answer: 7"), "{shown}");
+        let q = lines.iter().find(|l| l.starts_with("question: ")).unwrap();
+        assert_eq!(q.chars().count(), "question: ".len() + 300 + 3, "cut to 300 characters and '...'");
+        assert_eq!(show(&Value::String("short".into()), 300), "short");
+    }
+}
