@@ -329,7 +329,7 @@ mod tests {
         let shown = show_example(&fields);
         let lines: Vec<&str> = shown.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines.iter().any(|l| *l == "answer: 7"), "{shown}");
+        assert!(lines.contains(&"answer: 7"), "{shown}");
         let q = lines.iter().find(|l| l.starts_with("question: ")).unwrap();
         assert_eq!(q.chars().count(), "question: ".len() + 300 + 3, "cut to 300 characters and '...'");
         assert_eq!(show(&Value::String("short".into()), 300), "short");
