@@ -239,3 +239,57 @@ impl Optimizer for BootstrapFewShot {
         Ok(Outcome { state: candidate.state, val_score, stopped, details: params })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::NoCheckpoint;
+    use crate::events::NoEvents;
+    use crate::{EngineConfig, RoleModels};
+    use promptsmith_core::{LanguageModel, Predictor, Program, Signature};
+    use std::sync::Arc;
+
+    fn task(train: usize) -> OptimizeTask {
+        let program = Program::single(Predictor::new("solve", Signature::parse("question -> answer").unwrap()));
+        let trainset = (0..train)
+            .map(|i| {
+                let mut e =
+                    Example::from_inputs(serde_json::Map::from_iter([("question".into(), json!(format!("q{i}")))]));
+                e.fields.insert("answer".into(), json!(i.to_string()));
+                e
+            })
+            .collect();
+        let metric: Arc<dyn promptsmith_eval::Metric> =
+            Arc::from(promptsmith_eval::metric_by_name("exact_match", "answer").unwrap());
+        OptimizeTask { program, trainset, valset: Vec::new(), metric }
+    }
+
+    fn engine(seed: u64) -> Engine {
+        let lm: Arc<dyn LanguageModel> = Arc::new(promptsmith_lm::ScriptedLm::from_texts(["unused"]));
+        let config = EngineConfig { concurrency: 2, seed, ..EngineConfig::default() };
+        Engine::new(RoleModels::single(lm), config, Arc::new(NoCheckpoint), Arc::new(NoEvents)).unwrap()
+    }
+
+    #[test]
+    fn the_default_teacher_shows_labeled_demos_sampled_by_the_run_seed() {
+        let task = task(10);
+        let settings = BootstrapSettings { max_labeled_demos: 3, ..BootstrapSettings::default() };
+        let a = teacher(&engine(1), &task, &settings).unwrap();
+        let demos = &a.state.predictors["solve"].demos;
+        assert_eq!(demos.len(), 3);
+        assert!(demos.iter().all(|d| task.trainset.iter().any(|e| e.fields == *d)), "demos are training examples");
+        assert_eq!(teacher(&engine(1), &task, &settings).unwrap().id, a.id, "same seed, same teacher");
+        assert_ne!(teacher(&engine(2), &task, &settings).unwrap().id, a.id, "another seed samples others");
+    }
+
+    #[test]
+    fn a_given_teacher_state_is_used_as_it_is() {
+        let task = task(4);
+        let mut own = task.program.state();
+        own.predictors.get_mut("solve").unwrap().instruction = Some("Teach well.".into());
+        let settings = BootstrapSettings { teacher_state: Some(own.clone()), ..BootstrapSettings::default() };
+        let t = teacher(&engine(0), &task, &settings).unwrap();
+        assert_eq!(t.state, own);
+    }
+}
