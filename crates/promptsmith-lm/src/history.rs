@@ -82,12 +82,16 @@ impl HistoryConfig {
 
     /// Applies `PROMPTSMITH_HISTORY`, `PROMPTSMITH_HISTORY_FILE`, `PROMPTSMITH_HISTORY_MAX_BYTES`
     /// and `PROMPTSMITH_HISTORY_KEEP` where set. Naming a file turns the history on.
-    pub fn apply_env(&mut self) -> Result<(), String> {
+    pub fn apply_env(&mut self) -> Result<(), SettingError> {
         self.apply_vars(|name| std::env::var(name).ok())
     }
 
     /// [`HistoryConfig::apply_env`] with the variables read by `var`.
-    pub fn apply_vars(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    pub fn apply_vars(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), SettingError> {
+        self.apply_vars_inner(var).map_err(SettingError)
+    }
+
+    fn apply_vars_inner(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         let var = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         if let Some(path) = var(HISTORY_FILE_ENV) {
             self.path = Some(PathBuf::from(path));
@@ -101,7 +105,7 @@ impl HistoryConfig {
             };
         }
         if let Some(v) = var(HISTORY_MAX_BYTES_ENV) {
-            self.max_bytes = parse_byte_size(&v).map_err(|e| format!("${HISTORY_MAX_BYTES_ENV}={v}: {e}"))?;
+            self.max_bytes = parse_byte_size_inner(&v).map_err(|e| format!("${HISTORY_MAX_BYTES_ENV}={v}: {e}"))?;
         }
         if let Some(v) = var(HISTORY_KEEP_ENV) {
             self.keep = v.parse().map_err(|_| format!("${HISTORY_KEEP_ENV}={v}: expected a whole number"))?;
@@ -121,7 +125,16 @@ impl HistoryConfig {
 
 /// Reads a size in bytes: `20000000`, `20MB`, `20 MiB`, `512k` (k/M/G are powers of 1000, KiB/MiB/GiB
 /// of 1024).
-pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+pub fn parse_byte_size(text: &str) -> Result<u64, SettingError> {
+    parse_byte_size_inner(text).map_err(SettingError)
+}
+
+/// A history setting (a variable or a size) that cannot be read; the message names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingError(pub String);
+
+fn parse_byte_size_inner(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (number, unit) = (&t[..split], t[split..].trim());
@@ -154,7 +167,7 @@ fn de_byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error>
     }
     match Size::deserialize(d)? {
         Size::Bytes(n) => Ok(n),
-        Size::Text(t) => parse_byte_size(&t).map_err(serde::de::Error::custom),
+        Size::Text(t) => parse_byte_size_inner(&t).map_err(serde::de::Error::custom),
     }
 }
 
@@ -639,7 +652,7 @@ mod tests {
         assert_eq!((c.file(), c.max_bytes, c.keep), (Some(Path::new("/tmp/h.jsonl")), 1_000_000, 4));
         c.apply_vars(vars(&[(HISTORY_ENV, "off")])).unwrap();
         assert!(c.file().is_none());
-        assert!(c.apply_vars(vars(&[(HISTORY_ENV, "maybe")])).unwrap_err().contains("PROMPTSMITH_HISTORY=maybe"));
+        assert!(c.apply_vars(vars(&[(HISTORY_ENV, "maybe")])).unwrap_err().0.contains("PROMPTSMITH_HISTORY=maybe"));
         assert!(c.apply_vars(vars(&[(HISTORY_KEEP_ENV, "x")])).is_err());
     }
 }

@@ -164,7 +164,7 @@ impl ConfigFile {
     /// to `<cache dir>/history.jsonl`.
     pub fn history_with_env(&self) -> Result<HistoryConfig, StackError> {
         let mut history = self.history.clone();
-        history.apply_env().map_err(StackError::Setting)?;
+        history.apply_env().map_err(|e| StackError::Setting(e.0))?;
         if history.path.is_none() {
             history.path = cache_dir().ok().map(|d| d.join("history.jsonl"));
         }
