@@ -51,25 +51,6 @@ pub(crate) struct LmArgs {
     pub(crate) replay: Option<PathBuf>,
 }
 
-/// A ready model stack plus the task model's fields the commands read.
-pub(crate) struct LmHandle {
-    pub(crate) lm: Arc<dyn LanguageModel>,
-    pub(crate) stats: Arc<promptsmith_lm::LmStats>,
-    stack: LmStack,
-}
-
-impl LmHandle {
-    /// The models of every role.
-    pub(crate) fn stack(&self) -> &LmStack {
-        &self.stack
-    }
-
-    /// Closes the caches and stops a server this run started.
-    pub(crate) async fn shutdown(self) {
-        self.stack.shutdown().await;
-    }
-}
-
 /// The promptsmith cache directory (models, server, response cache, history).
 pub(crate) fn promptsmith_cache_dir() -> Result<PathBuf> {
     cache_dir().context("cannot determine the promptsmith cache directory (set PROMPTSMITH_CACHE_DIR)")
@@ -114,7 +95,7 @@ pub(crate) fn parse_model_id(id: &str) -> Result<ModelId> {
 }
 
 /// Builds the models of a command (the config file is read once, here).
-pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
+pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmStack> {
     let mut stack = LmStack::build(&args.settings()?, read_config(args)?).await?;
     if let Some((model, url)) = stack.started_server() {
         eprintln!(
@@ -125,7 +106,7 @@ pub(crate) async fn build_lm(args: &LmArgs) -> Result<LmHandle> {
     if args.show_prompt {
         stack.wrap_task(|inner| Arc::new(PromptPrinter { inner }));
     }
-    Ok(LmHandle { lm: stack.task(), stats: stack.stats.clone(), stack })
+    Ok(stack)
 }
 
 /// Prints each exchange to stderr (`--show-prompt`).

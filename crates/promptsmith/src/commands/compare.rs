@@ -97,7 +97,7 @@ pub(crate) async fn compare(args: CompareArgs, lm_args: LmArgs) -> Result<ExitCo
             .evaluate(
                 &request,
                 prepared,
-                lm.stack(),
+                &lm,
                 Arc::new(move |label: &str, done: usize, mean: f64| {
                     progress.set_position(done as u64);
                     progress.set_message(format!("{label}: score {:.1}%", mean * 100.0));

@@ -97,7 +97,7 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     let bar = progress_bar(prepared.dataset.len(), args.quiet);
     let progress = bar.clone();
     let ctx = EvalContext {
-        lm: lm.stack(),
+        lm: &lm,
         progress: Box::new(move |done, _, mean| {
             progress.set_position(done as u64);
             progress.set_message(format!("score {:.1}%", mean * 100.0));
@@ -106,8 +106,8 @@ pub(crate) async fn eval(args: EvalArgs, lm_args: LmArgs) -> Result<ExitCode> {
     };
     let outcome = service.run(prepared, ctx).await;
     bar.finish_and_clear();
-    let cache_hits = lm.stats.snapshot().cache_hits;
-    let cost = lm.stats.snapshot().cost_usd;
+    let stats = lm.stats.snapshot();
+    let (cache_hits, cost) = (stats.cache_hits, stats.cost_usd);
     lm.shutdown().await;
     let outcome = outcome?;
     print_summary(&outcome, cache_hits, cost);

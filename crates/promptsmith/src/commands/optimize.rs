@@ -388,7 +388,7 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let events = Arc::new(Progress { bar: bar.clone(), quiet: args.quiet, best: Default::default(), dir: dir.clone() });
-    let ctx = RunContext { lm: lm.stack(), run_dir: dir.clone(), events, cancel: super::cancel_on_ctrl_c() };
+    let ctx = RunContext { lm: &lm, run_dir: dir.clone(), events, cancel: super::cancel_on_ctrl_c() };
     let outcome = service.run(prepared, ctx).await;
     bar.finish_and_clear();
     lm.shutdown().await;

@@ -43,7 +43,7 @@ pub(crate) async fn run(args: RunArgs, lm_args: LmArgs) -> Result<ExitCode> {
         );
     }
     let handle = build_lm(&lm_args).await?;
-    let result = program.forward(handle.lm.as_ref(), &Example::from_inputs(fields)).await;
+    let result = program.forward(handle.task().as_ref(), &Example::from_inputs(fields)).await;
     handle.shutdown().await;
     let prediction = result.map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.json {
