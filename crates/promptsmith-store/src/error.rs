@@ -52,6 +52,10 @@ pub enum StoreError {
     /// A named thing (program, version, alias, evaluation, run) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The operation conflicts with the current state (a lease another worker holds, a name
+    /// already taken).
+    #[error("{0}")]
+    Conflict(String),
     /// The input was refused (bad name, state that does not fit the program, bad rating...).
     #[error("{0}")]
     Invalid(String),
@@ -74,6 +78,7 @@ impl promptsmith_core::HasKind for StoreError {
         match self {
             StoreError::BadUrl { .. } | StoreError::Invalid(_) => ErrorKind::InvalidInput,
             StoreError::NotFound(_) | StoreError::Missing { .. } => ErrorKind::NotFound,
+            StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::Connect { .. } => ErrorKind::Unavailable,
             StoreError::Corrupt { .. }
             | StoreError::Migrate { .. }

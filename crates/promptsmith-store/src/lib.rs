@@ -13,26 +13,34 @@
 //!   only for a significant gain beyond a margin.
 //! - [`runs`]: runs, trials, candidate lineage, artifacts, JSON export.
 //! - [`snapshots`]: performance history, trend and degradation detection.
+//! - [`jobs`]: the service's durable job queue with leases, call journals and event logs;
+//!   [`datasets`]: uploaded datasets; [`keys`]: API keys (hashed) and the audit log.
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod datasets;
 pub mod db;
 pub mod diff;
 pub mod error;
 pub mod evaluations;
 pub mod events;
 pub mod feedback;
+pub mod jobs;
+pub mod keys;
 pub mod promotion;
 pub mod registry;
 pub mod runs;
 pub mod snapshots;
 
+pub use datasets::{DatasetInfo, NewDataset};
 pub use db::{DatabaseLocation, DbKind, Store, DATABASE_URL_ENV, DEFAULT_DATABASE_URL};
 pub use diff::{diff_versions, VersionDiff};
 pub use error::{Result, StoreError};
 pub use evaluations::{EvalQuery, EvalSample, Evaluation, NewEvaluation, RecordOptions, VersionStats};
 pub use events::RunEvent;
 pub use feedback::{Feedback, FeedbackExample, FeedbackInput, FeedbackStats, FeedbackStatus, ReviewItem};
+pub use jobs::{Job, JobCounts, JobEvent, JobQuery, JobStatus, NewJob};
+pub use keys::{ApiKey, AuditEntry, Role};
 pub use promotion::{decide_promotion, PromotionDecision, PromotionPolicy, RegistrationOutcome};
 pub use registry::{
     AliasAction, AliasMove, NewVersion, ProgramRef, ProgramSummary, ProgramVersion, VersionSelector, CANDIDATE,
