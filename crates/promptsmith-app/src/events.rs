@@ -27,15 +27,32 @@ pub struct StoreEventSink {
     tx: mpsc::UnboundedSender<(String, Value)>,
 }
 
+/// Which event log a [`StoreEvents`] writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventLog {
+    /// A run's (`run_events`).
+    Run(i64),
+    /// A service job's (`job_events`).
+    Job(String),
+}
+
 impl StoreEvents {
     /// Starts the writer for `run_id` (on the current tokio runtime).
     pub fn start(store: Store, run_id: i64) -> Self {
+        Self::start_log(store, EventLog::Run(run_id))
+    }
+
+    /// Starts the writer for `log` (on the current tokio runtime).
+    pub fn start_log(store: Store, log: EventLog) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<(String, Value)>();
         let writer = tokio::spawn(async move {
             let mut last = 0;
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                last = store.append_run_events(run_id, &batch).await?;
+                last = match &log {
+                    EventLog::Run(id) => store.append_run_events(*id, &batch).await?,
+                    EventLog::Job(id) => store.append_job_events(id, &batch).await?,
+                };
                 batch.clear();
             }
             Ok(last)

@@ -8,13 +8,19 @@
 
 pub mod compare;
 pub mod data;
+pub mod datasets;
 pub mod error;
 pub mod eval;
 pub mod events;
+pub mod ids;
+pub mod jobs;
+pub mod keys;
 pub mod metric;
 pub mod optimize;
+pub mod predict;
 pub mod program;
 pub mod rundir;
+pub mod tenant;
 
 pub use compare::{CompareRequest, CompareService};
 pub use data::DataRequest;
@@ -22,6 +28,7 @@ pub use error::{AppError, Result};
 pub use eval::{EvalRequest, EvalService};
 pub use optimize::{OptimizeRequest, OptimizeService, OptimizerSpec};
 pub use program::{ProgramSource, StoreTarget};
+pub use tenant::Tenant;
 
 /// Who is acting, for the registry's alias log and feedback: `given`, else `$USER`, else `cli`.
 pub fn actor(given: Option<&str>) -> String {

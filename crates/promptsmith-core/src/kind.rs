@@ -10,11 +10,19 @@ use std::fmt;
 pub enum ErrorKind {
     /// The request, a file or a setting is malformed or inconsistent (HTTP 400/422).
     InvalidInput,
+    /// No valid credentials were presented (HTTP 401).
+    Unauthorized,
+    /// The credentials do not allow this (HTTP 403).
+    Forbidden,
     /// Something named does not exist: a file, a program version, a run (HTTP 404).
     NotFound,
     /// The request clashes with the current state: an alias already moved, a run already
     /// finished with other settings (HTTP 409).
     Conflict,
+    /// The thing existed but was removed after its retention time (HTTP 410).
+    Gone,
+    /// A limit was reached: a full queue, a rate limit (HTTP 429/503).
+    LimitExceeded,
     /// A needed service does not answer: the model endpoint, the database (HTTP 503).
     Unavailable,
     /// A bug or an unexpected I/O failure (HTTP 500).
@@ -23,10 +31,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 5] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::InvalidInput,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
         ErrorKind::NotFound,
         ErrorKind::Conflict,
+        ErrorKind::Gone,
+        ErrorKind::LimitExceeded,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
     ];
@@ -35,8 +47,12 @@ impl ErrorKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Gone => "gone",
+            ErrorKind::LimitExceeded => "limit_exceeded",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
         }

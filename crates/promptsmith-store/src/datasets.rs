@@ -20,7 +20,7 @@ pub struct NewDataset {
     pub rows: i64,
     /// Column names.
     pub columns: Vec<String>,
-    /// The content (possibly encrypted by the caller).
+    /// The content (sealed by the store's keyring when it has a key).
     pub content: String,
     /// SHA-256 of the plain content.
     pub sha256: String,
@@ -51,6 +51,7 @@ impl Store {
     /// Stores a dataset.
     pub async fn insert_dataset(&self, d: &NewDataset) -> Result<DatasetInfo> {
         let columns = to_json(&d.columns, "dataset columns")?;
+        let content = self.keyring.seal(&d.content)?;
         let now = now_ms();
         with_pool!(self, pool => {
             sqlx::query(
@@ -63,7 +64,7 @@ impl Store {
             .bind(&d.format)
             .bind(d.rows)
             .bind(&columns)
-            .bind(&d.content)
+            .bind(&content)
             .bind(&d.sha256)
             .bind(now)
             .execute(pool)
@@ -88,29 +89,14 @@ impl Store {
         })
     }
 
-    /// Dataset `id`'s content, as stored.
+    /// Dataset `id`'s content, in plain text.
     pub async fn dataset_content(&self, id: &str) -> Result<String> {
-        with_pool!(self, pool => {
+        let stored = with_pool!(self, pool => {
             let row: Option<(String,)> =
                 sqlx::query_as("SELECT content FROM datasets WHERE id = $1").bind(id).fetch_optional(pool).await?;
-            row.map(|(c,)| c).ok_or_else(|| StoreError::NotFound(format!("no dataset '{id}'")))
-        })
-    }
-
-    /// Replaces dataset `id`'s stored content (re-encryption under a new key).
-    pub async fn replace_dataset_content(&self, id: &str, content: &str) -> Result<()> {
-        with_pool!(self, pool => {
-            sqlx::query("UPDATE datasets SET content = $1 WHERE id = $2").bind(content).bind(id).execute(pool).await?;
+            row.map(|(c,)| c).ok_or_else(|| StoreError::NotFound(format!("no dataset '{id}'")))?
         });
-        Ok(())
-    }
-
-    /// Every dataset id (for re-encryption).
-    pub async fn dataset_ids(&self) -> Result<Vec<String>> {
-        with_pool!(self, pool => {
-            let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM datasets ORDER BY id").fetch_all(pool).await?;
-            Ok(rows.into_iter().map(|(id,)| id).collect())
-        })
+        self.keyring.open(&stored)
     }
 
     /// `tenant`'s datasets, newest first, at most `limit`.

@@ -96,6 +96,7 @@ pub(crate) enum Backend {
 pub struct Store {
     pub(crate) backend: Backend,
     url: String,
+    pub(crate) keyring: std::sync::Arc<crate::crypto::Keyring>,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool (`SqlitePool` or `PgPool`); the body is
@@ -206,6 +207,11 @@ macro_rules! bind_args {
 pub(crate) use bind_args;
 
 pub use promptsmith_core::clock::now_ms;
+
+/// The keys in the environment, shared by every store this process opens.
+fn env_keyring() -> Result<std::sync::Arc<crate::crypto::Keyring>> {
+    crate::crypto::Keyring::from_env().map(std::sync::Arc::new)
+}
 
 /// Parses a stored JSON column.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
@@ -347,7 +353,7 @@ impl Store {
             }
             return Err(StoreError::Migrate { url: display, source });
         }
-        Ok(Store { backend: Backend::Sqlite(pool), url: display })
+        Ok(Store { backend: Backend::Sqlite(pool), url: display, keyring: env_keyring()? })
     }
 
     /// Connects to a PostgreSQL database and brings its schema up to date.
@@ -363,7 +369,19 @@ impl Store {
             pool.close().await;
             return Err(StoreError::Migrate { url: shown, source });
         }
-        Ok(Store { backend: Backend::Postgres(pool), url: shown })
+        Ok(Store { backend: Backend::Postgres(pool), url: shown, keyring: env_keyring()? })
+    }
+
+    /// The same store sealing program states and datasets with `keyring` (instead of the keys
+    /// in the environment).
+    pub fn with_keyring(mut self, keyring: crate::crypto::Keyring) -> Store {
+        self.keyring = std::sync::Arc::new(keyring);
+        self
+    }
+
+    /// The keys this store seals and opens with.
+    pub fn keyring(&self) -> &crate::crypto::Keyring {
+        &self.keyring
     }
 
     /// Which engine this store runs on.

@@ -434,6 +434,17 @@ fn row_args(e: &NewEvaluation, at: i64, out: &mut Vec<Arg>) -> Result<()> {
 impl Store {
     /// Stores evaluations in one transaction (all or none) and returns their ids, in input order.
     pub async fn insert_evaluations(&self, evals: &[NewEvaluation]) -> Result<Vec<i64>> {
+        self.insert_rows(evals, false).await
+    }
+
+    /// Stores served predictions: evaluations without a score yet (their `score` is ignored,
+    /// stored as 0 and marked unscored), left out of per-version score statistics and samples
+    /// until feedback scores them. One transaction for the batch; ids in input order.
+    pub async fn insert_predictions(&self, predictions: &[NewEvaluation]) -> Result<Vec<i64>> {
+        self.insert_rows(predictions, true).await
+    }
+
+    async fn insert_rows(&self, evals: &[NewEvaluation], unscored: bool) -> Result<Vec<i64>> {
         if evals.is_empty() {
             return Ok(Vec::new());
         }
@@ -461,9 +472,17 @@ impl Store {
                 // Ids are assigned in row order within one statement; RETURNING's order is not
                 // promised, so sort.
                 chunk_ids.sort_unstable();
+                if unscored {
+                    let list: Vec<String> = chunk_ids.iter().map(i64::to_string).collect();
+                    sqlx::query(&format!("UPDATE evaluations SET unscored = 1 WHERE id IN ({})", list.join(", ")))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 ids.extend(chunk_ids);
             }
-            write_rollups!(tx, &sums);
+            if !unscored {
+                write_rollups!(tx, &sums);
+            }
             tx.commit().await?;
             Ok(ids)
         })
@@ -629,7 +648,8 @@ impl Store {
         with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT score, latency_ms, cost_usd, created_at FROM evaluations \
-                 WHERE program = $1 AND version = $2 AND created_at >= $3 AND created_at < $4 ORDER BY created_at, id",
+                 WHERE program = $1 AND version = $2 AND created_at >= $3 AND created_at < $4 AND unscored = 0 \
+                 ORDER BY created_at, id",
             )
             .bind(program)
             .bind(version_to_db(version))

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod crypto;
 pub mod datasets;
 pub mod db;
 pub mod diff;
@@ -29,9 +30,11 @@ pub mod jobs;
 pub mod keys;
 pub mod promotion;
 pub mod registry;
+pub mod reseal;
 pub mod runs;
 pub mod snapshots;
 
+pub use crypto::Keyring;
 pub use datasets::{DatasetInfo, NewDataset};
 pub use db::{DatabaseLocation, DbKind, Store, DATABASE_URL_ENV, DEFAULT_DATABASE_URL};
 pub use diff::{diff_versions, VersionDiff};
@@ -46,5 +49,6 @@ pub use registry::{
     AliasAction, AliasMove, NewVersion, ProgramRef, ProgramSummary, ProgramVersion, VersionSelector, CANDIDATE,
     PRODUCTION,
 };
+pub use reseal::ResealCount;
 pub use runs::{Artifact, NewRun, RoleUsage, Run, RunEnd, RunStatus, Trial};
 pub use snapshots::{trend, DegradationPolicy, DegradationReport, DegradationVerdict, PerfSnapshot, Trend};

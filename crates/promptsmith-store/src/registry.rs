@@ -8,6 +8,7 @@
 //! one program are serialized: version numbers stay contiguous and the alias log's sequence is
 //! the order the moves happened in.
 
+use crate::crypto::Keyring;
 use crate::db::{now_ms, parse_json, to_json, with_pool, BeginWrite, RowExt, Store};
 use crate::error::{Result, StoreError};
 use promptsmith_core::{Program, ProgramSpec, ProgramState};
@@ -236,8 +237,13 @@ impl std::fmt::Display for ProgramRef {
 }
 
 /// Program and alias names: non-empty, at most 128 characters of letters, digits, `_`, `-`, `.`;
-/// alias names must not be all digits (those are version numbers) nor `latest`.
+/// alias names must not be all digits (those are version numbers) nor `latest`. A program name
+/// may carry its tenant before one `:` (`acme:qa`, as the service stores other tenants' programs).
 pub fn validate_name(name: &str, what: &str) -> Result<()> {
+    if let (Some((tenant, rest)), "program") = (name.split_once(':'), what) {
+        validate_name(tenant, "tenant")?;
+        return validate_name(rest, "program");
+    }
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if name.is_empty() || name.len() > 128 || !ok_chars {
         return Err(StoreError::Invalid(format!(
@@ -283,11 +289,11 @@ pub fn replay_alias(log: &[AliasMove]) -> (Option<i64>, Vec<i64>) {
     (current, history)
 }
 
-fn version_from_row(program: &str, r: &impl RowExt) -> Result<ProgramVersion> {
+fn version_from_row(keyring: &Keyring, program: &str, r: &impl RowExt) -> Result<ProgramVersion> {
     Ok(ProgramVersion {
         program: program.to_string(),
         version: r.i64("version")?,
-        state: parse_json(&r.string("state_json")?, "version state")?,
+        state: parse_json(&keyring.open(&r.string("state_json")?)?, "version state")?,
         spec: parse_json(&r.string("spec_json")?, "version spec")?,
         parent_version: r.opt_i64("parent_version")?,
         optimizer: r.opt_string("optimizer")?,
@@ -421,7 +427,7 @@ impl Store {
             validate_name(a, "alias")?;
         }
         build_program(&new.program, &new.spec, &new.state)?;
-        let state_json = to_json(&new.state, "version state")?;
+        let state_json = self.keyring.seal(&to_json(&new.state, "version state")?)?;
         let spec_json = to_json(&new.spec, "version spec")?;
         let params_json = to_json(&new.params, "version params")?;
         let scores_json = to_json(&new.scores, "version scores")?;
@@ -562,7 +568,7 @@ impl Store {
             .bind(name)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| version_from_row(name, r)).collect::<Result<Vec<_>>>()?
+            rows.iter().map(|r| version_from_row(&self.keyring, name, r)).collect::<Result<Vec<_>>>()?
         });
         if versions.is_empty() {
             self.program(name).await?;
@@ -604,7 +610,7 @@ impl Store {
             .bind(number)
             .fetch_optional(pool)
             .await?;
-            row.as_ref().map(|r| version_from_row(name, r)).transpose()?
+            row.as_ref().map(|r| version_from_row(&self.keyring, name, r)).transpose()?
         });
         match found {
             Some(v) => Ok(v),

@@ -75,6 +75,10 @@ fn exit_status(kind: Option<ErrorKind>) -> u8 {
         Some(ErrorKind::NotFound) => 4,
         Some(ErrorKind::Conflict) => 5,
         Some(ErrorKind::Unavailable) => 6,
+        Some(ErrorKind::Gone) => 7,
+        Some(ErrorKind::LimitExceeded) => 8,
+        Some(ErrorKind::Unauthorized) => 9,
+        Some(ErrorKind::Forbidden) => 10,
         Some(ErrorKind::Internal) | None => 1,
     }
 }

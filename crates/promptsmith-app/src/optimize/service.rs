@@ -20,7 +20,7 @@ use crate::rundir::{write_json, Manifest};
 use promptsmith_core::{Example, LanguageModel, Program, ProgramState};
 use promptsmith_eval::MetricSpec;
 use promptsmith_lm::{LmConfig, LmRole, LmStack};
-use promptsmith_optimize::checkpoint::RunDirCheckpoint;
+use promptsmith_optimize::checkpoint::{Checkpoint, RunDirCheckpoint};
 use promptsmith_optimize::events::EventSink;
 use promptsmith_optimize::optimizers::{OptimizeTask, Plan};
 use promptsmith_optimize::run::{check, run_with, RunOptions, RunReport};
@@ -210,6 +210,17 @@ impl OptimizeService {
     /// Runs the prepared optimization: the engine over the stack's models (journaled in the run
     /// directory), the optimizer, then the artifacts, the registration and the store record.
     pub async fn run(&self, p: Prepared, ctx: RunContext<'_>) -> Result<OptimizeOutcome> {
+        self.run_with_checkpoint(p, ctx, None).await
+    }
+
+    /// [`run`](Self::run) with the call journal kept in `checkpoint` (the service keeps a
+    /// job's in its database) instead of the run directory's `journal.jsonl`.
+    pub async fn run_with_checkpoint(
+        &self,
+        p: Prepared,
+        ctx: RunContext<'_>,
+        checkpoint: Option<Arc<dyn Checkpoint>>,
+    ) -> Result<OptimizeOutcome> {
         let Prepared { mut request, source, program, metric, field, optimizer, splits, .. } = p;
         let dir = ctx.run_dir.clone();
         let models = role_models(ctx.lm);
@@ -238,7 +249,8 @@ impl OptimizeService {
             Some(r) => Arc::new(Tee(vec![ctx.events.clone(), r.sink()])),
             None => ctx.events.clone(),
         };
-        let job = Job { request: &request, source: &source, program: &program, metric, field: &field, splits };
+        let job =
+            Job { request: &request, source: &source, program: &program, metric, field: &field, splits, checkpoint };
         match self.search(job, optimizer.as_ref(), &dir, ctx.lm, events, ctx.cancel.clone()).await {
             Ok(mut outcome) => {
                 let version = outcome.registration.as_ref().and_then(|r| r.as_ref().ok()).map(|r| r.version);
@@ -266,8 +278,11 @@ impl OptimizeService {
         events: Arc<dyn EventSink>,
         cancel: CancellationToken,
     ) -> Result<OptimizeOutcome> {
-        let Job { request, source, program, metric, field, splits } = job;
-        let checkpoint = Arc::new(RunDirCheckpoint::open(dir)?);
+        let Job { request, source, program, metric, field, splits, checkpoint } = job;
+        let checkpoint: Arc<dyn Checkpoint> = match checkpoint {
+            Some(c) => c,
+            None => Arc::new(RunDirCheckpoint::open(dir)?),
+        };
         let concurrency = request.concurrency.unwrap_or(lm.concurrency);
         let config = EngineConfig { concurrency, seed: request.seed, budget: request.budget, failure_score: 0.0 };
         let engine = Engine::new(role_models(lm), config, checkpoint, events.clone())?.with_cancel(cancel);
@@ -322,6 +337,7 @@ struct Job<'a> {
     metric: MetricSpec,
     field: &'a str,
     splits: Splits,
+    checkpoint: Option<Arc<dyn Checkpoint>>,
 }
 
 /// Writes `state.json`, `report.json`, `rejected-state.json`, `manifest.json` and `--out`.

@@ -76,3 +76,7 @@ CREATE TABLE audit_log (
     at BIGINT NOT NULL
 );
 CREATE INDEX audit_log_tenant_at ON audit_log (tenant, at);
+
+-- Served predictions are evaluations without a score until feedback gives one: they stay out of
+-- the score statistics and samples.
+ALTER TABLE evaluations ADD COLUMN unscored BIGINT NOT NULL DEFAULT 0;
