@@ -3,8 +3,8 @@
 //! - [`engine`]: the shared [`Engine`]: role models metered by the [`budget`] and
 //!   answered from the [`journal`] on resume, bounded concurrency, the rollout cache, seeded
 //!   random streams, [`events`] and [`checkpoint`]s.
-//! - [`optimizers`]: LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch, COPRO
-//!   and MIPROv2, as strategies over the engine; [`run`] drives one end to end and reports.
+//! - [`optimizers`]: LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch, COPRO,
+//!   MIPROv2 and GEPA, as strategies over the engine; [`run`] drives one end to end and reports.
 //! - [`tpe`]: a Tree-structured Parzen Estimator with an ask/tell interface, faithful to Optuna's
 //!   `TPESampler` (the sampler MIPROv2 uses), deterministic from a seed and serializable so that an
 //!   optimization can checkpoint after every trial and resume.

@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 pub mod copro;
+pub mod gepa;
 pub mod labeled;
 pub mod mipro;
 pub(crate) mod proposal_guard;

@@ -2,9 +2,10 @@
 //! a worked example into the instruction (quoting its input, or solving it step by step) or
 //! leave a template placeholder such as "[role suited to the task]" unfilled. Such an
 //! instruction speaks to one example rather than the task, so it is re-asked once and then
-//! dropped.
+//! dropped. So is a "proposal" that merely restates the step's signature
+//! (`question -> answer: enum(...)`): it tells the model nothing the prompt does not say already.
 
-use promptsmith_core::{value_to_text, Example};
+use promptsmith_core::{value_to_text, Example, Signature};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
@@ -21,6 +22,8 @@ pub(crate) enum Defect {
     QuotesExample(String),
     /// Keeps a placeholder meant to be filled in.
     Placeholder(String),
+    /// Only restates the step's signature (its field names and types).
+    RestatesSignature,
 }
 
 impl fmt::Display for Defect {
@@ -28,6 +31,7 @@ impl fmt::Display for Defect {
         match self {
             Defect::QuotesExample(q) => write!(f, "quotes a training example (\"{q}\")"),
             Defect::Placeholder(p) => write!(f, "keeps the placeholder {p}"),
+            Defect::RestatesSignature => write!(f, "only restates the signature"),
         }
     }
 }
@@ -35,7 +39,34 @@ impl fmt::Display for Defect {
 /// What a proposal may not repeat: runs of words from the training inputs and the demos shown.
 pub(crate) struct ProposalGuard {
     needles: HashSet<Vec<String>>,
+    /// Words of the step's signature (field names, types, enum labels), when it is known.
+    signature: Option<HashSet<String>>,
 }
+
+/// Words a signature restatement may use besides the signature's own.
+const SIGNATURE_WORDS: &[&str] = &[
+    "str",
+    "string",
+    "int",
+    "integer",
+    "float",
+    "number",
+    "bool",
+    "boolean",
+    "list",
+    "json",
+    "enum",
+    "literal",
+    "input",
+    "inputs",
+    "output",
+    "outputs",
+    "field",
+    "fields",
+    "signature",
+];
+/// Words of its own an instruction needs beyond a restated signature.
+const MIN_OWN_WORDS: usize = 4;
 
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
@@ -65,13 +96,33 @@ impl ProposalGuard {
         for d in demos {
             d.values().for_each(&mut add);
         }
-        ProposalGuard { needles }
+        ProposalGuard { needles, signature: None }
+    }
+
+    /// Also turns away proposals that only restate `signature`.
+    pub(crate) fn with_signature(mut self, signature: &Signature) -> Self {
+        let mut known: HashSet<String> = words(&signature.to_signature_string()).into_iter().collect();
+        known.extend(SIGNATURE_WORDS.iter().map(|w| w.to_string()));
+        self.signature = Some(known);
+        self
+    }
+
+    /// Whether `instruction` is an arrow between the signature's words and little else.
+    fn restates_signature(&self, instruction: &str) -> bool {
+        let Some(known) = &self.signature else { return false };
+        let arrow = ["->", "→", "=>"].iter().any(|a| instruction.contains(a));
+        let w = words(instruction);
+        let own = w.iter().filter(|x| !known.contains(*x)).count();
+        arrow && w.len() > own && own < MIN_OWN_WORDS
     }
 
     /// The first defect of `instruction`, if any.
     pub(crate) fn check(&self, instruction: &str) -> Option<Defect> {
         if let Some(p) = placeholder(instruction) {
             return Some(Defect::Placeholder(p));
+        }
+        if self.restates_signature(instruction) {
+            return Some(Defect::RestatesSignature);
         }
         let w = words(instruction);
         for n in MIN_QUOTED..=SHINGLE {
@@ -165,5 +216,28 @@ mod tests {
         assert_eq!(g.check("Dear {customer name}, classify."), Some(Defect::Placeholder("{customer name}".into())));
         // Field markers and one-word brackets are not placeholders.
         assert_eq!(g.check("Fill [[ ## answer ## ]] with [number] only."), None);
+    }
+
+    #[test]
+    fn restating_the_signature_is_caught_once_the_signature_is_known() {
+        let sig = Signature::parse("query -> label: enum(card_arrival, card_not_working, lost_card)").unwrap();
+        let g = guard().with_signature(&sig);
+        for restated in [
+            "query -> label: enum(card_arrival, card_not_working, lost_card)",
+            "`query -> label`",
+            "Input: query -> output: label (enum)",
+            "query => label",
+        ] {
+            assert_eq!(g.check(restated), Some(Defect::RestatesSignature), "{restated}");
+        }
+        for ok in [
+            "Classify the query into one label -> answer with the label only.",
+            "Read the query and pick the label that names the customer's problem.",
+        ] {
+            assert_eq!(g.check(ok), None, "{ok}");
+        }
+        // Without the signature the guard does not know its words.
+        assert_eq!(guard().check("query -> label"), None);
+        assert_eq!(Defect::RestatesSignature.to_string(), "only restates the signature");
     }
 }

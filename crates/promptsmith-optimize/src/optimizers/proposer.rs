@@ -232,8 +232,9 @@ pub(crate) struct Proposals {
 }
 
 /// What a re-asked proposal is told besides its tip.
-const REASK: &str = "Write a general instruction that fits every input: do not quote, answer or work through any \
-                     particular example, and leave no placeholder to be filled in.";
+pub(crate) const REASK: &str = "Write a general instruction that fits every input: do not quote, answer or work \
+                                through any particular example, do not merely restate the input and output fields, \
+                                and leave no placeholder to be filled in.";
 
 /// `n` instruction candidates for `predictor`: candidate 0 is its current instruction, the rest
 /// are proposals. A proposal that quotes an example or keeps a placeholder is asked again once
@@ -251,7 +252,8 @@ pub(crate) async fn propose(
     s: &ProposerSettings,
 ) -> std::result::Result<Proposals, Stop> {
     let Some(target) = program.predictor(predictor_name) else { return Ok(Proposals::default()) };
-    let guard = ProposalGuard::new(trainset, demo_sets.iter().filter_map(|d| d.demos.get(predictor_name)).flatten());
+    let guard = ProposalGuard::new(trainset, demo_sets.iter().filter_map(|d| d.demos.get(predictor_name)).flatten())
+        .with_signature(&target.signature);
     let current = target.signature.instruction();
     let mut out = Proposals { instructions: vec![current.clone()], rejected: Vec::new() };
     let mut rng = engine.rng(&format!("propose-{predictor_name}"));

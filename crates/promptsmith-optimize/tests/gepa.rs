@@ -1,0 +1,269 @@
+#![allow(clippy::unwrap_used)]
+//! GEPA on a scripted world: the task model adds well only when its instruction says to add
+//! "carefully", the metric's feedback says so on every wrong answer, and the scripted reflection
+//! model writes that instruction only when the feedback it is shown says it. GEPA fixes the
+//! predictor (and cannot without the feedback); its plan bounds the run and is met exactly when
+//! every proposal is rejected; a budget too small for one proposal is refused before any call;
+//! and a run resumed from its journal ends where an uninterrupted run ends.
+
+mod common;
+
+use promptsmith_core::{ChatRequest, Example, LanguageModel, Prediction};
+use promptsmith_eval::{Metric, MetricResult};
+use promptsmith_lm::ScriptedLm;
+use promptsmith_optimize::budget::Budget;
+use promptsmith_optimize::checkpoint::{Checkpoint, NoCheckpoint, RunDirCheckpoint, JOURNAL_FILE};
+use promptsmith_optimize::events::{NoEvents, TrialKind};
+use promptsmith_optimize::optimizers::gepa::{auto_metric_calls, Gepa};
+use promptsmith_optimize::optimizers::mipro::Auto;
+use promptsmith_optimize::optimizers::{OptimizeTask, Optimizer};
+use promptsmith_optimize::run::{check, run};
+use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What the reflection model writes when the feedback explains the failures.
+const FIX: &str = "Add the two numbers carefully, digit by digit, and answer with the sum.";
+/// What it writes otherwise.
+const GENERIC: &str = "Answer the question with a number.";
+const BASIC: &str = "Given the fields `question`, produce the fields `answer`.";
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let i = text.find(start).map(|i| i + start.len()).unwrap_or(text.len());
+    let rest = &text[i..];
+    rest[..rest.find(end).unwrap_or(rest.len())].trim()
+}
+
+fn difficulty(question: &str) -> f64 {
+    let h = question.bytes().fold(1469598103934665603u64, |h, b| (h ^ u64::from(b)).wrapping_mul(1099511628211));
+    (h % 1000) as f64 / 1000.0
+}
+
+fn is_reflection(req: &ChatRequest) -> bool {
+    req.messages[0].content.contains("`new_instruction`")
+}
+
+/// The scripted task and reflection model.
+fn answer(req: &ChatRequest) -> String {
+    let last = &req.messages.last().unwrap().content;
+    if is_reflection(req) {
+        let instruction = if last.contains("add carefully") { FIX } else { GENERIC };
+        return format!(
+            "[[ ## diagnosis ## ]]\nSome sums are off by one.\n\n[[ ## new_instruction ## ]]\n{instruction}\n\n[[ ## completed ## ]]"
+        );
+    }
+    let question = between(last, "[[ ## question ## ]]", "\n\n");
+    let nums: Vec<i64> = question.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
+    let right = nums.iter().skip(1).sum::<i64>();
+    let skill = if req.messages[0].content.contains("carefully") { 0.95 } else { 0.3 };
+    let got = if difficulty(question) < skill { right } else { right + 1 };
+    format!("[[ ## answer ## ]]\n{got}\n\n[[ ## completed ## ]]")
+}
+
+fn lm() -> Arc<ScriptedLm> {
+    Arc::new(ScriptedLm::from_fn(answer).with_model_name("scripted"))
+}
+
+/// Exact match on the sum, with feedback that explains a wrong one (or only says it is wrong).
+struct SumFeedback {
+    explain: bool,
+}
+
+#[async_trait::async_trait]
+impl Metric for SumFeedback {
+    fn name(&self) -> &str {
+        "sum_feedback"
+    }
+    async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+        let want = example.get("answer").and_then(Value::as_i64);
+        let got = prediction.fields.get("answer").and_then(Value::as_i64);
+        match (want == got, self.explain) {
+            (true, _) => MetricResult::new(1.0, "Correct."),
+            (false, true) => MetricResult::fail(format!(
+                "Expected {}, got {}: the model must add carefully, digit by digit.",
+                want.unwrap_or_default(),
+                got.unwrap_or_default()
+            )),
+            (false, false) => MetricResult::fail("Wrong."),
+        }
+    }
+}
+
+fn task(explain: bool) -> OptimizeTask {
+    OptimizeTask { metric: Arc::new(SumFeedback { explain }), ..common::task(12, 20) }
+}
+
+fn engine_with(lm: Arc<dyn LanguageModel>, checkpoint: Arc<dyn Checkpoint>, budget: Budget) -> Engine {
+    let config = EngineConfig { concurrency: 3, seed: 5, budget, failure_score: 0.0 };
+    Engine::new(RoleModels::single(lm), config, checkpoint, Arc::new(NoEvents)).unwrap()
+}
+
+fn engine(lm: Arc<dyn LanguageModel>) -> Engine {
+    engine_with(lm, Arc::new(NoCheckpoint), Budget::default())
+}
+
+fn gepa(calls: u64) -> Gepa {
+    Gepa { auto: None, max_metric_calls: Some(calls), ..Gepa::default() }
+}
+
+fn reflections(lm: &ScriptedLm) -> Vec<ChatRequest> {
+    lm.requests().into_iter().filter(is_reflection).collect()
+}
+
+#[tokio::test]
+async fn gepa_fixes_the_predictor_whose_failures_the_feedback_explains() {
+    let task = task(true);
+    let lm = lm();
+    let (state, report) = run(&gepa(150), &engine(lm.clone()), &task, &[]).await.unwrap();
+    assert_eq!(report.optimizer, "gepa");
+    assert_eq!(state.predictors["solve"].instruction.as_deref(), Some(FIX));
+    let (base, last) = (report.baseline_val.unwrap().score, report.final_val.unwrap().score);
+    assert!(base < 0.5 && last > 0.85, "{base} -> {last}");
+    assert!(report.stopped.is_none());
+    let d = &report.details;
+    assert!(d["metric_calls_used"].as_u64().unwrap() <= 150);
+    assert!(d["ended"].as_str().unwrap().starts_with("metric-call budget spent"), "{}", d["ended"]);
+
+    // The reflection model saw the current instruction, the inputs, the outputs and the feedback.
+    let first = &reflections(&lm)[0];
+    let shown = &first.messages.last().unwrap().content;
+    assert!(shown.contains(BASIC), "{shown}");
+    assert!(shown.contains("### Example 1\nInputs:\n- question: Q"), "{shown}");
+    assert!(shown.contains("Outputs:\n- answer: "), "{shown}");
+    assert!(shown.contains("Feedback: Expected "), "{shown}");
+    assert_eq!(first.temperature, Some(1.0));
+
+    // Lineage: the fixed candidate descends from the seed by a reflection on `solve`.
+    let cands = d["candidates"].as_array().unwrap();
+    assert_eq!(cands[0]["origin"], "seed");
+    let fixed = &cands[d["best_candidate"].as_u64().unwrap() as usize];
+    assert_eq!(fixed["origin"], "reflection");
+    assert_eq!(fixed["parents"], serde_json::json!([0]));
+    assert_eq!(fixed["predictors"], serde_json::json!(["solve"]));
+    assert_eq!(fixed["instructions"]["solve"], FIX);
+    assert_eq!(fixed["reflection"]["solve"], "Some sums are off by one.");
+    let (before, after) = (fixed["minibatch_before"].as_array().unwrap(), fixed["minibatch_after"].as_array().unwrap());
+    let total = |v: &Vec<Value>| v.iter().map(|s| s.as_f64().unwrap()).sum::<f64>();
+    assert_eq!(before.len(), 3);
+    assert!(total(after) > total(before));
+    // ... and its validation trial carries the same lineage.
+    let full =
+        report.trials.iter().find(|t| t.kind == TrialKind::Full && t.params["candidate"] == fixed["index"]).unwrap();
+    assert_eq!(full.params["parents"], serde_json::json!([0]));
+    assert_eq!(full.params["lineage"]["origin"], "reflection");
+    assert_eq!(full.score, fixed["val_score"].as_f64().unwrap());
+    // Re-proposing the instruction a candidate already has is turned away, not scored.
+    let rejected = d["rejected_proposals"].as_array().unwrap();
+    assert!(rejected.iter().all(|r| r["defect"] == "repeats the current instruction"), "{rejected:?}");
+}
+
+#[tokio::test]
+async fn without_feedback_that_explains_the_failures_gepa_keeps_the_program() {
+    let task = task(false);
+    let lm = lm();
+    let (state, report) = run(&gepa(150), &engine(lm.clone()), &task, &[]).await.unwrap();
+    assert_eq!(state, task.program.state());
+    assert_eq!(report.final_val, report.baseline_val);
+    let log = report.details["log"].as_array().unwrap();
+    assert!(!log.is_empty());
+    assert!(log.iter().all(|e| e["outcome"] != "accepted"), "{log:?}");
+    assert!(reflections(&lm).iter().all(|r| !r.messages.last().unwrap().content.contains("add carefully")));
+}
+
+#[tokio::test]
+async fn the_plan_bounds_the_run_and_is_met_exactly_when_every_proposal_is_rejected() {
+    // Without the explaining feedback every child ties its parent on the minibatch and is
+    // rejected: each iteration costs the parent's and the child's minibatch, and the budget buys
+    // the plan's largest number of proposals.
+    let task = task(false);
+    let opt = Gepa { skip_perfect_score: false, ..gepa(100) };
+    let (plan, _) = check(&opt, &task).unwrap();
+    let r = opt.resolve(&task).unwrap();
+    assert_eq!(r.proposals, (3, 10));
+    assert!(plan.notes.iter().any(|n| n.contains("between 3 and 10 proposals")), "{:?}", plan.notes);
+    let lm = lm();
+    let (_, report) = run(&opt, &engine(lm.clone()), &task, &[]).await.unwrap();
+    let d = &report.details;
+    assert_eq!(d["proposals"], 10);
+    assert_eq!(d["metric_calls_used"], 20 + 10 * 6);
+    assert_eq!(reflections(&lm).len(), 10);
+    assert_eq!(report.trials.len(), 1 + 10);
+    assert!(report.spent.proposer.calls <= plan.proposer_calls);
+    assert!(report.spent.task.calls <= plan.task_calls);
+    assert!(report.trials.len() as u64 <= plan.trials);
+
+    // With the explaining feedback (accepted children, skips): still within the plan.
+    let task = self::task(true);
+    for calls in [46, 80, 150, 300] {
+        let opt = gepa(calls);
+        let (plan, _) = check(&opt, &task).unwrap();
+        let (_, report) = run(&opt, &engine(self::lm()), &task, &[]).await.unwrap();
+        let used = report.details["metric_calls_used"].as_u64().unwrap();
+        assert!(used <= calls, "{used} > {calls}");
+        assert!(report.spent.task.calls <= plan.task_calls, "{calls}");
+        assert!(report.spent.proposer.calls <= plan.proposer_calls, "{calls}");
+        assert!(report.trials.len() as u64 <= plan.trials, "{calls}");
+        let proposals = report.details["proposals"].as_u64().unwrap();
+        assert!(proposals <= opt.resolve(&task).unwrap().proposals.1);
+    }
+}
+
+#[tokio::test]
+async fn budgets_are_checked_before_any_call() {
+    let task = task(true);
+    let err = check(&gepa(45), &task).unwrap_err().to_string();
+    assert!(err.contains("a budget of 45 metric calls buys no proposal"), "{err}");
+    assert!(err.contains("at least 46"), "{err}");
+    let lm = lm();
+    assert!(gepa(45).optimize(&engine(lm.clone()), &task).await.is_err());
+    assert_eq!(lm.calls(), 0);
+
+    let both = Gepa { max_full_evals: Some(3), ..gepa(100) };
+    assert!(check(&both, &task).unwrap_err().to_string().contains("exactly one of auto, max_metric_calls"));
+    let none = Gepa { auto: None, ..Gepa::default() };
+    assert!(check(&none, &task).is_err());
+    let zero = Gepa { reflection_minibatch_size: 0, ..gepa(100) };
+    assert!(check(&zero, &task).unwrap_err().to_string().contains("reflection_minibatch_size"));
+    // auto maps to metric calls as dspy.GEPA does; max_full_evals counts training + validation.
+    let light = Gepa::default();
+    assert_eq!(light.resolve(&task).unwrap().max_metric_calls, auto_metric_calls(1, 6, 20));
+    let heavy = Gepa { auto: Some(Auto::Heavy), ..Gepa::default() };
+    assert_eq!(heavy.resolve(&task).unwrap().max_metric_calls, auto_metric_calls(1, 18, 20));
+    let full = Gepa { auto: None, max_full_evals: Some(2), ..Gepa::default() };
+    assert_eq!(full.resolve(&task).unwrap().max_metric_calls, 2 * (12 + 20));
+}
+
+#[tokio::test]
+async fn a_resumed_run_ends_in_the_state_of_an_uninterrupted_one() {
+    let task = task(true);
+    let opt = gepa(150);
+    let lm0 = lm();
+    let (reference, report) = run(&opt, &engine(lm0.clone()), &task, &[]).await.unwrap();
+    let total = report.spent.total().calls;
+    assert_eq!(lm0.calls() as u64, total);
+    assert!(total > 50, "{total}");
+
+    // A run stopped by a call cap after 40 calls, then "killed" with 30 of them journaled and a
+    // torn line after them.
+    let dir = tempfile::tempdir().unwrap();
+    let lm1 = lm();
+    let capped = Budget { max_calls: Some(40), ..Budget::default() };
+    let checkpoint = Arc::new(RunDirCheckpoint::open(dir.path()).unwrap());
+    let (_, stopped) = run(&opt, &engine_with(lm1.clone(), checkpoint, capped), &task, &[]).await.unwrap();
+    assert!(stopped.stopped.is_some());
+    assert_eq!(lm1.calls(), 40);
+    let path = dir.path().join(JOURNAL_FILE);
+    let journal = std::fs::read_to_string(&path).unwrap();
+    let kept: Vec<&str> = journal.lines().take(30).collect();
+    std::fs::write(&path, format!("{}\n{{\"key\":\"torn", kept.join("\n"))).unwrap();
+
+    let lm2 = lm();
+    let checkpoint = Arc::new(RunDirCheckpoint::open(dir.path()).unwrap());
+    let resumed = engine_with(lm2.clone(), checkpoint, Budget::default());
+    assert_eq!(resumed.journal_len(), 30);
+    let (state, again) = run(&opt, &resumed, &task, &[]).await.unwrap();
+    assert_eq!(state, reference);
+    assert_eq!(again.details, report.details);
+    assert_eq!(again.spent.total().calls, total, "journaled answers count as calls");
+    assert_eq!(lm2.calls() as u64, total - 30, "no journaled call is made again");
+}
