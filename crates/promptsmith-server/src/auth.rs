@@ -1,0 +1,79 @@
+//! Authentication, rate limits and auditing, as one middleware: the key (`Authorization:
+//! Bearer psk_…` or `X-API-Key`) becomes the request's [`Principal`]; without `require_auth`
+//! every request acts as the default tenant's admin. Mutating calls are audited with their
+//! outcome.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use promptsmith_app::keys::{authenticate, Principal};
+use promptsmith_store::AuditEntry;
+
+/// Resolves the caller, applies its rate limit, runs the request and audits it.
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if path == "/health" {
+        return next.run(req).await;
+    }
+    let presented = presented_key(&req);
+    let principal = match principal(&state, presented).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(wait) = state.limiter.check(&principal.key_id, std::time::Instant::now()) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("key '{}' is over its rate limit; retry in {wait} s", principal.key_id),
+        );
+        e.retry_after = Some(wait);
+        return e.into_response();
+    }
+    let method = req.method().clone();
+    req.extensions_mut().insert(principal.clone());
+    let response = next.run(req).await;
+    if audited(&method, &path) {
+        state.audit.record(AuditEntry {
+            id: 0,
+            tenant: principal.tenant.name().to_string(),
+            actor: principal.key_id,
+            method: method.to_string(),
+            path,
+            status: i64::from(response.status().as_u16()),
+            detail: None,
+            at: promptsmith_core::clock::now_ms(),
+        });
+    }
+    response
+}
+
+/// The key in `Authorization: Bearer …` or `X-API-Key`.
+fn presented_key(req: &Request) -> Option<String> {
+    req.headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::to_string)
+}
+
+async fn principal(state: &AppState, presented: Option<String>) -> Result<Principal, ApiError> {
+    match presented {
+        Some(secret) => Ok(authenticate(&state.store, &secret).await?),
+        None if !state.settings.require_auth => Ok(Principal::local_admin()),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this server needs an API key: send 'Authorization: Bearer psk_…' (promptsmith keys create makes one)",
+        )),
+    }
+}
+
+/// Mutating calls, except serving traffic (predictions are stored themselves).
+fn audited(method: &Method, path: &str) -> bool {
+    let mutating = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    mutating && !path.ends_with("/predict") && path != "/v1/chat/completions"
+}

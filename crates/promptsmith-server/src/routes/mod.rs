@@ -1,0 +1,44 @@
+//! The routes: thin handlers that read the request, call the application layer and write
+//! its answer. Each group of endpoints has its own module.
+
+mod datasets;
+mod gateway;
+mod jobs;
+mod programs;
+mod serving;
+mod system;
+
+use crate::state::AppState;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+/// Every route of the API, over `state`.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.settings.max_body_bytes;
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/ready", get(system::ready))
+        .route("/v1/optimizers", get(system::optimizers))
+        .route("/v1/audit", get(system::audit))
+        .route("/v1/optimizations", post(jobs::submit).get(jobs::list))
+        .route("/v1/optimizations/{id}", get(jobs::get).delete(jobs::cancel))
+        .route("/v1/optimizations/{id}/events", get(jobs::events))
+        .route("/v1/datasets", post(datasets::upload).get(datasets::list))
+        .route("/v1/datasets/{id}", get(datasets::get))
+        .route("/v1/programs", get(programs::list))
+        .route("/v1/programs/{name}", get(programs::show))
+        .route("/v1/programs/{name}/versions", get(programs::versions))
+        .route("/v1/programs/{name}/versions/{version}", get(programs::version))
+        .route("/v1/programs/{name}/diff", get(programs::diff))
+        .route("/v1/programs/{name}/aliases", get(programs::alias_log))
+        .route("/v1/programs/{name}/aliases/{alias}", put(programs::set_alias))
+        .route("/v1/programs/{name}/activate", post(programs::activate))
+        .route("/v1/programs/{name}/rollback", post(programs::rollback))
+        .route("/v1/programs/{name}/predict", post(serving::predict))
+        .route("/v1/predictions/{id}/feedback", post(serving::feedback))
+        .route("/v1/chat/completions", post(gateway::chat_completions))
+        .fallback(system::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

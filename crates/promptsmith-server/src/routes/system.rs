@@ -1,0 +1,94 @@
+//! `/health`, `/ready`, `/v1/optimizers`, `/v1/audit` and the 404 of unknown paths.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+use crate::state::AppState;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::Json;
+use promptsmith_app::keys::Principal;
+use promptsmith_app::optimize::{BootstrapSpec, CoproSpec, MiproSpec, OptimizerSpec};
+use promptsmith_store::Role;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The process is up.
+pub(super) async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The database answers and its schema is current.
+pub(super) async fn ready(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let counts = state
+        .store
+        .job_counts(None)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}")))?;
+    let queued = counts.get(&promptsmith_store::JobStatus::Queued).copied().unwrap_or(0);
+    Ok(Json(json!({"status": "ready", "database": state.store.url(), "queued_jobs": queued})))
+}
+
+/// Every optimizer with its settings and their defaults, from the request types themselves.
+pub(super) async fn optimizers() -> Json<Value> {
+    let specs = [
+        ("labeled", "LabeledFewShot: k labeled demos per predictor", OptimizerSpec::Labeled { k: 16 }),
+        ("bootstrap", "BootstrapFewShot", OptimizerSpec::Bootstrap(BootstrapSpec::default())),
+        (
+            "random_search",
+            "BootstrapFewShotWithRandomSearch",
+            OptimizerSpec::RandomSearch { bootstrap: BootstrapSpec::default(), num_candidate_programs: 16 },
+        ),
+        ("mipro", "MIPROv2 (instructions and demos, TPE search)", OptimizerSpec::Mipro(MiproSpec::default())),
+        ("copro", "COPRO (coordinate ascent over instructions)", OptimizerSpec::Copro(CoproSpec::default())),
+    ];
+    let list: Vec<Value> = specs
+        .into_iter()
+        .map(|(name, description, spec)| {
+            let defaults = serde_json::to_value(&spec).unwrap_or(Value::Null);
+            let parameters: Vec<Value> = defaults
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "name")
+                .map(|(k, v)| json!({"name": k, "type": type_of(v), "default": v}))
+                .collect();
+            json!({"name": name, "description": description, "parameters": parameters})
+        })
+        .collect();
+    Json(json!({"optimizers": list}))
+}
+
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "optional",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Paging of the audit log.
+#[derive(Debug, Deserialize)]
+pub(super) struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The tenant's audit log, newest first (admin keys).
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Admin)?;
+    let entries = state.store.audit_log(who.tenant.name(), q.before, q.limit.unwrap_or(100)).await?;
+    Ok(Json(json!({"entries": entries})))
+}
+
+/// 404 for unknown paths, in the API's error shape.
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

@@ -1,0 +1,68 @@
+//! What every handler shares: the store, the application services, the models, and the
+//! server's settings.
+
+use crate::audit::AuditLog;
+use crate::limit::RateLimiter;
+use promptsmith_app::jobs::JobService;
+use promptsmith_app::predict::PredictService;
+use promptsmith_lm::LmStack;
+use promptsmith_store::Store;
+use std::sync::Arc;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Every endpoint but `/health` needs a key.
+    pub require_auth: bool,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Requests per second per key (0: no limit), with bursts of twice that.
+    pub rate_limit_per_s: f64,
+    /// How often an SSE stream looks for new events.
+    pub sse_poll: std::time::Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            require_auth: false,
+            max_body_bytes: 16 << 20,
+            rate_limit_per_s: 0.0,
+            sse_poll: std::time::Duration::from_millis(200),
+        }
+    }
+}
+
+/// The handlers' shared state (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// Optimization jobs.
+    pub jobs: JobService,
+    /// Predictions and feedback.
+    pub predict: PredictService,
+    /// The models.
+    pub lm: Arc<LmStack>,
+    /// Settings.
+    pub settings: Arc<ServerSettings>,
+    /// Per-key request limits.
+    pub limiter: RateLimiter,
+    /// The audit log writer.
+    pub audit: AuditLog,
+}
+
+impl AppState {
+    /// State over `store`, `jobs` and `lm` with `settings`.
+    pub fn new(store: Store, jobs: JobService, lm: Arc<LmStack>, settings: ServerSettings) -> Self {
+        Self {
+            predict: PredictService::new(store.clone()),
+            audit: AuditLog::start(store.clone()),
+            limiter: RateLimiter::new(settings.rate_limit_per_s),
+            store,
+            jobs,
+            lm,
+            settings: Arc::new(settings),
+        }
+    }
+}
