@@ -7,6 +7,7 @@ use promptsmith_core::{Program, ProgramState};
 use promptsmith_optimize::budget::Budget;
 use promptsmith_optimize::optimizers::bootstrap::{BootstrapFewShot, BootstrapSettings};
 use promptsmith_optimize::optimizers::copro::Copro;
+use promptsmith_optimize::optimizers::gepa::{CandidateSelection, FrontierType, Gepa, ModuleSelector};
 use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
 use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
 use promptsmith_optimize::optimizers::random_search::RandomSearch;
@@ -130,6 +131,8 @@ pub enum OptimizerSpec {
     Mipro(MiproSpec),
     /// COPRO.
     Copro(CoproSpec),
+    /// GEPA (reflective prompt evolution).
+    Gepa(GepaSpec),
 }
 
 fn default_k() -> usize {
@@ -258,8 +261,145 @@ fn one_f32() -> f32 {
     1.0
 }
 
+/// GEPA settings, with `dspy.GEPA`'s names and defaults (see the README's GEPA section). The
+/// budget is one of `auto`, `max_metric_calls` and `max_full_evals` (default: `auto` light); the
+/// seed is the request's `seed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GepaSpec {
+    /// A budget preset: light, medium or heavy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<Auto>,
+    /// The budget in metric calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_metric_calls: Option<u64>,
+    /// The budget in passes over training plus validation set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_full_evals: Option<u64>,
+    /// Training examples per reflection (default 3).
+    #[serde(default = "three")]
+    pub reflection_minibatch_size: usize,
+    /// pareto (default), current_best or epsilon_greedy.
+    #[serde(default)]
+    pub candidate_selection_strategy: CandidateSelection,
+    /// instance (the only frontier built).
+    #[serde(default)]
+    pub frontier_type: FrontierType,
+    /// round_robin (default) or all.
+    #[serde(default)]
+    pub module_selector: ModuleSelector,
+    /// Skip iterations whose minibatch is already perfect (default true).
+    #[serde(default = "yes")]
+    pub skip_perfect_score: bool,
+    /// Show the reflection model outputs that could not be parsed (default false).
+    #[serde(default)]
+    pub add_format_failure_as_feedback: bool,
+    /// Try merges (default true).
+    #[serde(default = "yes")]
+    pub use_merge: bool,
+    /// Most accepted merges (default 5).
+    #[serde(default = "five")]
+    pub max_merge_invocations: usize,
+    /// GEPA's score for an example whose run failed (default 0).
+    #[serde(default)]
+    pub failure_score: f64,
+    /// The score of a perfect example (default 1).
+    #[serde(default = "one_f")]
+    pub perfect_score: f64,
+    /// Longest proposed instruction in characters (default 3000).
+    #[serde(default = "default_instruction_chars")]
+    pub max_instruction_chars: usize,
+    /// Longest examples-with-feedback text shown to the reflection model (default 12000).
+    #[serde(default = "default_reflection_chars")]
+    pub max_reflection_chars: usize,
+    /// Stop after this many iterations without a better candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_improvement_iterations: Option<usize>,
+    /// Stop once the best validation score reaches this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_threshold: Option<f64>,
+    /// Stop at the next iteration once this file exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_file: Option<PathBuf>,
+    /// Stop once the reflection model's calls cost this many US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_reflection_cost_usd: Option<f64>,
+}
+
+impl Default for GepaSpec {
+    fn default() -> Self {
+        let g = Gepa::default();
+        Self {
+            auto: None,
+            max_metric_calls: None,
+            max_full_evals: None,
+            reflection_minibatch_size: g.reflection_minibatch_size,
+            candidate_selection_strategy: g.candidate_selection_strategy,
+            frontier_type: g.frontier_type,
+            module_selector: g.module_selector,
+            skip_perfect_score: g.skip_perfect_score,
+            add_format_failure_as_feedback: g.add_format_failure_as_feedback,
+            use_merge: g.use_merge,
+            max_merge_invocations: g.max_merge_invocations,
+            failure_score: g.failure_score,
+            perfect_score: g.perfect_score,
+            max_instruction_chars: g.max_instruction_chars,
+            max_reflection_chars: g.max_reflection_chars,
+            no_improvement_iterations: None,
+            score_threshold: None,
+            stop_file: None,
+            max_reflection_cost_usd: None,
+        }
+    }
+}
+
+fn three() -> usize {
+    3
+}
+fn five() -> usize {
+    5
+}
+fn default_instruction_chars() -> usize {
+    3000
+}
+fn default_reflection_chars() -> usize {
+    12000
+}
+
+impl GepaSpec {
+    /// The optimizer (`auto` light when no budget is given).
+    pub fn build(&self) -> Gepa {
+        let auto = match self.auto {
+            None if self.max_metric_calls.is_none() && self.max_full_evals.is_none() => Some(Auto::Light),
+            a => a,
+        };
+        Gepa {
+            auto,
+            max_metric_calls: self.max_metric_calls,
+            max_full_evals: self.max_full_evals,
+            reflection_minibatch_size: self.reflection_minibatch_size,
+            candidate_selection_strategy: self.candidate_selection_strategy,
+            frontier_type: self.frontier_type,
+            module_selector: self.module_selector,
+            skip_perfect_score: self.skip_perfect_score,
+            add_format_failure_as_feedback: self.add_format_failure_as_feedback,
+            use_merge: self.use_merge,
+            max_merge_invocations: self.max_merge_invocations,
+            failure_score: self.failure_score,
+            perfect_score: self.perfect_score,
+            max_instruction_chars: self.max_instruction_chars,
+            max_reflection_chars: self.max_reflection_chars,
+            no_improvement_iterations: self.no_improvement_iterations,
+            score_threshold: self.score_threshold,
+            stop_file: self.stop_file.clone(),
+            max_reflection_cost_usd: self.max_reflection_cost_usd,
+            ..Gepa::default()
+        }
+    }
+}
+
 impl OptimizerSpec {
-    /// The optimizer's id: `labeled`, `bootstrap`, `random_search`, `mipro`, `copro`.
+    /// The optimizer's id: `labeled`, `bootstrap`, `random_search`, `mipro`, `copro`, `gepa`.
     pub fn id(&self) -> &'static str {
         match self {
             OptimizerSpec::Labeled { .. } => "labeled",
@@ -267,6 +407,7 @@ impl OptimizerSpec {
             OptimizerSpec::RandomSearch { .. } => "random_search",
             OptimizerSpec::Mipro(_) => "mipro",
             OptimizerSpec::Copro(_) => "copro",
+            OptimizerSpec::Gepa(_) => "gepa",
         }
     }
 
@@ -319,6 +460,7 @@ impl OptimizerSpec {
                 init_temperature: c.init_temperature,
                 track_stats: false,
             }),
+            OptimizerSpec::Gepa(g) => Box::new(g.build()),
         })
     }
 }
@@ -419,6 +561,34 @@ mod tests {
         assert_eq!(req.budget.max_calls, Some(60));
         let OptimizerSpec::Bootstrap(b) = &req.optimizer else { panic!("{:?}", req.optimizer) };
         assert_eq!((b.max_bootstrapped_demos, b.max_rounds), (Some(2), 1));
+    }
+
+    #[test]
+    fn a_gepa_spec_parses_with_the_reference_names_and_defaults() {
+        let spec: OptimizerSpec = serde_json::from_value(serde_json::json!({
+            "name": "gepa", "max_metric_calls": 300, "candidate_selection_strategy": "current_best",
+            "module_selector": "all", "use_merge": false
+        }))
+        .unwrap();
+        let OptimizerSpec::Gepa(g) = &spec else { panic!("{spec:?}") };
+        assert_eq!(spec.id(), "gepa");
+        assert_eq!((g.reflection_minibatch_size, g.skip_perfect_score, g.max_merge_invocations), (3, true, 5));
+        let built = g.build();
+        assert_eq!((built.auto, built.max_metric_calls, built.use_merge), (None, Some(300), false));
+        assert_eq!(built.candidate_selection_strategy, CandidateSelection::CurrentBest);
+        assert_eq!(built.module_selector, ModuleSelector::All);
+        let back: OptimizerSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(back, spec);
+        // No budget given: auto light, as dspy's presets.
+        assert_eq!(GepaSpec::default().build().auto, Some(Auto::Light));
+        for (bad, want) in [
+            (serde_json::json!({"name": "gepa", "breadth": 2}), "unknown field `breadth`"),
+            (serde_json::json!({"name": "gepa", "frontier_type": "hybrid"}), "unknown variant `hybrid`"),
+            (serde_json::json!({"name": "gepa", "module_selector": "random"}), "unknown variant `random`"),
+        ] {
+            let err = serde_json::from_value::<OptimizerSpec>(bad).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]
