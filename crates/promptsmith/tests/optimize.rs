@@ -22,9 +22,31 @@ fn settings_are_checked_before_any_model_call() {
             &["--auto", "light", "--num-trials", "5", "--train-size", "10", "--val-size", "10"],
             "`auto` sets the number of candidates and trials itself",
         ),
-        (&["--optimizer", "bootstrap", "--auto", "light"], "--auto applies to --optimizer mipro only"),
+        (&["--optimizer", "bootstrap", "--auto", "light"], "--auto applies to --optimizer mipro or gepa only"),
+        (&["--optimizer", "gepa", "--num-trials", "5"], "--num-trials applies to --optimizer mipro only"),
+        (&["--optimizer", "copro", "--max-metric-calls", "100"], "--max-metric-calls applies to --optimizer gepa only"),
+        (&["--optimizer", "mipro", "--no-merge"], "--no-merge applies to --optimizer gepa only"),
+        (
+            &["--optimizer", "gepa", "--max-metric-calls", "20", "--train-size", "10", "--val-size", "10"],
+            "gepa: a budget of 20 metric calls buys no proposal",
+        ),
+        (
+            &[
+                "--optimizer",
+                "gepa",
+                "--auto",
+                "light",
+                "--max-full-evals",
+                "2",
+                "--train-size",
+                "10",
+                "--val-size",
+                "10",
+            ],
+            "set exactly one of auto, max_metric_calls and max_full_evals",
+        ),
         // clap's ValueEnum lists the accepted values.
-        (&["--optimizer", "gepa"], "invalid value 'gepa' for '--optimizer <OPTIMIZER>'"),
+        (&["--optimizer", "simba"], "invalid value 'simba' for '--optimizer <OPTIMIZER>'"),
         (&["--optimizer", "bootstrap", "--train-size", "2", "--val-size", "3"], "an optimization needs at least 6"),
         (
             &["--optimizer", "bootstrap", "--metric-threshold", "2", "--train-size", "10", "--val-size", "10"],
@@ -109,6 +131,41 @@ fn dry_run_plans_calls_by_role_without_calling() {
         "{stdout}"
     );
     assert!(stdout.contains("planned LM calls (upper bounds):"), "{stdout}");
+}
+
+#[test]
+fn gepa_dry_run_says_how_many_proposals_the_budget_buys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = promptsmith(
+        &[
+            "--lm-base-url",
+            "http://127.0.0.1:9",
+            "optimize",
+            "--program",
+            PROGRAM,
+            "--data",
+            "gsm8k:train",
+            "--train-size",
+            "10",
+            "--val-size",
+            "20",
+            "--metric",
+            "numeric_match",
+            "--optimizer",
+            "gepa",
+            "--max-metric-calls",
+            "100",
+            "--dry-run",
+        ],
+        tmp.path(),
+    );
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(stdout.contains("gepa on 10 training / 20 validation / 0 test examples"), "{stdout}");
+    assert!(stdout.contains("it buys between 3 and 10 proposals"), "{stdout}");
+    // 100 metric calls of a one-step program; 10 proposals, each asked again at most once, each
+    // ask with at most one JSON-mode retry.
+    assert!(stdout.contains("100 task, 0 teacher, 40 proposer"), "{stdout}");
 }
 
 #[test]

@@ -8,12 +8,13 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use promptsmith_app::optimize::{
-    BootstrapSpec, CoproSpec, DryRun, MiproSpec, OptimizeOutcome, RegisterRequest, RunContext, SplitRequest,
+    BootstrapSpec, CoproSpec, DryRun, GepaSpec, MiproSpec, OptimizeOutcome, RegisterRequest, RunContext, SplitRequest,
 };
 use promptsmith_app::rundir::create_run_dir;
 use promptsmith_app::{DataRequest, OptimizeRequest, OptimizeService, OptimizerSpec, StoreTarget};
 use promptsmith_optimize::budget::Budget;
 use promptsmith_optimize::events::{Event, EventSink, TrialKind};
+use promptsmith_optimize::optimizers::gepa::{CandidateSelection, ModuleSelector};
 use promptsmith_optimize::optimizers::mipro::Auto;
 use promptsmith_optimize::run::{RunReport, SplitScore};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,138 @@ pub(crate) enum OptimizerName {
     Mipro,
     /// COPRO.
     Copro,
+    /// GEPA (reflective prompt evolution).
+    Gepa,
+}
+
+/// GEPA's parent selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SelectionName {
+    /// From the per-instance Pareto frontier.
+    Pareto,
+    /// The best validation score.
+    #[value(name = "current_best")]
+    CurrentBest,
+    /// The best, or with probability 0.1 any candidate.
+    #[value(name = "epsilon_greedy")]
+    EpsilonGreedy,
+}
+
+/// GEPA's choice of predictors per iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ModuleSelectorName {
+    /// One predictor per iteration, in turn.
+    #[value(name = "round_robin")]
+    RoundRobin,
+    /// Every predictor.
+    All,
+}
+
+/// GEPA's flags (see the README's GEPA section).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct GepaArgs {
+    /// GEPA: the budget in metric calls (one program run on one example, scored).
+    #[arg(long)]
+    max_metric_calls: Option<u64>,
+    /// GEPA: the budget in passes over the training plus validation set.
+    #[arg(long)]
+    max_full_evals: Option<u64>,
+    /// GEPA: training examples per reflection (default 3).
+    #[arg(long)]
+    reflection_minibatch_size: Option<usize>,
+    /// GEPA: how parents are chosen (default pareto).
+    #[arg(long, value_enum)]
+    candidate_selection_strategy: Option<SelectionName>,
+    /// GEPA: which predictors an iteration changes (default round_robin).
+    #[arg(long, value_enum)]
+    module_selector: Option<ModuleSelectorName>,
+    /// GEPA: reflect even on minibatches that are already perfect.
+    #[arg(long)]
+    no_skip_perfect_score: bool,
+    /// GEPA: show the reflection model the outputs that could not be parsed.
+    #[arg(long)]
+    add_format_failure_as_feedback: bool,
+    /// GEPA: no merges.
+    #[arg(long)]
+    no_merge: bool,
+    /// GEPA: most accepted merges (default 5).
+    #[arg(long)]
+    max_merge_invocations: Option<usize>,
+    /// GEPA: the score of a perfect example (default 1).
+    #[arg(long)]
+    perfect_score: Option<f64>,
+    /// GEPA: longest proposed instruction in characters (default 3000).
+    #[arg(long)]
+    max_instruction_chars: Option<usize>,
+    /// GEPA: stop after this many iterations without a better candidate.
+    #[arg(long)]
+    no_improvement_iterations: Option<usize>,
+    /// GEPA: stop once the best validation score reaches this.
+    #[arg(long)]
+    score_threshold: Option<f64>,
+    /// GEPA: stop at the next iteration once this file exists.
+    #[arg(long)]
+    stop_file: Option<PathBuf>,
+    /// GEPA: stop once the reflection model's calls cost this many US dollars.
+    #[arg(long)]
+    max_reflection_cost: Option<f64>,
+}
+
+impl GepaArgs {
+    /// The first GEPA flag set, if any.
+    fn first_set(&self) -> Option<&'static str> {
+        let set = [
+            ("--max-metric-calls", self.max_metric_calls.is_some()),
+            ("--max-full-evals", self.max_full_evals.is_some()),
+            ("--reflection-minibatch-size", self.reflection_minibatch_size.is_some()),
+            ("--candidate-selection-strategy", self.candidate_selection_strategy.is_some()),
+            ("--module-selector", self.module_selector.is_some()),
+            ("--no-skip-perfect-score", self.no_skip_perfect_score),
+            ("--add-format-failure-as-feedback", self.add_format_failure_as_feedback),
+            ("--no-merge", self.no_merge),
+            ("--max-merge-invocations", self.max_merge_invocations.is_some()),
+            ("--perfect-score", self.perfect_score.is_some()),
+            ("--max-instruction-chars", self.max_instruction_chars.is_some()),
+            ("--no-improvement-iterations", self.no_improvement_iterations.is_some()),
+            ("--score-threshold", self.score_threshold.is_some()),
+            ("--stop-file", self.stop_file.is_some()),
+            ("--max-reflection-cost", self.max_reflection_cost.is_some()),
+        ];
+        set.iter().find(|(_, on)| *on).map(|(flag, _)| *flag)
+    }
+
+    fn spec(&self, auto: Option<Auto>) -> GepaSpec {
+        let d = GepaSpec::default();
+        GepaSpec {
+            auto,
+            max_metric_calls: self.max_metric_calls,
+            max_full_evals: self.max_full_evals,
+            reflection_minibatch_size: self.reflection_minibatch_size.unwrap_or(d.reflection_minibatch_size),
+            candidate_selection_strategy: self.candidate_selection_strategy.map_or(
+                d.candidate_selection_strategy,
+                |s| match s {
+                    SelectionName::Pareto => CandidateSelection::Pareto,
+                    SelectionName::CurrentBest => CandidateSelection::CurrentBest,
+                    SelectionName::EpsilonGreedy => CandidateSelection::EpsilonGreedy,
+                },
+            ),
+            module_selector: self.module_selector.map_or(d.module_selector, |m| match m {
+                ModuleSelectorName::RoundRobin => ModuleSelector::RoundRobin,
+                ModuleSelectorName::All => ModuleSelector::All,
+            }),
+            skip_perfect_score: !self.no_skip_perfect_score,
+            add_format_failure_as_feedback: self.add_format_failure_as_feedback,
+            use_merge: !self.no_merge,
+            max_merge_invocations: self.max_merge_invocations.unwrap_or(d.max_merge_invocations),
+            perfect_score: self.perfect_score.unwrap_or(d.perfect_score),
+            max_instruction_chars: self.max_instruction_chars.unwrap_or(d.max_instruction_chars),
+            no_improvement_iterations: self.no_improvement_iterations,
+            score_threshold: self.score_threshold,
+            stop_file: self.stop_file.clone(),
+            max_reflection_cost_usd: self.max_reflection_cost,
+            ..d
+        }
+    }
 }
 
 /// MIPROv2's presets.
@@ -88,7 +221,8 @@ pub(crate) struct OptimizeArgs {
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerName::Mipro)]
     optimizer: OptimizerName,
-    /// MIPROv2 preset (excludes --num-candidates/--num-trials).
+    /// MIPROv2 or GEPA preset (MIPROv2: excludes --num-candidates/--num-trials; GEPA: excludes
+    /// --max-metric-calls/--max-full-evals).
     #[arg(long, value_enum)]
     auto: Option<AutoPreset>,
     /// MIPROv2 candidates per predictor (without --auto).
@@ -137,6 +271,9 @@ pub(crate) struct OptimizeArgs {
     /// MIPROv2: also search the prompt layout (chat, json, plain) per predictor.
     #[arg(long)]
     search_adapter: bool,
+    /// GEPA's settings.
+    #[command(flatten)]
+    gepa: GepaArgs,
     /// Metric: a built-in id or a metric spec file (see `eval --help`).
     #[arg(long, default_value = "exact_match")]
     metric: String,
@@ -254,8 +391,15 @@ impl EventSink for Progress {
 impl OptimizeArgs {
     /// The flags that apply to one optimizer only, refused elsewhere.
     fn check_flags(&self) -> Result<()> {
+        if self.optimizer != OptimizerName::Gepa {
+            if let Some(flag) = self.gepa.first_set() {
+                bail!("{flag} applies to --optimizer gepa only");
+            }
+        }
+        if self.auto.is_some() && !matches!(self.optimizer, OptimizerName::Mipro | OptimizerName::Gepa) {
+            bail!("--auto applies to --optimizer mipro or gepa only");
+        }
         let only_mipro = [
-            ("--auto", self.auto.is_some()),
             ("--num-candidates", self.num_candidates.is_some()),
             ("--num-trials", self.num_trials.is_some()),
             ("--no-minibatch", self.no_minibatch),
@@ -289,6 +433,14 @@ impl OptimizeArgs {
         }
     }
 
+    fn auto(&self) -> Option<Auto> {
+        self.auto.map(|a| match a {
+            AutoPreset::Light => Auto::Light,
+            AutoPreset::Medium => Auto::Medium,
+            AutoPreset::Heavy => Auto::Heavy,
+        })
+    }
+
     fn optimizer_spec(&self) -> OptimizerSpec {
         match self.optimizer {
             OptimizerName::Labeled => OptimizerSpec::Labeled { k: self.k },
@@ -297,12 +449,9 @@ impl OptimizeArgs {
                 bootstrap: self.bootstrap(),
                 num_candidate_programs: self.num_candidate_programs,
             },
+            OptimizerName::Gepa => OptimizerSpec::Gepa(self.gepa.spec(self.auto())),
             OptimizerName::Mipro => OptimizerSpec::Mipro(MiproSpec {
-                auto: self.auto.map(|a| match a {
-                    AutoPreset::Light => Auto::Light,
-                    AutoPreset::Medium => Auto::Medium,
-                    AutoPreset::Heavy => Auto::Heavy,
-                }),
+                auto: self.auto(),
                 num_candidates: self.num_candidates,
                 num_trials: self.num_trials,
                 bootstrap: self.bootstrap(),
@@ -451,6 +600,34 @@ fn pct(s: Option<&SplitScore>) -> String {
     s.map(|s| format!("{:.1}% (n={})", s.score * 100.0, s.n)).unwrap_or_else(|| "-".into())
 }
 
+/// GEPA's candidates, one line each: parents, how it was made, its validation score.
+fn print_lineage(details: &serde_json::Value) {
+    let Some(candidates) = details["candidates"].as_array() else { return };
+    let best = details["best_candidate"].as_u64();
+    println!(
+        "gepa: {} candidates from {} proposals in {} iterations, {} metric calls{}",
+        candidates.len(),
+        details["proposals"],
+        details["iterations"],
+        details["metric_calls_used"],
+        details["ended"].as_str().map(|e| format!("; ended: {e}")).unwrap_or_default()
+    );
+    for c in candidates {
+        let how = match c["origin"].as_str() {
+            Some("reflection") => format!("reflection on {}", c["predictors"]),
+            Some("merge") => format!("merge over ancestor {}", c["ancestor"]),
+            _ => "the program as written".into(),
+        };
+        let mark = if c["index"].as_u64() == best { "  (best)" } else { "" };
+        println!(
+            "  #{} <- {} {how}: {:.1}%{mark}",
+            c["index"],
+            c["parents"],
+            c["val_score"].as_f64().unwrap_or_default() * 100.0
+        );
+    }
+}
+
 fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path) {
     println!("{} finished in {:.1}s, {} trials", report.optimizer, report.wall_seconds, report.trials.len());
     println!("validation: {} -> {}", pct(report.baseline_val.as_ref()), pct(report.final_val.as_ref()));
@@ -480,6 +657,9 @@ fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path
     }
     if let Some(stop) = &report.stopped {
         println!("stopped early: {stop}");
+    }
+    if report.optimizer == "gepa" {
+        print_lineage(&report.details);
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");
