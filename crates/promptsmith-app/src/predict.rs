@@ -75,12 +75,14 @@ pub struct FeedbackRequest {
 }
 
 type Pending = (NewEvaluation, oneshot::Sender<Result<i64>>);
+/// Resolved references: when, which version, the program.
+type ProgramCache = Arc<Mutex<HashMap<String, (Instant, i64, Arc<Program>)>>>;
 
 /// Runs and stores predictions.
 #[derive(Debug, Clone)]
 pub struct PredictService {
     store: Store,
-    programs: Arc<Mutex<HashMap<String, (Instant, i64, Arc<Program>)>>>,
+    programs: ProgramCache,
     writer: mpsc::Sender<Pending>,
 }
 
@@ -97,8 +99,7 @@ impl PredictService {
         let selector = selector.unwrap_or(PRODUCTION);
         let key = format!("{}@{selector}", tenant.qualify(name)?);
         if let Ok(cache) = self.programs.lock() {
-            if let Some((at, v, p)) = cache.get(&key).filter(|(at, _, _)| at.elapsed() < ALIAS_TTL) {
-                let _ = at;
+            if let Some((_, v, p)) = cache.get(&key).filter(|(at, _, _)| at.elapsed() < ALIAS_TTL) {
                 return Ok((*v, p.clone()));
             }
         }

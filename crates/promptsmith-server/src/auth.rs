@@ -62,6 +62,13 @@ fn presented_key(req: &Request) -> Option<String> {
 
 async fn principal(state: &AppState, presented: Option<String>) -> Result<Principal, ApiError> {
     match presented {
+        // Without required auth, a key that is not ours (OpenAI SDKs always send one) acts as
+        // the default tenant; a key of ours still scopes the request to its tenant and role.
+        Some(secret) if !state.settings.require_auth => match authenticate(&state.store, &secret).await {
+            Ok(p) => Ok(p),
+            Err(e) if e.kind == promptsmith_core::ErrorKind::Unauthorized => Ok(Principal::local_admin()),
+            Err(e) => Err(e.into()),
+        },
         Some(secret) => Ok(authenticate(&state.store, &secret).await?),
         None if !state.settings.require_auth => Ok(Principal::local_admin()),
         None => Err(ApiError::new(

@@ -70,10 +70,16 @@ pub(super) async fn chat_completions(
 }
 
 fn last_user_text(messages: &[ChatMessage]) -> ApiResult<String> {
-    let m = messages.iter().rev().find(|m| m.role == "user").ok_or_else(|| ApiError::invalid("messages: no user message"))?;
+    let m = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .ok_or_else(|| ApiError::invalid("messages: no user message"))?;
     match &m.content {
         Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => Ok(parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")),
+        Value::Array(parts) => {
+            Ok(parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"))
+        }
         _ => Err(ApiError::invalid("messages: the user message has no text content")),
     }
 }

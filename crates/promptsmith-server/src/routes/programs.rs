@@ -156,8 +156,11 @@ pub(super) async fn activate(
     who.require(Role::Admin)?;
     let qualified = who.tenant.qualify(&name)?;
     let reason = body.reason.unwrap_or_else(|| "activated over the API".into());
-    let previous =
-        state.store.activate(&qualified, body.version, &who.key_id, &reason).await.map_err(|e| renamed(e, &who, &name))?;
+    let previous = state
+        .store
+        .activate(&qualified, body.version, &who.key_id, &reason)
+        .await
+        .map_err(|e| renamed(e, &who, &name))?;
     Ok(axum::Json(json!({"program": name, "alias": "production", "version": body.version, "previous": previous})))
 }
 
@@ -185,7 +188,10 @@ pub(super) async fn rollback(
     who.require(Role::Admin)?;
     let qualified = who.tenant.qualify(&name)?;
     let reason = body.reason.unwrap_or_else(|| "rolled back over the API".into());
-    let version =
-        state.store.rollback(&qualified, &body.alias, &who.key_id, &reason).await.map_err(|e| renamed(e, &who, &name))?;
+    let version = state
+        .store
+        .rollback(&qualified, &body.alias, &who.key_id, &reason)
+        .await
+        .map_err(|e| renamed(e, &who, &name))?;
     Ok(axum::Json(json!({"program": name, "alias": body.alias, "version": version})))
 }

@@ -30,7 +30,8 @@ pub(super) async fn feedback(
     Json(req): Json<FeedbackRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<Feedback>)> {
     who.require(Role::Write)?;
-    let id: i64 = id.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no prediction '{id}'")))?;
+    let id: i64 =
+        id.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no prediction '{id}'")))?;
     let fb = state.predict.feedback(&who.tenant, id, &req, &who.key_id).await?;
     Ok((StatusCode::CREATED, axum::Json(fb)))
 }

@@ -1,0 +1,175 @@
+//! End to end over real HTTP on loopback: `serve` with its in-process worker on a real SQLite
+//! file and on a real PostgreSQL server; submit a job, follow its Server-Sent Events to the
+//! result, see the result registered, serve predictions, post feedback and find it in the
+//! queue, and call the OpenAI-compatible gateway with the `async-openai` client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::types::{ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs};
+use futures::StreamExt;
+use promptsmith_app::jobs::{QueueLimits, WorkerConfig};
+use promptsmith_app::StoreTarget;
+use promptsmith_server::{serve, ServeConfig, ServerSettings};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+struct Running {
+    base: String,
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<Result<(), promptsmith_app::AppError>>,
+    world: common::World,
+}
+
+async fn start(world: common::World) -> Running {
+    let mut worker = WorkerConfig::new(world.dir.path().join("work"), 2);
+    worker.poll = Duration::from_millis(50);
+    let config = ServeConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        settings: ServerSettings { sse_poll: Duration::from_millis(20), ..ServerSettings::default() },
+        limits: QueueLimits::default(),
+        worker: Some(worker),
+        workdir: world.dir.path().join("work"),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+    let stop = CancellationToken::new();
+    let lm = Arc::new(common::stack(world.calls.clone()));
+    let handle = tokio::spawn(serve(
+        config,
+        world.store.clone(),
+        StoreTarget::new(Some(world.url.clone())),
+        lm,
+        stop.clone(),
+        Some(tx),
+    ));
+    let addr = rx.await.unwrap();
+    Running { base: format!("http://{addr}"), stop, handle, world }
+}
+
+/// Reads the SSE stream to its end; returns (event type, data) pairs.
+async fn follow(client: &reqwest::Client, url: &str, last_id: Option<i64>) -> Vec<(String, Value)> {
+    let mut req = client.get(url);
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut kind = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim());
+                }
+            }
+            if !data.is_empty() {
+                events.push((kind, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+async fn full_loop(world: common::World) {
+    let server = start(world).await;
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    assert_eq!(client.get(format!("{base}/health")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
+    // Upload the data, then submit a job on it.
+    let rows: String = common::rows(24).iter().map(|r| r.to_string() + "\n").collect();
+    let ds: Value =
+        client.post(format!("{base}/v1/datasets?name=adds")).body(rows).send().await.unwrap().json().await.unwrap();
+    let mut body = common::job_body();
+    body["dataset"] = ds["id"].clone();
+    let resp = client.post(format!("{base}/v1/optimizations")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 202);
+    let job: Value = resp.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let events = follow(&client, &format!("{base}/v1/optimizations/{id}/events"), None).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"queued"), "{kinds:?}");
+    assert!(kinds.contains(&"progress"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"result"), "{kinds:?}");
+    let (_, last) = events.last().unwrap();
+    assert_eq!(last["id"], id.as_str());
+    assert_eq!(last["data"]["progress"], 1.0);
+    for (_, e) in &events {
+        assert!(e["timestamp"].is_string() && e["data"].is_object(), "{e}");
+    }
+    // A client reconnecting after event 1 gets the rest, the same.
+    let again = follow(&client, &format!("{base}/v1/optimizations/{id}/events"), Some(1)).await;
+    assert_eq!(again.len(), events.len() - 1);
+    let done: Value = client.get(format!("{base}/v1/optimizations/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let result = &done["result"];
+    assert!(result["final_score"].as_f64().unwrap() >= result["baseline_score"].as_f64().unwrap(), "{result}");
+    assert!(result["significance"].is_object(), "{result}");
+    let version = result["registered"]["version"].as_i64().expect("registered");
+    assert_eq!(result["registered"]["name"], "add");
+    let versions: Value =
+        client.get(format!("{base}/v1/programs/add/versions")).send().await.unwrap().json().await.unwrap();
+    assert!(versions["versions"].as_array().unwrap().iter().any(|v| v["version"] == version));
+    // Serve predictions and collect feedback.
+    let p: Value = client
+        .post(format!("{base}/v1/programs/add/predict"))
+        .json(&json!({"inputs": {"question": "What is 3 + 3?"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(p["outputs"]["answer"].is_number(), "{p}");
+    let pid = p["prediction_id"].as_i64().unwrap();
+    let fb = client
+        .post(format!("{base}/v1/predictions/{pid}/feedback"))
+        .json(&json!({"score": 0.0, "correct_outputs": {"answer": 6}, "comment": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fb.status(), 201);
+    let queue = server.world.store.feedback_examples(Some("add")).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    // The gateway, through an OpenAI SDK.
+    let config = OpenAIConfig::new().with_api_base(format!("{base}/v1")).with_api_key("unused");
+    let openai = async_openai::Client::with_config(config);
+    let request = CreateChatCompletionRequestArgs::default()
+        .model("promptsmith/add@production")
+        .messages([ChatCompletionRequestUserMessageArgs::default().content("What is 2 + 5?").build().unwrap().into()])
+        .build()
+        .unwrap();
+    let reply = openai.chat().create(request).await.unwrap();
+    assert_eq!(reply.choices[0].message.content.as_deref(), Some("7"));
+    let stats = server.world.store.query_evaluations(&Default::default()).await.unwrap();
+    assert!(stats.len() >= 2, "the gateway call is stored like a predict");
+    // Graceful shutdown.
+    server.stop.cancel();
+    server.handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_submit_follow_register_predict_feedback_gateway() {
+    full_loop(common::world(ServerSettings::default()).await).await;
+}
+
+#[tokio::test]
+async fn postgres_submit_follow_register_predict_feedback_gateway() {
+    let url = common::fresh_postgres().await;
+    full_loop(common::world_at(tempfile::tempdir().unwrap(), url, ServerSettings::default()).await).await;
+}

@@ -1,0 +1,285 @@
+//! Every endpoint's answers and errors through the router, without a socket
+//! (`tower::ServiceExt::oneshot`), on a real SQLite store and the scripted model.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{job_body, world, World};
+use http_body_util::BodyExt;
+use promptsmith_app::keys;
+use promptsmith_app::Tenant;
+use promptsmith_server::{router, ServerSettings};
+use promptsmith_store::Role;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+async fn call(w: &World, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    send(w, req).await
+}
+
+async fn send(w: &World, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = router(w.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, value)
+}
+
+fn kind(v: &Value) -> &str {
+    v["error"]["kind"].as_str().unwrap_or("")
+}
+
+async fn key(w: &World, tenant: &str, role: Role) -> String {
+    keys::create(&w.store, &Tenant::new(tenant).unwrap(), role, "test").await.unwrap().secret
+}
+
+fn auth() -> ServerSettings {
+    ServerSettings { require_auth: true, ..ServerSettings::default() }
+}
+
+#[tokio::test]
+async fn keys_roles_and_health() {
+    let w = world(auth()).await;
+    assert_eq!(call(&w, "GET", "/health", None, None).await.0, StatusCode::OK);
+    let (s, v) = call(&w, "GET", "/v1/programs", None, None).await;
+    assert_eq!((s, kind(&v)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{v}");
+    let (s, _) = call(&w, "GET", "/v1/programs", Some("psk_wrong"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let read = key(&w, "default", Role::Read).await;
+    let (s, v) = call(&w, "GET", "/v1/programs", Some(&read), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["programs"][0]["name"], "add");
+    let (s, v) = call(&w, "POST", "/v1/optimizations", Some(&read), Some(job_body())).await;
+    assert_eq!((s, kind(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+    let (s, v) = call(&w, "POST", "/v1/programs/add/rollback", Some(&read), Some(json!({}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    // A revoked key stops working.
+    let keys = w.store.api_keys(Some("default")).await.unwrap();
+    w.store.revoke_api_key(&keys[0].id).await.unwrap();
+    assert_eq!(call(&w, "GET", "/v1/programs", Some(&read), None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_others_things() {
+    let w = world(auth()).await;
+    let a = key(&w, "default", Role::Admin).await;
+    let b = key(&w, "beta", Role::Admin).await;
+    let (s, job) = call(&w, "POST", "/v1/optimizations", Some(&a), Some(job_body())).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(call(&w, "GET", &format!("/v1/optimizations/{id}"), Some(&a), None).await.0, StatusCode::OK);
+    let (s, v) = call(&w, "GET", &format!("/v1/optimizations/{id}"), Some(&b), None).await;
+    assert_eq!((s, kind(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+    assert_eq!(call(&w, "DELETE", &format!("/v1/optimizations/{id}"), Some(&b), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&w, "GET", &format!("/v1/optimizations/{id}/events"), Some(&b), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = call(&w, "GET", "/v1/optimizations", Some(&b), None).await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 0);
+    // beta has no program 'add'; its own 'add' is separate.
+    let (s, _) =
+        call(&w, "POST", "/v1/programs/add/predict", Some(&b), Some(json!({"inputs": {"question": "1+1"}}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, programs) = call(&w, "GET", "/v1/programs", Some(&b), None).await;
+    assert_eq!(programs["programs"], json!([]));
+    // A prediction of default's is not beta's to give feedback on.
+    let (s, p) =
+        call(&w, "POST", "/v1/programs/add/predict", Some(&a), Some(json!({"inputs": {"question": "What is 2 + 2?"}})))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let pid = p["prediction_id"].as_i64().unwrap();
+    let fb = json!({"score": 1.0});
+    assert_eq!(
+        call(&w, "POST", &format!("/v1/predictions/{pid}/feedback"), Some(&b), Some(fb.clone())).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&w, "POST", &format!("/v1/predictions/{pid}/feedback"), Some(&a), Some(fb)).await.0,
+        StatusCode::CREATED
+    );
+    // Datasets too.
+    let up = Request::post("/v1/datasets?name=adds")
+        .header("authorization", format!("Bearer {a}"))
+        .body(Body::from("{\"question\": \"q\", \"answer\": 1}\n"))
+        .unwrap();
+    let (s, ds) = send(&w, up).await;
+    assert_eq!(s, StatusCode::CREATED, "{ds}");
+    let ds_id = ds["id"].as_str().unwrap();
+    assert_eq!(call(&w, "GET", &format!("/v1/datasets/{ds_id}"), Some(&a), None).await.0, StatusCode::OK);
+    assert_eq!(call(&w, "GET", &format!("/v1/datasets/{ds_id}"), Some(&b), None).await.0, StatusCode::NOT_FOUND);
+    let mut body = job_body();
+    body["dataset"] = json!(ds_id);
+    let (s, v) = call(&w, "POST", "/v1/optimizations", Some(&b), Some(body)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+}
+
+#[tokio::test]
+async fn bad_job_requests_get_specific_errors() {
+    let w = world(ServerSettings::default()).await;
+    let mut unknown = job_body();
+    unknown["optimiser"] = json!("typo");
+    let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(unknown)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"]["message"].as_str().unwrap().contains("optimiser"), "{v}");
+    let bad = Request::post("/v1/optimizations")
+        .header("content-type", "application/json")
+        .body(Body::from("{\"program\": "))
+        .unwrap();
+    let (s, v) = send(&w, bad).await;
+    assert_eq!((s, kind(&v)), (StatusCode::BAD_REQUEST, "invalid_json"), "{v}");
+    let mut missing = job_body();
+    missing["program"] = json!("nosuch@production");
+    let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(missing)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let mut metric = job_body();
+    metric["metric"] = json!("no_such_metric");
+    let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(metric)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("no_such_metric"), "{v}");
+    let mut nolabel = job_body();
+    nolabel["dataset"] = json!([{"question": "q"}, {"question": "r"}]);
+    let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(nolabel)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = call(&w, "GET", "/v1/optimizations/job_nope", None, None).await;
+    assert_eq!((s, kind(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    let (s, v) = call(&w, "GET", "/v1/optimizations?status=sleeping", None, None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = call(&w, "GET", "/v1/nothing-here", None, None).await;
+    assert_eq!((s, kind(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    // A job is accepted with its plan, listed and cancelled while queued.
+    let (s, job) = call(&w, "POST", "/v1/optimizations", None, Some(job_body())).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["status"], "queued");
+    assert!(job["planned_calls"].as_u64().unwrap() > 0, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let (_, list) = call(&w, "GET", "/v1/optimizations?status=queued", None, None).await;
+    assert_eq!(list["jobs"][0]["id"], id);
+    let (s, c) = call(&w, "DELETE", &format!("/v1/optimizations/{id}"), None, None).await;
+    assert_eq!((s, c["status"].as_str()), (StatusCode::ACCEPTED, Some("cancelled")), "{c}");
+    let (s, _) = call(&w, "DELETE", &format!("/v1/optimizations/{id}"), None, None).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn limits_answer_503_413_and_429() {
+    let mut w =
+        world(ServerSettings { max_body_bytes: 64 << 10, rate_limit_per_s: 1.0, ..ServerSettings::default() }).await;
+    // Queue limit.
+    let jobs = promptsmith_app::jobs::JobService::new(
+        w.store.clone(),
+        promptsmith_app::StoreTarget::new(Some(w.url.clone())),
+        promptsmith_app::jobs::QueueLimits { max_queued: 1, ..Default::default() },
+        w.dir.path().join("work"),
+    );
+    w.state.jobs = jobs;
+    let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(job_body())).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(job_body())).await;
+    assert_eq!((s, kind(&v)), (StatusCode::SERVICE_UNAVAILABLE, "limit_exceeded"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("max_queued"), "{v}");
+    // Rate limit: the bucket holds two requests; the third waits.
+    let (s, v) = call(&w, "GET", "/v1/programs", None, None).await;
+    assert_eq!((s, kind(&v)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{v}");
+    let req = Request::get("/v1/programs").body(Body::empty()).unwrap();
+    let resp = router(w.state.clone()).oneshot(req).await.unwrap();
+    assert!(resp.headers().get("retry-after").is_some());
+    // Body limit.
+    let w = world(ServerSettings { max_body_bytes: 1024, ..ServerSettings::default() }).await;
+    let big = json!({"inputs": {"question": "x".repeat(4096)}});
+    let (s, v) = call(&w, "POST", "/v1/programs/add/predict", None, Some(big)).await;
+    assert_eq!((s, kind(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"), "{v}");
+}
+
+#[tokio::test]
+async fn predict_feedback_gateway_and_registry() {
+    let w = world(ServerSettings::default()).await;
+    let (s, p) = call(
+        &w,
+        "POST",
+        "/v1/programs/add/predict",
+        None,
+        Some(json!({"inputs": {"question": "What is 2 + 3?"}, "caller_key": "u1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["outputs"]["answer"], 5);
+    assert_eq!(p["version"], 1);
+    let stored = w.store.evaluation(p["prediction_id"].as_i64().unwrap()).await.unwrap();
+    assert_eq!(stored.outputs.unwrap()["answer"], 5);
+    let (s, v) = call(&w, "POST", "/v1/programs/add/predict", None, Some(json!({"inputs": {"q": "x"}}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"]["message"].as_str().unwrap().contains("question"), "{v}");
+    let pid = p["prediction_id"].as_i64().unwrap();
+    let (s, v) = call(
+        &w,
+        "POST",
+        &format!("/v1/predictions/{pid}/feedback"),
+        None,
+        Some(json!({"score": 0.0, "correct_outputs": {"answer": 6}, "comment": "off"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let queue = w.store.feedback_examples(Some("add")).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    let (s, _) = call(&w, "POST", "/v1/predictions/999999/feedback", None, Some(json!({"score": 1.0}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = call(&w, "POST", &format!("/v1/predictions/{pid}/feedback"), None, Some(json!({}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Gateway: plain text for a one-input program.
+    let chat = json!({"model": "promptsmith/add", "messages": [{"role": "system", "content": "ignored"}, {"role": "user", "content": "What is 4 + 4?"}]});
+    let (s, c) = call(&w, "POST", "/v1/chat/completions", None, Some(chat)).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(c["object"], "chat.completion");
+    assert_eq!(c["choices"][0]["message"]["content"], "8");
+    let (s, v) = call(&w, "POST", "/v1/chat/completions", None, Some(json!({"model": "gpt-4", "messages": []}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Registry.
+    common::register(&w.store, "add").await;
+    let (s, v) = call(&w, "GET", "/v1/programs/add/versions", None, None).await;
+    assert_eq!((s, v["versions"].as_array().unwrap().len()), (StatusCode::OK, 2));
+    let (s, v) = call(&w, "GET", "/v1/programs/add/diff?from=1&to=2", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&w, "POST", "/v1/programs/add/rollback", None, Some(json!({"reason": "test"}))).await;
+    assert_eq!((s, v["version"].as_i64()), (StatusCode::OK, Some(1)), "{v}");
+    let (s, v) = call(&w, "POST", "/v1/programs/add/activate", None, Some(json!({"version": 7}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = call(&w, "PUT", "/v1/programs/add/aliases/staging", None, Some(json!({"version": 2}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, log) = call(&w, "GET", "/v1/programs/add/aliases", None, None).await;
+    assert!(log["moves"].as_array().unwrap().len() >= 3, "{log}");
+    assert_eq!(call(&w, "GET", "/v1/programs/nosuch", None, None).await.0, StatusCode::NOT_FOUND);
+    let (s, o) = call(&w, "GET", "/v1/optimizers", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let mipro = o["optimizers"].as_array().unwrap().iter().find(|x| x["name"] == "mipro").unwrap().clone();
+    assert!(mipro["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "minibatch"), "{mipro}");
+}
+
+#[tokio::test]
+async fn bad_datasets_name_the_line() {
+    let w = world(ServerSettings::default()).await;
+    let body = "{\"question\": \"a\", \"answer\": 1}\n{\"question\": \"b\", \"answer\": \n";
+    let req = Request::post("/v1/datasets?name=broken&format=jsonl").body(Body::from(body)).unwrap();
+    let (s, v) = send(&w, req).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("line 2") && msg.contains("broken") && !msg.contains("/tmp"), "{msg}");
+    let req = Request::post("/v1/datasets?format=xml").body(Body::from("<a/>")).unwrap();
+    assert_eq!(send(&w, req).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let csv = "question,answer\nWhat is 1 + 1?,2\n";
+    let req = Request::post("/v1/datasets?name=c").header("content-type", "text/csv").body(Body::from(csv)).unwrap();
+    let (s, v) = send(&w, req).await;
+    assert_eq!((s, v["rows"].as_i64(), v["format"].as_str()), (StatusCode::CREATED, Some(1), Some("csv")), "{v}");
+}
