@@ -267,3 +267,147 @@ async fn a_resumed_run_ends_in_the_state_of_an_uninterrupted_one() {
     assert_eq!(again.spent.total().calls, total, "journaled answers count as calls");
     assert_eq!(lm2.calls() as u64, total - 30, "no journaled call is made again");
 }
+
+/// Two steps whose failures fall on different examples: `draft` adds badly on even-numbered
+/// questions unless told to add "carefully" (and then overshoots on odd ones), `fix` passes the
+/// draft through unless told to "check" it, which repairs the odd ones. Each predictor's fix
+/// helps half the examples; only a candidate with both gets them all.
+mod two_steps {
+    use super::*;
+    use promptsmith_core::{Predictor, Program, ProgramBuilder, Signature};
+
+    pub(super) const CAREFUL: &str = "Add the numbers carefully.";
+    pub(super) const CHECK: &str = "Check the draft against the question and correct it.";
+
+    pub(super) fn program() -> Program {
+        let draft = Predictor::new("draft", Signature::parse("question -> draft: int").unwrap());
+        let fix = Predictor::new("fix", Signature::parse("question, draft -> answer: int").unwrap());
+        ProgramBuilder::new("two_step")
+            .predictor(draft)
+            .predictor(fix)
+            .step("draft", &[])
+            .step("fix", &[])
+            .output("answer", "fix.answer")
+            .build()
+            .unwrap()
+    }
+
+    fn index_and_sum(question: &str) -> (i64, i64) {
+        let nums: Vec<i64> = question.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
+        (nums[0], nums.iter().skip(1).sum())
+    }
+
+    fn reflect(shown: &str) -> &'static str {
+        if shown.contains("Outputs:\n- draft:") {
+            if shown.contains("add carefully") {
+                CAREFUL
+            } else {
+                GENERIC
+            }
+        } else if shown.contains("check the draft") {
+            CHECK
+        } else {
+            GENERIC
+        }
+    }
+
+    pub(super) fn answer(req: &ChatRequest) -> String {
+        let (system, last) = (&req.messages[0].content, &req.messages.last().unwrap().content);
+        if is_reflection(req) {
+            return format!(
+                "[[ ## diagnosis ## ]]\nHalf are wrong.\n\n[[ ## new_instruction ## ]]\n{}\n\n[[ ## completed ## ]]",
+                reflect(last)
+            );
+        }
+        let question = between(last, "[[ ## question ## ]]", "\n\n");
+        let (i, right) = index_and_sum(question);
+        if !system.contains("`answer`") {
+            let careful = system.contains("carefully");
+            let ok = if i % 2 == 0 { careful } else { !careful && difficulty(question) < 0.5 };
+            return format!("[[ ## draft ## ]]\n{}\n\n[[ ## completed ## ]]", if ok { right } else { right + 1 });
+        }
+        let draft: i64 = between(last, "[[ ## draft ## ]]", "\n\n").parse().unwrap_or_default();
+        let got = if system.contains("Check the draft") && i % 2 == 1 { right } else { draft };
+        format!("[[ ## answer ## ]]\n{got}\n\n[[ ## completed ## ]]")
+    }
+
+    /// Exact match, with feedback naming the step at fault.
+    pub(super) struct StepFeedback;
+
+    #[async_trait::async_trait]
+    impl Metric for StepFeedback {
+        fn name(&self) -> &str {
+            "step_feedback"
+        }
+        async fn score(&self, example: &Example, prediction: &Prediction) -> MetricResult {
+            let want = example.get("answer").and_then(Value::as_i64);
+            if want == prediction.fields.get("answer").and_then(Value::as_i64) {
+                return MetricResult::new(1.0, "Correct.");
+            }
+            let (i, _) = index_and_sum(example.get("question").and_then(Value::as_str).unwrap_or_default());
+            MetricResult::fail(if i % 2 == 0 {
+                "The draft is off: it must add carefully."
+            } else {
+                "The final answer must check the draft against the question."
+            })
+        }
+    }
+}
+
+#[tokio::test]
+async fn round_robin_reflects_on_each_predictor_and_merges_join_what_two_lines_fixed() {
+    let task = OptimizeTask {
+        program: two_steps::program(),
+        metric: Arc::new(two_steps::StepFeedback),
+        ..common::task(12, 20)
+    };
+    let (mut merged_runs, mut alternations) = (0, 0);
+    for seed in 20..32 {
+        let lm = Arc::new(ScriptedLm::from_fn(two_steps::answer).with_model_name("scripted"));
+        let config = EngineConfig { concurrency: 3, seed, budget: Budget::default(), failure_score: 0.0 };
+        let e = Engine::new(RoleModels::single(lm), config, Arc::new(NoCheckpoint), Arc::new(NoEvents)).unwrap();
+        let (state, report) = run(&gepa(400), &e, &task, &[]).await.unwrap();
+        let d = &report.details;
+        let cands = d["candidates"].as_array().unwrap();
+        // Round robin: each parent's reflections change `draft` and `fix` in turn.
+        let log = d["log"].as_array().unwrap();
+        for parent in 0..cands.len() {
+            let turns: Vec<&Value> = log
+                .iter()
+                .filter(|e| e["parent"] == parent && e.get("predictors").is_some())
+                .map(|e| &e["predictors"][0])
+                .collect();
+            assert!(turns.windows(2).all(|w| w[0] != w[1]), "seed {seed}, parent {parent}: {turns:?}");
+            alternations += turns.len().saturating_sub(1);
+        }
+        assert_eq!(log.iter().find(|e| e.get("predictors").is_some()).unwrap()["predictors"][0], "draft");
+        // Every candidate is new (a reflection that rebuilds one in the pool is not tried again).
+        let ids: std::collections::BTreeSet<&str> = cands.iter().map(|c| c["candidate"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), cands.len());
+        // Whatever the path, the result has both fixes.
+        assert_eq!(state.predictors["draft"].instruction.as_deref(), Some(two_steps::CAREFUL), "seed {seed}");
+        assert_eq!(state.predictors["fix"].instruction.as_deref(), Some(two_steps::CHECK), "seed {seed}");
+        assert_eq!(report.final_val.unwrap().score, 1.0);
+        for m in cands.iter().filter(|c| c["origin"] == "merge") {
+            merged_runs += 1;
+            let (a, b) = (m["parents"][0].as_u64().unwrap() as usize, m["parents"][1].as_u64().unwrap() as usize);
+            let ancestor = &cands[m["ancestor"].as_u64().unwrap() as usize];
+            for name in ["draft", "fix"] {
+                let from = m["sources"][name].as_u64().unwrap() as usize;
+                assert!(from == a || from == b, "{m}");
+                assert_eq!(m["instructions"][name], cands[from]["instructions"][name], "{m}");
+                let changed =
+                    [a, b].into_iter().filter(|p| cands[*p]["instructions"][name] != ancestor["instructions"][name]);
+                if let Some(p) = changed.clone().next() {
+                    if changed.count() == 1 {
+                        assert_eq!(from, p, "{name} comes from the side that changed it: {m}");
+                    }
+                }
+            }
+            let sums = m["parent_sums"].as_array().unwrap();
+            assert!(m["merged_sum"].as_f64().unwrap() >= sums[0].as_f64().unwrap().max(sums[1].as_f64().unwrap()));
+        }
+    }
+    assert!(merged_runs > 0, "no seed merged two lines");
+    assert!(alternations > 0);
+}

@@ -304,6 +304,12 @@ impl<'a> Search<'a> {
         Ok(Ok(index))
     }
 
+    /// Whether the pool holds this candidate already (the reference would score it again and
+    /// add a copy; here it is not tried).
+    fn known(&self, c: &Candidate) -> bool {
+        self.pool.iter().any(|m| m.cand.id == c.id)
+    }
+
     fn select_parent(&mut self) -> usize {
         let agg = self.agg();
         match self.gepa.candidate_selection_strategy {
@@ -364,6 +370,9 @@ impl Search<'_> {
         let mut texts = self.pool[parent].texts.clone();
         texts.extend(reflection.texts.clone());
         let child = Candidate::new(&task.program, self.state_for(&texts))?;
+        if self.known(&child) {
+            return Ok(self.note(entry, "duplicate"));
+        }
         self.proposals += 1;
         let changed: Vec<String> = reflection.texts.keys().cloned().collect();
         let params = json!({"iteration": self.iteration, "parent": parent, "predictors": changed,
@@ -424,6 +433,9 @@ impl Search<'_> {
         let part = |m: &Member| sub.iter().map(|i| m.val[*i]).sum::<f64>();
         let sums = [part(&self.pool[a]), part(&self.pool[b])];
         let cand = Candidate::new(&self.task.program, self.state_for(&pick.texts))?;
+        if self.known(&cand) {
+            return Ok(None);
+        }
         let examples: Vec<Example> = sub.iter().map(|i| self.task.valset[*i].clone()).collect();
         let params =
             json!({"iteration": self.iteration, "merge": [a, b], "ancestor": pick.ancestor, "parent_sums": sums});
