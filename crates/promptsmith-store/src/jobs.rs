@@ -377,8 +377,12 @@ impl Store {
     /// Appends completed calls to job `id`'s journal (each entry opaque JSON text) after its
     /// last one; returns the last sequence number.
     pub async fn append_job_journal(&self, id: &str, entries: &[String]) -> Result<i64> {
+        let lock_sql = self.lock_job_sql();
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            // Concurrent appends to one job (calls in flight, a worker taking over) take turns:
+            // the job's row is locked first (SQLite's write lock already serializes them).
+            sqlx::query(&lock_sql).bind(id).execute(&mut *tx).await?;
             let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM job_journal WHERE job_id = $1")
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -398,6 +402,14 @@ impl Store {
         })
     }
 
+    /// The statement that locks a job's row for the rest of a transaction.
+    fn lock_job_sql(&self) -> String {
+        match self.kind() {
+            DbKind::Postgres => "SELECT id FROM jobs WHERE id = $1 FOR UPDATE".into(),
+            DbKind::Sqlite => "SELECT id FROM jobs WHERE id = $1".into(),
+        }
+    }
+
     /// Job `id`'s journal, in order.
     pub async fn job_journal(&self, id: &str) -> Result<Vec<String>> {
         with_pool!(self, pool => {
@@ -415,8 +427,12 @@ impl Store {
         let rows: Vec<(String, String)> =
             events.iter().map(|(k, v)| Ok((k.clone(), to_json(v, "job event")?))).collect::<Result<_>>()?;
         let at = now_ms();
+        let lock_sql = self.lock_job_sql();
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            // Concurrent appends to one job (calls in flight, a worker taking over) take turns:
+            // the job's row is locked first (SQLite's write lock already serializes them).
+            sqlx::query(&lock_sql).bind(id).execute(&mut *tx).await?;
             let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM job_events WHERE job_id = $1")
                 .bind(id)
                 .fetch_one(&mut *tx)

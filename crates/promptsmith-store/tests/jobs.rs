@@ -118,6 +118,34 @@ async fn cancel_events_list_and_purge(engine: Engine) {
     store.close().await;
 }
 
+async fn concurrent_appends_to_one_journal_are_all_kept(engine: Engine) {
+    let db = fresh(engine).await;
+    let store = db.open().await;
+    store.enqueue_job(&job("job_j", "t")).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store.append_job_journal("job_j", &[format!("{{\"call\":{i}}}")]).await.unwrap();
+            store.append_job_events("job_j", &[("progress".into(), json!({"i": i}))]).await.unwrap();
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(store.job_journal("job_j").await.unwrap().len(), 40);
+    assert_eq!(store.job_events("job_j", 0, 100).await.unwrap().len(), 40);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_concurrent_appends_to_one_journal_are_all_kept() {
+    concurrent_appends_to_one_journal_are_all_kept(Engine::Sqlite).await;
+}
+#[tokio::test]
+async fn postgres_concurrent_appends_to_one_journal_are_all_kept() {
+    concurrent_appends_to_one_journal_are_all_kept(Engine::Postgres).await;
+}
 #[tokio::test]
 async fn sqlite_concurrent_claims_are_exclusive() {
     concurrent_claims_are_exclusive(Engine::Sqlite).await;

@@ -126,6 +126,14 @@ impl JobRequest {
         if let Some(path) = teacher_state(&self.optimizer) {
             invalid!("optimizer.bootstrap.teacher_state ({}) names a file; the service takes no file paths", path);
         }
+        if let OptimizerSpec::Gepa(g) = &self.optimizer {
+            if let Some(p) = &g.stop_file {
+                invalid!(
+                    "optimizer.stop_file ({}) names a file; stop a service job with DELETE /v1/optimizations/{{id}}",
+                    p.display()
+                );
+            }
+        }
         if Path::new(&self.metric).extension().is_some() || self.metric.contains('/') {
             invalid!("metric '{}': the service takes a built-in metric id, not a file", self.metric);
         }

@@ -7,7 +7,7 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::Json;
 use promptsmith_app::keys::Principal;
-use promptsmith_app::optimize::{BootstrapSpec, CoproSpec, MiproSpec, OptimizerSpec};
+use promptsmith_app::optimize::{BootstrapSpec, CoproSpec, GepaSpec, MiproSpec, OptimizerSpec};
 use promptsmith_store::Role;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -40,6 +40,7 @@ pub(super) async fn optimizers() -> Json<Value> {
         ),
         ("mipro", "MIPROv2 (instructions and demos, TPE search)", OptimizerSpec::Mipro(MiproSpec::default())),
         ("copro", "COPRO (coordinate ascent over instructions)", OptimizerSpec::Copro(CoproSpec::default())),
+        ("gepa", "GEPA (reflective prompt evolution on a Pareto frontier)", OptimizerSpec::Gepa(GepaSpec::default())),
     ];
     let list: Vec<Value> = specs
         .into_iter()

@@ -6,12 +6,14 @@ mod dspy;
 mod eval;
 mod feedback;
 mod history;
+mod keys;
 mod lm;
 mod monitor;
 mod optimize;
 mod registry;
 mod run;
 mod runs;
+mod serve;
 
 use crate::lm_setup::LmArgs;
 use anyhow::Result;
@@ -54,6 +56,13 @@ pub(crate) enum Command {
     /// Import or export DSPy `program.save()` JSON files.
     #[command(subcommand)]
     Dspy(dspy::DspyCommand),
+    /// Run the HTTP service (API, job worker, predictions, gateway).
+    Serve(Box<serve::ServeArgs>),
+    /// Claim and run optimization jobs from the service's database (PostgreSQL for many machines).
+    Worker(serve::WorkerArgs),
+    /// API keys for the service, and encryption key rotation.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// Runs one subcommand.
@@ -71,6 +80,9 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Feedback(c) => feedback::feedback(c).await,
         Command::Monitor(c) => monitor::monitor(c).await,
         Command::Dspy(c) => dspy::dspy(c).await,
+        Command::Serve(a) => serve::serve(*a, lm).await,
+        Command::Worker(a) => serve::worker(a, lm).await,
+        Command::Keys(c) => keys::keys_command(c).await,
     }
 }
 
