@@ -331,6 +331,28 @@ impl Store {
         Ok(())
     }
 
+    /// Puts failed job `id` back in the queue (its journal kept, so it resumes where it
+    /// stopped); a job in any other status is a conflict.
+    pub async fn requeue_job(&self, id: &str) -> Result<Job> {
+        let now = now_ms();
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE jobs SET status = 'queued', error = NULL, result_json = NULL, finished_at = NULL, \
+                 updated_at = $1 WHERE id = $2 AND status = 'failed'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        let job = self.job(id).await?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!("job '{id}' is {}, not failed", job.status.as_str())));
+        }
+        Ok(job)
+    }
+
     /// Asks for job `id` to stop: a queued job is cancelled at once, a running one by its
     /// worker at its next heartbeat. Returns the job as it now is.
     pub async fn cancel_job(&self, id: &str) -> Result<Job> {

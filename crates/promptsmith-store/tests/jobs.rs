@@ -74,6 +74,16 @@ async fn leases_expire_and_only_the_holder_finishes(engine: Engine) {
     assert_eq!(done.progress["progress"], 0.5);
     assert!(store.finish_job("job_a", "w2", JobStatus::Failed, None, Some("again")).await.is_err());
     assert!(store.claim_job("w3", 1000).await.unwrap().is_none());
+    // A completed job cannot be queued again; a failed one can, with its journal.
+    assert!(store.requeue_job("job_a").await.unwrap_err().to_string().contains("completed"));
+    store.enqueue_job(&job("job_f", "t")).await.unwrap();
+    store.claim_job("w3", 60_000).await.unwrap().unwrap();
+    store.append_job_journal("job_f", &["{}".into()]).await.unwrap();
+    store.finish_job("job_f", "w3", JobStatus::Failed, None, Some("model down")).await.unwrap();
+    let again = store.requeue_job("job_f").await.unwrap();
+    assert_eq!((again.status, again.error.as_deref()), (JobStatus::Queued, None));
+    assert_eq!(store.job_journal("job_f").await.unwrap().len(), 1);
+    assert_eq!(store.claim_job("w4", 1000).await.unwrap().unwrap().id, "job_f");
     store.close().await;
 }
 

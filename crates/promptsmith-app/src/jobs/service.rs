@@ -214,6 +214,17 @@ impl JobService {
         Ok(view(&job))
     }
 
+    /// Queues `tenant`'s failed job `id` again; it resumes from its journal (no completed call
+    /// is made again).
+    pub async fn retry(&self, tenant: &Tenant, id: &str) -> Result<JobView> {
+        let job = tenant.job(&self.store, id).await?;
+        self.check_retained(&job)?;
+        let job = self.store.requeue_job(id).await?;
+        self.store.append_job_events(id, &[("queued".into(), json!({"status": "queued", "retry": true}))]).await?;
+        self.wake.notify_waiters();
+        Ok(view(&job))
+    }
+
     /// `tenant`'s job `id`'s messages after `after`, and the job.
     pub async fn events(&self, tenant: &Tenant, id: &str, after: i64, limit: i64) -> Result<(Job, Vec<JobEvent>)> {
         let job = tenant.job(&self.store, id).await?;

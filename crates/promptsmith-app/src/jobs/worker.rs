@@ -152,8 +152,9 @@ impl Worker {
                 (status, Some(result), None)
             }
             Err(e) => {
-                progress.push_final("error", json!({"error": e.message, "kind": e.kind}));
-                (JobStatus::Failed, None, Some(e.message))
+                let message = service_message(&e, &job.id);
+                progress.push_final("error", json!({"error": message, "kind": e.kind}));
+                (JobStatus::Failed, None, Some(message))
             }
         };
         let saved = progress.snapshot();
@@ -199,6 +200,18 @@ impl Worker {
             }
         }
     }
+}
+
+/// The error as a service client reads it: an unavailable model's message says how to go on
+/// through the API (the CLI's says `--resume DIR`).
+fn service_message(e: &AppError, id: &str) -> String {
+    if e.kind != promptsmith_core::ErrorKind::Unavailable {
+        return e.message.clone();
+    }
+    let first = e.message.lines().next().unwrap_or_default();
+    format!(
+        "{first}\nthe completed calls are kept in the job's journal: POST /v1/optimizations/{id}/retry resumes it once the model answers"
+    )
 }
 
 /// What a finished job reports: scores before and after (test split when there is one) with
