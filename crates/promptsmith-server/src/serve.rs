@@ -52,6 +52,7 @@ pub async fn serve(
         tokio::spawn(async move { w.run(stop).await })
     });
     let sweeper = tokio::spawn(sweep(jobs.clone()));
+    let upkeep = tokio::spawn(metrics_upkeep());
     let state = AppState::new(store, jobs, lm, config.settings);
     let app = crate::router(state);
     let stop = shutdown.clone();
@@ -66,6 +67,7 @@ pub async fn serve(
         }
     }
     sweeper.abort();
+    upkeep.abort();
     served.map_err(|e| AppError::internal(format!("server: {e}")))
 }
 
@@ -76,5 +78,15 @@ async fn sweep(jobs: JobService) {
             tracing::warn!("retention sweep: {e}");
         }
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
+/// Folds recorded histogram samples into their buckets every few seconds, so memory stays
+/// bounded when nobody scrapes `/metrics`.
+async fn metrics_upkeep() {
+    let handle = crate::telemetry::handle();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        handle.run_upkeep();
     }
 }

@@ -173,3 +173,80 @@ async fn postgres_submit_follow_register_predict_feedback_gateway() {
     let url = common::fresh_postgres().await;
     full_loop(common::world_at(tempfile::tempdir().unwrap(), url, ServerSettings::default()).await).await;
 }
+
+/// Reads a WebSocket to its close frame; returns the messages and the close code.
+async fn follow_ws(
+    url: &str,
+) -> (Vec<Value>, Option<tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode>) {
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut socket, resp) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.next()).await.expect("the job ends in time");
+        match next {
+            Some(Ok(Message::Text(t))) => messages.push(serde_json::from_str(t.as_str()).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                // The close reply: the stream then ends.
+                while let Some(Ok(_)) = socket.next().await {}
+                return (messages, frame.map(|f| f.code));
+            }
+            Some(Ok(_)) => {}
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_websocket_follows_a_job_to_its_result_and_replays_after() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let server = start(common::world(ServerSettings::default()).await).await;
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    let ws = base.replace("http://", "ws://");
+    // Unknown jobs are refused before the upgrade.
+    match tokio_tungstenite::connect_async(format!("{ws}/ws/optimizations/job_nosuch")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
+        other => panic!("expected a 404 answer: {other:?}"),
+    }
+    let resp = client.post(format!("{base}/v1/optimizations")).json(&common::job_body()).send().await.unwrap();
+    assert_eq!(resp.status(), 202);
+    let job: Value = resp.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let (messages, code) = follow_ws(&format!("{ws}/ws/optimizations/{id}")).await;
+    assert_eq!(code, Some(CloseCode::Normal));
+    let kinds: Vec<&str> = messages.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"queued"), "{kinds:?}");
+    assert!(kinds.contains(&"progress"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"result"), "{kinds:?}");
+    let seqs: Vec<i64> = messages.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    for m in &messages {
+        assert_eq!(m["id"], id.as_str());
+        assert!(m["timestamp"].is_string() && m["data"].is_object(), "{m}");
+    }
+    assert_eq!(messages.last().unwrap()["data"]["progress"], 1.0);
+    // The same messages as the SSE endpoint's.
+    let sse = follow(&client, &format!("{base}/v1/optimizations/{id}/events"), None).await;
+    assert_eq!(sse.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), messages);
+    // ?after=N replays from there on: the messages after sequence number N.
+    let n = seqs[1];
+    let (again, code) = follow_ws(&format!("{ws}/ws/optimizations/{id}?after={n}")).await;
+    assert_eq!(code, Some(CloseCode::Normal));
+    assert_eq!(again, messages[2..].to_vec());
+    // The WebSocket and the requests are in the metrics, by route template.
+    let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = |route: &str, status: &str| {
+        text.lines().any(|l| {
+            l.starts_with("promptsmith_http_requests_total{")
+                && l.contains(&format!("route=\"{route}\""))
+                && l.contains(&format!("status=\"{status}\""))
+        })
+    };
+    assert!(line("/ws/optimizations/{id}", "101") && line("/ws/optimizations/{id}", "404"), "{text}");
+    assert!(line("/v1/optimizations/{id}/events", "200"), "{text}");
+    assert!(text.contains("promptsmith_jobs{status=\"completed\"} 1"), "{text}");
+    server.stop.cancel();
+    server.handle.await.unwrap().unwrap();
+}

@@ -283,3 +283,110 @@ async fn bad_datasets_name_the_line() {
     let (s, v) = send(&w, req).await;
     assert_eq!((s, v["rows"].as_i64(), v["format"].as_str()), (StatusCode::CREATED, Some(1), Some("csv")), "{v}");
 }
+
+/// The value of the first sample of `name` whose labels include every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_read_job_gauges() {
+    let w = world(auth()).await;
+    let admin = key(&w, "default", Role::Admin).await;
+    let read = key(&w, "default", Role::Read).await;
+    // /metrics is like any other GET: a key is needed, and any valid key will do.
+    assert_eq!(call(&w, "GET", "/metrics", None, None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, job) = call(&w, "POST", "/v1/optimizations", Some(&admin), Some(job_body())).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(call(&w, "GET", &format!("/v1/optimizations/{id}"), Some(&read), None).await.0, StatusCode::OK);
+    let missing = "job_not_there_metrics_test";
+    assert_eq!(
+        call(&w, "GET", &format!("/v1/optimizations/{missing}"), Some(&read), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, p) = call(
+        &w,
+        "POST",
+        "/v1/programs/add/predict",
+        Some(&admin),
+        Some(json!({"inputs": {"question": "What is 2 + 2?"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let req = Request::get("/metrics").header("authorization", format!("Bearer {read}")).body(Body::empty()).unwrap();
+    let resp = router(w.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let requests = "promptsmith_http_requests_total";
+    let by_template = ["route=\"/v1/optimizations/{id}\"", "method=\"GET\""];
+    for status in ["status=\"200\"", "status=\"404\""] {
+        let labels = [by_template[0], by_template[1], status];
+        assert!(sample(&text, requests, &labels).unwrap_or(0.0) >= 1.0, "{status}:\n{text}");
+    }
+    assert!(
+        sample(&text, requests, &["route=\"/v1/optimizations\"", "method=\"POST\"", "status=\"202\""]).unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    // Refused requests are counted too, and raw ids never become labels.
+    assert!(sample(&text, requests, &["route=\"/metrics\"", "status=\"401\""]).unwrap_or(0.0) >= 1.0, "{text}");
+    assert!(!text.contains(missing) && !text.contains(id), "{text}");
+    assert!(text.contains("# TYPE promptsmith_http_request_duration_seconds histogram"), "{text}");
+    assert!(
+        sample(&text, "promptsmith_http_request_duration_seconds_count", &[by_template[0]]).unwrap_or(0.0) >= 2.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "promptsmith_predictions_served_total", &["endpoint=\"predict\""]).unwrap_or(0.0) >= 1.0,
+        "{text}"
+    );
+    // Job gauges come from the store at scrape time (other tests share the process's
+    // recorder, so only presence and this world's lower bound are checked).
+    for status in ["queued", "running", "completed", "failed", "cancelled"] {
+        assert!(sample(&text, "promptsmith_jobs", &[&format!("status=\"{status}\"")]).is_some(), "{status}:\n{text}");
+    }
+    let queued = sample(&text, "promptsmith_jobs", &["status=\"queued\""]).unwrap();
+    assert_eq!(sample(&text, "promptsmith_queue_depth", &[]), Some(queued), "{text}");
+    assert_eq!(sample(&text, "promptsmith_store_up", &[]), Some(1.0), "{text}");
+    for name in ["promptsmith_lm_calls_total", "promptsmith_lm_cost_usd_total"] {
+        assert!(sample(&text, name, &["role=\"all\""]).is_some(), "{name}:\n{text}");
+    }
+    assert!(sample(&text, "promptsmith_lm_tokens_total", &["role=\"all\"", "kind=\"prompt\""]).is_some(), "{text}");
+}
+
+#[tokio::test]
+async fn websocket_answers_404_for_other_tenants_before_the_upgrade() {
+    let w = world(auth()).await;
+    let a = key(&w, "default", Role::Admin).await;
+    let b = key(&w, "beta", Role::Read).await;
+    let (s, job) = call(&w, "POST", "/v1/optimizations", Some(&a), Some(job_body())).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let upgrade = |key: &str, path: &str| {
+        Request::get(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (s, v) = send(&w, upgrade(&b, &format!("/ws/optimizations/{id}"))).await;
+    assert_eq!((s, kind(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+    let (s, v) = send(&w, upgrade(&a, "/ws/optimizations/job_nosuch")).await;
+    assert_eq!((s, kind(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+    assert_eq!(call(&w, "GET", &format!("/ws/optimizations/{id}"), None, None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, v) = send(&w, upgrade(&a, &format!("/ws/optimizations/{id}?after=x"))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // The owner's plain GET (no upgrade, as through oneshot) is told it is a WebSocket.
+    let (s, v) = call(&w, "GET", &format!("/ws/optimizations/{id}"), Some(&a), None).await;
+    assert!(s.is_client_error() && kind(&v) == "websocket_required", "{s} {v}");
+}

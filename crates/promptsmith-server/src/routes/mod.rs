@@ -14,15 +14,19 @@ use axum::Router;
 
 /// Every route of the API, over `state`.
 pub fn router(state: AppState) -> Router {
+    // The metrics recorder, once per process, before the first request is counted.
+    crate::telemetry::handle();
     let max_body = state.settings.max_body_bytes;
     Router::new()
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
+        .route("/metrics", get(system::metrics))
         .route("/v1/optimizers", get(system::optimizers))
         .route("/v1/audit", get(system::audit))
         .route("/v1/optimizations", post(jobs::submit).get(jobs::list))
         .route("/v1/optimizations/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/v1/optimizations/{id}/events", get(jobs::events))
+        .route("/ws/optimizations/{id}", get(jobs::websocket))
         .route("/v1/datasets", post(datasets::upload).get(datasets::list))
         .route("/v1/datasets/{id}", get(datasets::get))
         .route("/v1/programs", get(programs::list))
@@ -39,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(gateway::chat_completions))
         .fallback(system::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware))
+        // Outside the keys' middleware, so refused requests are counted too.
+        .layer(axum::middleware::from_fn(crate::telemetry::record))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

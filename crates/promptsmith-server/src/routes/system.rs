@@ -1,10 +1,12 @@
-//! `/health`, `/ready`, `/v1/optimizers`, `/v1/audit` and the 404 of unknown paths.
+//! `/health`, `/ready`, `/metrics`, `/v1/optimizers`, `/v1/audit` and the 404 of unknown paths.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::state::AppState;
+use crate::telemetry;
 use axum::extract::{Extension, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use promptsmith_app::keys::Principal;
 use promptsmith_app::optimize::{BootstrapSpec, CoproSpec, GepaSpec, MiproSpec, OptimizerSpec};
@@ -26,6 +28,23 @@ pub(super) async fn ready(State(state): State<AppState>) -> ApiResult<Json<Value
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}")))?;
     let queued = counts.get(&promptsmith_store::JobStatus::Queued).copied().unwrap_or(0);
     Ok(Json(json!({"status": "ready", "database": state.store.url(), "queued_jobs": queued})))
+}
+
+/// Prometheus metrics: the request counters and histograms the middleware keeps, and the
+/// job gauges and LM statistics read now (any valid key when keys are required).
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let counts = match state.store.job_counts(None).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("metrics: job counts: {e}");
+            None
+        }
+    };
+    telemetry::record_jobs(counts.as_ref());
+    telemetry::record_lm(telemetry::ALL_ROLES, &state.lm.stats.snapshot());
+    let handle = telemetry::handle();
+    handle.run_upkeep();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
 }
 
 /// Every optimizer with its settings and their defaults, from the request types themselves.
