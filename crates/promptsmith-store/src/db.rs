@@ -114,6 +114,13 @@ pub(crate) use with_pool;
 /// Starting a transaction that will write: on SQLite `BEGIN IMMEDIATE` takes the write lock
 /// up front (waiting up to the busy timeout) so a read-then-write transaction can never fail
 /// half way with SQLITE_BUSY; on PostgreSQL a plain `BEGIN` (row locks serialize writers).
+///
+/// The `BEGIN` runs in a task of its own, so it is cancellation-safe: when the caller's future
+/// is dropped while `BEGIN` is in flight (a cancelled model call journaling its answer, an HTTP
+/// client that went away), the task still finishes and drops the transaction, which rolls it
+/// back. Awaited in place, a dropped `BEGIN IMMEDIATE` could leave its connection in the pool
+/// inside an open transaction holding SQLite's write lock: every later writer then waited out
+/// the busy timeout and writes on that connection were silently rolled back.
 pub(crate) trait BeginWrite {
     /// The database.
     type Db: sqlx::Database;
@@ -128,7 +135,8 @@ impl BeginWrite for SqlitePool {
     fn begin_write(
         &self,
     ) -> impl Future<Output = std::result::Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
-        self.begin_with("BEGIN IMMEDIATE")
+        let pool = self.clone();
+        begin_detached(async move { pool.begin_with("BEGIN IMMEDIATE").await })
     }
 }
 
@@ -137,8 +145,16 @@ impl BeginWrite for PgPool {
     fn begin_write(
         &self,
     ) -> impl Future<Output = std::result::Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
-        self.begin()
+        let pool = self.clone();
+        begin_detached(async move { pool.begin().await })
     }
+}
+
+/// Runs a `BEGIN` to completion in its own task (see [`BeginWrite`]).
+async fn begin_detached<DB: sqlx::Database>(
+    begin: impl Future<Output = std::result::Result<Transaction<'static, DB>, sqlx::Error>> + Send + 'static,
+) -> std::result::Result<Transaction<'static, DB>, sqlx::Error> {
+    tokio::spawn(begin).await.map_err(|e| sqlx::Error::Io(std::io::Error::other(format!("BEGIN task: {e}"))))?
 }
 
 /// Typed column access that reads the same on SQLite and PostgreSQL rows.

@@ -1,7 +1,7 @@
 //! API keys (only their SHA-256 is stored; the key is shown once, when made) with a tenant and
 //! a role, and the audit log of every mutating call.
 
-use crate::db::{now_ms, with_pool, RowExt, Store};
+use crate::db::{now_ms, with_pool, BeginWrite, RowExt, Store};
 use crate::error::{Result, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -153,7 +153,7 @@ impl Store {
     /// Appends audit entries (tenant, actor, method, path, status, detail) in one transaction.
     pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for e in entries {
                 sqlx::query(
                     "INSERT INTO audit_log (tenant, actor, method, path, status, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -16,9 +16,10 @@ use crate::tenant::Tenant;
 use promptsmith_lm::LmStack;
 use promptsmith_store::{Job, JobStatus, Store};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -64,12 +65,16 @@ pub struct Worker {
     lm: Arc<LmStack>,
     config: WorkerConfig,
     wake: Option<Arc<Notify>>,
+    /// Set once shutdown's grace period is over: running jobs are being stopped to be handed back.
+    stopping: Arc<AtomicBool>,
+    /// The cancellation token of each running job.
+    running: Arc<Mutex<HashMap<String, CancellationToken>>>,
 }
 
 impl Worker {
     /// A worker over `store` (reachable again at `target` by the optimize service) and `lm`.
     pub fn new(store: Store, target: StoreTarget, lm: Arc<LmStack>, config: WorkerConfig) -> Self {
-        Self { store, target, lm, config, wake: None }
+        Self { store, target, lm, config, wake: None, stopping: Arc::default(), running: Arc::default() }
     }
 
     /// Also look for work whenever `wake` is notified (an in-process job service).
@@ -104,14 +109,28 @@ impl Worker {
         Ok(())
     }
 
-    /// After shutdown: waits up to the grace period, then aborts what is left and hands those
-    /// jobs back to the queue (their journals are in the store; the next worker resumes them).
+    /// After shutdown: waits up to the grace period, then stops what is left at its next step
+    /// (each hands its job back to the queue: its journal is in the store, the next worker
+    /// resumes it), and as a last resort aborts a job that does not stop within a minute.
+    /// Stopping cooperatively matters: a task aborted inside a database call can leave its
+    /// connection in a transaction that swallows later writes.
     async fn drain(&self, mut running: JoinSet<String>) {
         let deadline = tokio::time::Instant::now() + self.config.grace;
         while !running.is_empty() {
             tokio::select! {
                 _ = running.join_next() => {}
                 _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Ok(tokens) = self.running.lock() {
+            tokens.values().for_each(CancellationToken::cancel);
+        }
+        let last_resort = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !running.is_empty() {
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = tokio::time::sleep_until(last_resort) => break,
             }
         }
         running.abort_all();
@@ -135,13 +154,25 @@ impl Worker {
         let planned = job.plan.get("planned_calls").and_then(Value::as_u64).unwrap_or(1);
         let progress = JobProgress::start(self.store.clone(), &job.id, &algorithm, planned);
         let cancel = CancellationToken::new();
+        if let Ok(mut tokens) = self.running.lock() {
+            tokens.insert(job.id.clone(), cancel.clone());
+        }
         let lost = Arc::new(AtomicBool::new(false));
         let beat = tokio::spawn(self.clone().heartbeat(job.id.clone(), progress.clone(), cancel.clone(), lost.clone()));
         let outcome = self.execute(&job, &progress, cancel).await;
         beat.abort();
+        if let Ok(mut tokens) = self.running.lock() {
+            tokens.remove(&job.id);
+        }
         if lost.load(Ordering::SeqCst) {
             tracing::warn!(job = %job.id, "lease lost; another worker has the job");
             progress.finish().await;
+            return;
+        }
+        if self.stopping.load(Ordering::SeqCst) {
+            tracing::info!(job = %job.id, "stopped for shutdown; handed back to the queue");
+            progress.finish().await;
+            let _ = self.store.release_job(&job.id, &self.config.owner).await;
             return;
         }
         let (status, result, error) = match outcome {

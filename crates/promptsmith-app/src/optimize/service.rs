@@ -307,8 +307,13 @@ impl OptimizeService {
             })?;
         // Registration compares with production on the same validation examples (through the
         // engine: cached rollouts are free, new ones count against the budget).
+        // A cancelled run is not registered: its partial state is in the run directory (and a
+        // service job's result), and a resumed run registers once it ends.
+        let cancelled = report.stopped.as_ref().is_some_and(|s| s.is_cancelled());
         let registration = match (&request.register, &self.store) {
-            (Some(r), Some(store)) => Some(register(store, r, request, source, &engine, &task, &state, &report).await),
+            (Some(r), Some(store)) if !cancelled => {
+                Some(register(store, r, request, source, &engine, &task, &state, &report).await)
+            }
             _ => None,
         };
         drop(task);
