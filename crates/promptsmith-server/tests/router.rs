@@ -171,6 +171,10 @@ async fn bad_job_requests_get_specific_errors() {
     assert_eq!((s, c["status"].as_str()), (StatusCode::ACCEPTED, Some("cancelled")), "{c}");
     let (s, _) = call(&w, "DELETE", &format!("/v1/optimizations/{id}"), None, None).await;
     assert_eq!(s, StatusCode::CONFLICT);
+    // Only a failed job can be retried.
+    let (s, v) = call(&w, "POST", &format!("/v1/optimizations/{id}/retry"), None, None).await;
+    assert_eq!((s, kind(&v)), (StatusCode::CONFLICT, "conflict"), "{v}");
+    assert_eq!(call(&w, "POST", "/v1/optimizations/job_nope/retry", None, None).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

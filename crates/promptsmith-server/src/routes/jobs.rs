@@ -79,6 +79,16 @@ pub(super) async fn cancel(
     Ok((StatusCode::ACCEPTED, axum::Json(state.jobs.cancel(&who.tenant, &id).await?)))
 }
 
+/// Queues a failed job again; it resumes from its journal.
+pub(super) async fn retry(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<JobView>)> {
+    who.require(Role::Write)?;
+    Ok((StatusCode::ACCEPTED, axum::Json(state.jobs.retry(&who.tenant, &id).await?)))
+}
+
 /// Where an event stream starts.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/optimizations", post(jobs::submit).get(jobs::list))
         .route("/v1/optimizations/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/v1/optimizations/{id}/events", get(jobs::events))
+        .route("/v1/optimizations/{id}/retry", post(jobs::retry))
         .route("/ws/optimizations/{id}", get(jobs::websocket))
         .route("/v1/datasets", post(datasets::upload).get(datasets::list))
         .route("/v1/datasets/{id}", get(datasets::get))
