@@ -37,7 +37,8 @@ async fn predict_and_gateway_on_the_local_model() {
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<SocketAddr>();
     let stop = CancellationToken::new();
-    let server = tokio::spawn(serve(config, w.store.clone(), StoreTarget::new(Some(w.url.clone())), lm, stop.clone(), Some(tx)));
+    let server =
+        tokio::spawn(serve(config, w.store.clone(), StoreTarget::new(Some(w.url.clone())), lm, stop.clone(), Some(tx)));
     let base = format!("http://{}", rx.await.unwrap());
     let client = reqwest::Client::new();
     let resp = client
