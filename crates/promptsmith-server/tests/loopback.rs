@@ -122,6 +122,11 @@ async fn full_loop(world: common::World) {
     assert!(result["significance"].is_object(), "{result}");
     let version = result["registered"]["version"].as_i64().expect("registered");
     assert_eq!(result["registered"]["name"], "add");
+    // With a completed job behind it, a new job gets an estimated completion time.
+    let next: Value =
+        client.post(format!("{base}/v1/optimizations")).json(&body).send().await.unwrap().json().await.unwrap();
+    assert!(next["estimated_completion"].as_str().is_some_and(|t| t.ends_with('Z')), "{next}");
+    client.delete(format!("{base}/v1/optimizations/{}", next["id"].as_str().unwrap())).send().await.unwrap();
     let versions: Value =
         client.get(format!("{base}/v1/programs/add/versions")).send().await.unwrap().json().await.unwrap();
     assert!(versions["versions"].as_array().unwrap().iter().any(|v| v["version"] == version));

@@ -155,6 +155,24 @@ impl JobService {
         Ok(plan)
     }
 
+    /// When a job of `planned_calls` calls would finish if it started now, estimated from the
+    /// call rate of the last (up to 20) completed jobs: RFC 3339, or `None` without history.
+    pub async fn estimate_completion(&self, planned_calls: u64) -> Result<Option<String>> {
+        let q = JobQuery { status: Some(JobStatus::Completed), limit: 20, ..JobQuery::default() };
+        let (mut ms, mut calls) = (0i64, 0u64);
+        for j in self.store.jobs(&q).await? {
+            if let (Some(start), Some(end)) = (j.started_at, j.finished_at) {
+                ms += end - start;
+                calls += view(&j).calls_used;
+            }
+        }
+        if calls == 0 {
+            return Ok(None);
+        }
+        let eta = (ms as f64 / calls as f64 * planned_calls as f64) as i64;
+        Ok(Some(promptsmith_core::clock::rfc3339(promptsmith_core::clock::now_ms() + eta)))
+    }
+
     /// `tenant`'s job `id`; gone once its retention time has passed.
     pub async fn get(&self, tenant: &Tenant, id: &str) -> Result<JobView> {
         let job = tenant.job(&self.store, id).await?;

@@ -32,7 +32,8 @@ pub(super) async fn submit(
     let mut body = serde_json::to_value(&job).unwrap_or(Value::Null);
     if let Value::Object(b) = &mut body {
         b.insert("plan".into(), plan);
-        b.insert("estimated_completion".into(), Value::Null);
+        let eta = state.jobs.estimate_completion(job.planned_calls).await?;
+        b.insert("estimated_completion".into(), serde_json::json!(eta));
     }
     Ok((StatusCode::ACCEPTED, axum::Json(body)))
 }
