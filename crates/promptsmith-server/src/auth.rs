@@ -50,14 +50,31 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     response
 }
 
-/// The key in `Authorization: Bearer …` or `X-API-Key`.
+/// The key in `Authorization: Bearer …` or `X-API-Key`, or, on the event streams only
+/// (browsers' EventSource and WebSocket cannot set headers), in `?key=`.
 fn presented_key(req: &Request) -> Option<String> {
-    req.headers()
+    let header = req
+        .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::to_string);
+    header.or_else(|| stream_key(req))
+}
+
+/// `?key=` of a `/ws/…` or `…/events` request.
+fn stream_key(req: &Request) -> Option<String> {
+    let path = req.uri().path();
+    if !(path.starts_with("/ws/") || path.ends_with("/events")) {
+        return None;
+    }
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("key="))
         .map(str::to_string)
+        .filter(|k| !k.is_empty())
 }
 
 async fn principal(state: &AppState, presented: Option<String>) -> Result<Principal, ApiError> {

@@ -390,6 +390,12 @@ async fn websocket_answers_404_for_other_tenants_before_the_upgrade() {
     assert_eq!(call(&w, "GET", &format!("/ws/optimizations/{id}"), None, None).await.0, StatusCode::UNAUTHORIZED);
     let (s, v) = send(&w, upgrade(&a, &format!("/ws/optimizations/{id}?after=x"))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Browsers cannot set headers on a WebSocket or EventSource: the key may come in ?key=,
+    // there only.
+    let (s, v) = call(&w, "GET", &format!("/ws/optimizations/{id}?key={a}"), None, None).await;
+    assert_eq!(kind(&v), "websocket_required", "authenticated by ?key=: {s} {v}");
+    let (s, _) = call(&w, "GET", &format!("/v1/optimizations/{id}?key={a}"), None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "?key= is not read elsewhere");
     // The owner's plain GET (no upgrade, as through oneshot) is told it is a WebSocket.
     let (s, v) = call(&w, "GET", &format!("/ws/optimizations/{id}"), Some(&a), None).await;
     assert!(s.is_client_error() && kind(&v) == "websocket_required", "{s} {v}");

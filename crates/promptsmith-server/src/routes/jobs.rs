@@ -95,6 +95,10 @@ pub(super) async fn retry(
 #[serde(deny_unknown_fields)]
 pub(super) struct EventsQuery {
     after: Option<i64>,
+    /// The API key, for clients that cannot set headers (browsers' EventSource and WebSocket);
+    /// read by the auth middleware.
+    #[allow(dead_code)]
+    key: Option<String>,
 }
 
 /// Job `id`'s stored messages after sequence number `after`, in order: those already stored
