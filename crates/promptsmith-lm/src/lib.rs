@@ -14,6 +14,7 @@ mod http_error;
 pub mod key;
 pub mod limits;
 pub mod local;
+pub mod metered;
 pub mod openai;
 pub mod replay;
 pub mod roles;

@@ -194,6 +194,8 @@ pub struct LmStack {
     caches: Vec<Arc<CachedLm<Arc<OpenAiClient>>>>,
     /// Call statistics of every role.
     pub stats: Arc<LmStats>,
+    /// Calls, tokens and cost by role (of the models `task()` and `role()` hand out).
+    pub role_stats: BTreeMap<LmRole, Arc<LmStats>>,
     /// The task model, for the manifest.
     pub info: LmInfo,
     /// Most concurrent calls.
@@ -203,6 +205,11 @@ pub struct LmStack {
     /// The config file the stack was built from.
     pub file: ConfigFile,
     server: Option<LocalServer>,
+}
+
+/// Empty statistics for every role.
+fn role_stats() -> BTreeMap<LmRole, Arc<LmStats>> {
+    LmRole::ALL.into_iter().map(|r| (r, Arc::new(LmStats::default()))).collect()
 }
 
 impl std::fmt::Debug for LmStack {
@@ -273,6 +280,7 @@ impl LmStack {
             roles: BTreeMap::new(),
             caches: Vec::new(),
             stats,
+            role_stats: role_stats(),
             info,
             concurrency,
             pricing: Arc::new(config.clone()),
@@ -350,6 +358,7 @@ impl LmStack {
             roles: BTreeMap::new(),
             caches: Vec::new(),
             stats: Arc::new(LmStats::default()),
+            role_stats: role_stats(),
             info: LmInfo {
                 name: format!("replay of {}", path.display()),
                 base_url: String::new(),
@@ -378,6 +387,7 @@ impl LmStack {
             roles: roles.into_iter().filter(|(r, _)| *r != LmRole::Task).collect(),
             caches: Vec::new(),
             stats: Arc::new(LmStats::default()),
+            role_stats: role_stats(),
             info,
             concurrency: concurrency.max(1),
             pricing: Arc::new(LmConfig::default()),
@@ -393,12 +403,20 @@ impl LmStack {
 
     /// The task model.
     pub fn task(&self) -> Arc<dyn LanguageModel> {
-        self.task.clone()
+        self.metered(LmRole::Task, self.task.clone())
     }
 
     /// The model playing `role`: its own, else the task model.
     pub fn role(&self, role: LmRole) -> Arc<dyn LanguageModel> {
-        self.roles.get(&role).cloned().unwrap_or_else(|| self.task.clone())
+        self.metered(role, self.roles.get(&role).cloned().unwrap_or_else(|| self.task.clone()))
+    }
+
+    /// `lm` counted into `role`'s statistics.
+    fn metered(&self, role: LmRole, lm: Arc<dyn LanguageModel>) -> Arc<dyn LanguageModel> {
+        match self.role_stats.get(&role) {
+            Some(stats) => Arc::new(crate::metered::MeteredLm::new(lm, stats.clone())),
+            None => lm,
+        }
     }
 
     /// Wraps the task model (e.g. in a prompt printer); roles that play the task model see the wrapper.

@@ -56,8 +56,9 @@ pub const LM_TOKENS: &str = "promptsmith_lm_tokens_total";
 /// Cost of live LM calls, USD.
 pub const LM_COST: &str = "promptsmith_lm_cost_usd_total";
 
-/// The `role` label of the LM stack's statistics: the stack keeps one set of counters that
-/// every role's client adds to.
+/// The `role` label of the LM clients' own statistics (HTTP requests and retries included),
+/// which every role's client adds to; `task`, `teacher`, `proposer` and `judge` label what
+/// each role's calls were (calls, cache hits, errors, tokens, cost).
 pub const ALL_ROLES: &str = "all";
 
 /// Latency buckets, seconds.

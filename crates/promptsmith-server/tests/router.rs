@@ -363,6 +363,9 @@ async fn metrics_count_requests_by_route_template_and_read_job_gauges() {
         assert!(sample(&text, name, &["role=\"all\""]).is_some(), "{name}:\n{text}");
     }
     assert!(sample(&text, "promptsmith_lm_tokens_total", &["role=\"all\"", "kind=\"prompt\""]).is_some(), "{text}");
+    // By role: the prediction above was one task call.
+    assert!(sample(&text, "promptsmith_lm_calls_total", &["role=\"task\""]).unwrap_or(0.0) >= 1.0, "{text}");
+    assert!(sample(&text, "promptsmith_lm_calls_total", &["role=\"proposer\""]).is_some(), "{text}");
 }
 
 #[tokio::test]

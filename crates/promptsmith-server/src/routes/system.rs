@@ -42,6 +42,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     };
     telemetry::record_jobs(counts.as_ref());
     telemetry::record_lm(telemetry::ALL_ROLES, &state.lm.stats.snapshot());
+    for (role, stats) in &state.lm.role_stats {
+        telemetry::record_lm(role.as_str(), &stats.snapshot());
+    }
     let handle = telemetry::handle();
     handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
