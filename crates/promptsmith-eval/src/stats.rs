@@ -21,6 +21,7 @@ use statrs::function::factorial::ln_binomial;
 
 mod nonparametric;
 mod power;
+pub mod sequential;
 
 pub use nonparametric::{
     is_binary, mann_whitney_u, mcnemar, wilcoxon_signed_rank, MannWhitneyMethod, MannWhitneyTest, McNemarTest,
