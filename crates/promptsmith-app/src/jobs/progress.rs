@@ -70,10 +70,16 @@ impl JobProgress {
         self.log.push(kind, data);
     }
 
-    /// Waits until every queued message is written.
+    /// Waits until every queued message is written (this must be the last clone; otherwise it
+    /// cannot wait, and says so in the log).
     pub async fn finish(self) {
-        if let Ok(log) = Arc::try_unwrap(self.log) {
-            let _ = log.finish().await;
+        match Arc::try_unwrap(self.log) {
+            Ok(log) => {
+                if let Err(e) = log.finish().await {
+                    tracing::warn!("job events: {e}");
+                }
+            }
+            Err(_) => tracing::warn!("job events: still in use elsewhere; not waiting for them to be written"),
         }
     }
 

@@ -161,6 +161,10 @@ impl Worker {
         let beat = tokio::spawn(self.clone().heartbeat(job.id.clone(), progress.clone(), cancel.clone(), lost.clone()));
         let outcome = self.execute(&job, &progress, cancel).await;
         beat.abort();
+        // The heartbeat holds a clone of `progress`: once it is gone, `finish` below waits for
+        // every queued message (the final one included) before the job is marked finished,
+        // so a client following the events never sees the job end without its last message.
+        let _ = beat.await;
         if let Ok(mut tokens) = self.running.lock() {
             tokens.remove(&job.id);
         }

@@ -9,7 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use promptsmith_app::keys::Principal;
-use promptsmith_app::optimize::{BootstrapSpec, CoproSpec, GepaSpec, MiproSpec, OptimizerSpec};
+use promptsmith_app::optimize::OptimizerSpec;
 use promptsmith_store::Role;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -50,24 +50,22 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
 }
 
-/// Every optimizer with its settings and their defaults, from the request types themselves.
+/// Every optimizer with its settings and their defaults: each is the request type read from
+/// `{"name": ...}` alone, so the defaults listed are exactly those a request without settings gets.
 pub(super) async fn optimizers() -> Json<Value> {
-    let specs = [
-        ("labeled", "LabeledFewShot: k labeled demos per predictor", OptimizerSpec::Labeled { k: 16 }),
-        ("bootstrap", "BootstrapFewShot", OptimizerSpec::Bootstrap(BootstrapSpec::default())),
-        (
-            "random_search",
-            "BootstrapFewShotWithRandomSearch",
-            OptimizerSpec::RandomSearch { bootstrap: BootstrapSpec::default(), num_candidate_programs: 16 },
-        ),
-        ("mipro", "MIPROv2 (instructions and demos, TPE search)", OptimizerSpec::Mipro(MiproSpec::default())),
-        ("copro", "COPRO (coordinate ascent over instructions)", OptimizerSpec::Copro(CoproSpec::default())),
-        ("gepa", "GEPA (reflective prompt evolution on a Pareto frontier)", OptimizerSpec::Gepa(GepaSpec::default())),
+    let names = [
+        ("labeled", "LabeledFewShot: k labeled demos per predictor"),
+        ("bootstrap", "BootstrapFewShot"),
+        ("random_search", "BootstrapFewShotWithRandomSearch"),
+        ("mipro", "MIPROv2 (instructions and demos, TPE search)"),
+        ("copro", "COPRO (coordinate ascent over instructions)"),
+        ("gepa", "GEPA (reflective prompt evolution on a Pareto frontier)"),
     ];
-    let list: Vec<Value> = specs
+    let list: Vec<Value> = names
         .into_iter()
-        .map(|(name, description, spec)| {
-            let defaults = serde_json::to_value(&spec).unwrap_or(Value::Null);
+        .filter_map(|(name, description)| {
+            let spec: OptimizerSpec = serde_json::from_value(json!({ "name": name })).ok()?;
+            let defaults = serde_json::to_value(&spec).ok()?;
             let parameters: Vec<Value> = defaults
                 .as_object()
                 .into_iter()
@@ -75,7 +73,7 @@ pub(super) async fn optimizers() -> Json<Value> {
                 .filter(|(k, _)| *k != "name")
                 .map(|(k, v)| json!({"name": k, "type": type_of(v), "default": v}))
                 .collect();
-            json!({"name": name, "description": description, "parameters": parameters})
+            Some(json!({"name": name, "description": description, "parameters": parameters}))
         })
         .collect();
     Json(json!({"optimizers": list}))
