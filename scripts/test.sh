@@ -40,6 +40,10 @@ healthy "http://127.0.0.1:$port/health" || { echo "[test] llama-server not healt
 export PROMPTSMITH_TEST_LM_URL="http://127.0.0.1:$port"
 export PROMPTSMITH_TEST_MODEL_SHA256="$(cut -d' ' -f1 "$model.sha256")"
 
+# schemathesis (PyPI, pinned) for the server's OpenAPI conformance test (promptsmith-server/tests/openapi.rs).
+PROMPTSMITH_TEST_SCHEMATHESIS="$(scripts/install-schemathesis.sh)"
+export PROMPTSMITH_TEST_SCHEMATHESIS
+
 # --- PostgreSQL for the store tests (promptsmith-store; see scripts/start-test-postgres.sh) ---
 pg_dir="$(mktemp -d /tmp/promptsmith-test-pg.XXXXXX)"
 trap 'cleanup; scripts/start-test-postgres.sh --stop "$pg_dir"' EXIT

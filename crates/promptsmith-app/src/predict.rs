@@ -22,7 +22,7 @@ const ALIAS_TTL: Duration = Duration::from_secs(1);
 const BATCH: usize = 512;
 
 /// One prediction to make.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictRequest {
     /// The program's inputs.
@@ -36,7 +36,7 @@ pub struct PredictRequest {
 }
 
 /// A prediction made and stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PredictResponse {
     /// Its id (for feedback).
     pub prediction_id: i64,
@@ -57,7 +57,7 @@ pub struct PredictResponse {
 }
 
 /// Feedback on a prediction.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
     /// A score in [0, 1].

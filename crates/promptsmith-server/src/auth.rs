@@ -15,7 +15,7 @@ use promptsmith_store::AuditEntry;
 /// Resolves the caller, applies its rate limit, runs the request and audits it.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
-    if path == "/health" {
+    if path == "/health" || path == "/openapi.json" {
         return next.run(req).await;
     }
     let presented = presented_key(&req);

@@ -27,7 +27,7 @@ pub struct NewDataset {
 }
 
 /// A stored dataset's description (without its content).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DatasetInfo {
     /// Id.
     pub id: String,

@@ -10,12 +10,13 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Changes in one predictor.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PredictorDiff {
     /// Predictor name.
     pub predictor: String,
     /// `(old, new)` instruction when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Option<String>>>)]
     pub instruction: Option<(Option<String>, Option<String>)>,
     /// Demos only the new version has.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -28,9 +29,11 @@ pub struct PredictorDiff {
     pub demos_reordered: bool,
     /// Field descriptions that changed: field -> (old, new).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = BTreeMap<String, Vec<Option<String>>>)]
     pub fields: BTreeMap<String, (Option<String>, Option<String>)>,
     /// `(old, new)` prompt layout when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Option<String>>>)]
     pub adapter: Option<(Option<String>, Option<String>)>,
 }
 
@@ -46,7 +49,7 @@ impl PredictorDiff {
 }
 
 /// Differences between two versions of a program.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionDiff {
     /// Program name.
     pub program: String,

@@ -58,7 +58,7 @@ pub struct ApiKey {
 }
 
 /// One audited call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Id.
     pub id: i64,

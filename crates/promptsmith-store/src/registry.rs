@@ -68,15 +68,17 @@ impl NewVersion {
 }
 
 /// A registered, immutable version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProgramVersion {
     /// Program name.
     pub program: String,
     /// Version number (1, 2, …).
     pub version: i64,
-    /// The learned state.
+    /// The learned state (as `program.save()` writes it).
+    #[schema(value_type = Object)]
     pub state: ProgramState,
     /// The program spec.
+    #[schema(value_type = Object)]
     pub spec: ProgramSpec,
     /// Version it was derived from.
     pub parent_version: Option<i64>,
@@ -106,7 +108,7 @@ impl ProgramVersion {
 }
 
 /// A program in the registry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProgramSummary {
     /// Name.
     pub name: String,
@@ -119,7 +121,7 @@ pub struct ProgramSummary {
 }
 
 /// What an alias-log entry did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AliasAction {
     /// Pointed the alias at a version (activate, alias set).
@@ -150,7 +152,7 @@ impl AliasAction {
 }
 
 /// One logged alias move.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AliasMove {
     /// Program name.
     pub program: String,

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use std::path::Path;
 
 /// An optimization job as the service receives it (the body of `POST /v1/optimizations`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     /// A registered version (`NAME@production`, `NAME@3`) or an inline program spec.
@@ -69,7 +69,7 @@ fn default_metric() -> String {
 }
 
 /// A program: registered (`NAME@SELECTOR`) or an inline spec.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ProgramInput {
     /// `NAME@production`, `NAME@3`, `NAME@latest`.
@@ -79,7 +79,7 @@ pub enum ProgramInput {
 }
 
 /// Data: a stored dataset or inline rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum DatasetInput {
     /// A dataset id from `POST /v1/datasets`.

@@ -34,7 +34,7 @@ impl Default for QueueLimits {
 }
 
 /// Jobs as the service shows them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     /// Id.
     pub id: String,
@@ -73,7 +73,7 @@ pub struct JobView {
 }
 
 /// A page of jobs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobPage {
     /// Newest first.
     pub jobs: Vec<JobView>,

@@ -92,7 +92,7 @@ pub struct SplitRequest {
 /// Registering the result under `name`: it becomes `production` when it beats the production
 /// version by `promotion_margin` with a significant paired test on the validation set, else
 /// `candidate`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Program name in the registry.
@@ -107,7 +107,7 @@ fn default_margin() -> f64 {
 }
 
 /// An optimizer and its settings, tagged by `name`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerSpec {
     /// LabeledFewShot: `k` labeled demos per predictor.
@@ -143,7 +143,7 @@ fn default_candidate_programs() -> usize {
 }
 
 /// Bootstrapping settings shared by bootstrap, random search and MIPROv2.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BootstrapSpec {
     /// Bootstrapped demos per predictor (default 4).
@@ -160,6 +160,7 @@ pub struct BootstrapSpec {
     pub metric_threshold: f64,
     /// The teacher program's state (default: the program with labeled demos).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub teacher_state: Option<PathBuf>,
 }
 
@@ -183,7 +184,7 @@ fn one_f() -> f64 {
 }
 
 /// MIPROv2 settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MiproSpec {
     /// A preset (default light when neither candidates nor trials are given).
@@ -231,7 +232,7 @@ fn default_minibatch() -> usize {
 }
 
 /// COPRO settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoproSpec {
     /// Instructions per round.
@@ -264,7 +265,7 @@ fn one_f32() -> f32 {
 /// GEPA settings, with `dspy.GEPA`'s names and defaults (see the README's GEPA section). The
 /// budget is one of `auto`, `max_metric_calls` and `max_full_evals` (default: `auto` light); the
 /// seed is the request's `seed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GepaSpec {
     /// A budget preset: light, medium or heavy.
@@ -320,6 +321,7 @@ pub struct GepaSpec {
     pub score_threshold: Option<f64>,
     /// Stop at the next iteration once this file exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub stop_file: Option<PathBuf>,
     /// Stop once the reflection model's calls cost this many US dollars.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -42,7 +42,7 @@ pub const MERGE_SUBSAMPLE: usize = 5;
 pub const EPSILON: f64 = 0.1;
 
 /// How a parent is chosen each iteration.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CandidateSelection {
     /// From the per-instance Pareto frontier, weighted by the instances each is best on.
@@ -55,7 +55,7 @@ pub enum CandidateSelection {
 }
 
 /// Which predictors one iteration changes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ModuleSelector {
     /// One predictor per iteration, each candidate cycling through them.
@@ -67,7 +67,7 @@ pub enum ModuleSelector {
 
 /// What the frontier is kept over. Only the per-instance frontier is built (the reference's
 /// `objective` and `hybrid` frontiers need objectives besides the metric).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FrontierType {
     /// Per validation instance, the candidates best on it.

@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 pub const MIN_MINIBATCH_VALSET: usize = 50;
 
 /// A preset of candidates, validation size and trials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Auto {
     /// 6 candidates, validation set up to 100.

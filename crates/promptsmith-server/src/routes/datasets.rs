@@ -1,5 +1,6 @@
 //! `/v1/datasets`: upload (JSONL, CSV or JSON body, checked by the CLI's loader) and read.
 
+use super::bodies::DatasetList;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -10,17 +11,23 @@ use promptsmith_app::datasets::{upload as store_upload, DatasetUpload};
 use promptsmith_app::keys::Principal;
 use promptsmith_store::{DatasetInfo, Role};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 /// Name and format of an upload (the format defaults from the Content-Type).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UploadQuery {
+    /// A name for it (default `dataset`).
     name: Option<String>,
+    /// jsonl, csv or json (default: from the Content-Type; jsonl otherwise).
     format: Option<String>,
 }
 
 /// Stores the body as a dataset: 201 with its id, rows and columns.
+#[utoipa::path(post, path = "/v1/datasets", tag = "datasets", params(UploadQuery),
+    request_body(description = "The rows: JSON Lines, CSV (a header row) or a JSON array of objects",
+        content((String = "application/x-ndjson"), (String = "text/csv"), (Vec<Object> = "application/json"))),
+    responses((status = 201, body = DatasetInfo)))]
 pub(super) async fn upload(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -48,23 +55,28 @@ fn format_of(content_type: &str) -> &'static str {
 }
 
 /// Paging.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    /// Most datasets (default 100).
     limit: Option<i64>,
 }
 
 /// The tenant's datasets.
+#[utoipa::path(get, path = "/v1/datasets", tag = "datasets", params(ListQuery), responses((status = 200, body = DatasetList)))]
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let list = state.store.datasets(who.tenant.name(), q.limit.unwrap_or(100)).await?;
-    Ok(Json(json!({"datasets": list})))
+) -> ApiResult<Json<DatasetList>> {
+    let datasets = state.store.datasets(who.tenant.name(), q.limit.unwrap_or(100)).await?;
+    Ok(Json(DatasetList { datasets }))
 }
 
 /// One dataset's description.
+#[utoipa::path(get, path = "/v1/datasets/{id}", tag = "datasets", params(("id" = String, Path, description = "The dataset id (`ds_…`)")),
+    responses((status = 200, body = DatasetInfo)))]
 pub(super) async fn get(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -3,6 +3,7 @@
 //! user message (a JSON object, or plain text for a program with one input) and answers in
 //! the chat-completions shape; the call is stored like a predict.
 
+use super::bodies::{ChatChoice, ChatCompletion, ChatReply, ChatUsage, GatewayPrediction};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::state::AppState;
@@ -11,31 +12,40 @@ use promptsmith_app::keys::Principal;
 use promptsmith_app::predict::PredictRequest;
 use promptsmith_store::Role;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// The parts of a chat-completions request the gateway reads (others are accepted and ignored,
 /// as OpenAI SDKs send many).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ChatBody {
+    /// `promptsmith/NAME` or `promptsmith/NAME@ALIAS`.
     model: String,
+    /// The last user message holds the program's inputs (a JSON object, or the text itself for
+    /// a program with one input).
     messages: Vec<ChatMessage>,
+    /// The caller (stored like a predict's `caller_key`).
     #[serde(default)]
     user: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ChatMessage {
+/// One chat message.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct ChatMessage {
+    /// `system`, `user` or `assistant`.
     role: String,
+    /// Text, or a list of parts with `text`.
     #[serde(default)]
     content: Value,
 }
 
 /// Runs the program the model names.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "serving", request_body = ChatBody,
+    responses((status = 200, body = ChatCompletion)))]
 pub(super) async fn chat_completions(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Json(body): Json<ChatBody>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::Json<ChatCompletion>> {
     who.require(Role::Write)?;
     let target = body.model.strip_prefix("promptsmith/").ok_or_else(|| {
         ApiError::invalid(format!("model '{}': use 'promptsmith/NAME' or 'promptsmith/NAME@ALIAS'", body.model))
@@ -54,19 +64,24 @@ pub(super) async fn chat_completions(
         1 => out.outputs.values().next().map(promptsmith_core::value_to_text).unwrap_or_default(),
         _ => Value::Object(out.outputs.clone()).to_string(),
     };
-    Ok(axum::Json(json!({
-        "id": format!("chatcmpl-{}", out.prediction_id),
-        "object": "chat.completion",
-        "created": promptsmith_core::clock::now_ms() / 1000,
-        "model": body.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": out.prompt_tokens,
-            "completion_tokens": out.completion_tokens,
-            "total_tokens": out.prompt_tokens + out.completion_tokens,
-        },
-        "promptsmith": {"prediction_id": out.prediction_id, "version": out.version, "outputs": out.outputs},
-    })))
+    let usage = ChatUsage {
+        prompt_tokens: out.prompt_tokens,
+        completion_tokens: out.completion_tokens,
+        total_tokens: out.prompt_tokens + out.completion_tokens,
+    };
+    Ok(axum::Json(ChatCompletion {
+        id: format!("chatcmpl-{}", out.prediction_id),
+        object: "chat.completion".into(),
+        created: promptsmith_core::clock::now_ms() / 1000,
+        model: body.model,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: ChatReply { role: "assistant".into(), content },
+            finish_reason: "stop".into(),
+        }],
+        usage,
+        promptsmith: GatewayPrediction { prediction_id: out.prediction_id, version: out.version, outputs: out.outputs },
+    }))
 }
 
 fn last_user_text(messages: &[ChatMessage]) -> ApiResult<String> {

@@ -2,6 +2,7 @@
 //! Events or over a WebSocket (`/ws/optimizations/{id}`), both replayed from the store (from
 //! `Last-Event-ID` or `?after=` on) by one reading loop, [`job_messages`].
 
+use super::bodies::{ErrorBody, StreamEvent, Submitted};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -21,24 +22,23 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 
 /// Queues an optimization: 202 with the job and its plan.
+#[utoipa::path(post, path = "/v1/optimizations", tag = "optimizations", request_body = JobRequest,
+    responses((status = 202, body = Submitted), (status = 503, description = "A queue limit is reached", body = ErrorBody)))]
 pub(super) async fn submit(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Json(request): Json<JobRequest>,
-) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+) -> ApiResult<(StatusCode, axum::Json<Submitted>)> {
     who.require(Role::Write)?;
     let job = state.jobs.submit(&who.tenant, request, &state.lm.pricing).await?;
     let plan = state.store.job(&job.id).await?.plan;
-    let mut body = serde_json::to_value(&job).unwrap_or(Value::Null);
-    if let Value::Object(b) = &mut body {
-        b.insert("plan".into(), plan);
-        let eta = state.jobs.estimate_completion(job.planned_calls).await?;
-        b.insert("estimated_completion".into(), serde_json::json!(eta));
-    }
-    Ok((StatusCode::ACCEPTED, axum::Json(body)))
+    let estimated_completion = state.jobs.estimate_completion(job.planned_calls).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(Submitted { job, plan, estimated_completion })))
 }
 
 /// One job.
+#[utoipa::path(get, path = "/v1/optimizations/{id}", tag = "optimizations", params(("id" = String, Path, description = "The job id")),
+    responses((status = 200, body = JobView), (status = 410, description = "Finished and past retention", body = ErrorBody)))]
 pub(super) async fn get(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -48,16 +48,22 @@ pub(super) async fn get(
 }
 
 /// Filters and paging of the job list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
+    /// queued, running, completed, failed or cancelled.
     status: Option<String>,
+    /// The program's name.
     program: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size (default 50).
     limit: Option<i64>,
 }
 
 /// The tenant's jobs, newest first.
+#[utoipa::path(get, path = "/v1/optimizations", tag = "optimizations", params(ListQuery), responses((status = 200, body = JobPage)))]
 pub(super) async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -71,6 +77,8 @@ pub(super) async fn list(
 }
 
 /// Cancels a job (its partial result is kept).
+#[utoipa::path(delete, path = "/v1/optimizations/{id}", tag = "optimizations", params(("id" = String, Path, description = "The job id")),
+    responses((status = 202, body = JobView), (status = 409, description = "The job has already ended", body = ErrorBody), (status = 410, description = "Finished and past retention", body = ErrorBody)))]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -81,6 +89,9 @@ pub(super) async fn cancel(
 }
 
 /// Queues a failed job again; it resumes from its journal.
+#[utoipa::path(post, path = "/v1/optimizations/{id}/retry", tag = "optimizations", params(("id" = String, Path, description = "The job id")),
+    responses((status = 202, body = JobView), (status = 409, description = "The job has not failed", body = ErrorBody),
+        (status = 410, description = "Finished and past retention", body = ErrorBody)))]
 pub(super) async fn retry(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -91,9 +102,11 @@ pub(super) async fn retry(
 }
 
 /// Where an event stream starts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventsQuery {
+    /// Send the messages after this sequence number (default 0: all); `Last-Event-ID` wins.
     after: Option<i64>,
     /// The API key, for clients that cannot set headers (browsers' EventSource and WebSocket);
     /// read by the auth middleware.
@@ -165,6 +178,10 @@ pub(super) fn error_message(job: &str, e: &ApiError) -> Value {
 
 /// The job's messages as Server-Sent Events: what was missed first (after `Last-Event-ID` or
 /// `?after=`), then live ones, until the job has ended and its last message was sent.
+#[utoipa::path(get, path = "/v1/optimizations/{id}/events", tag = "optimizations",
+    params(("id" = String, Path, description = "The job id"), EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The last sequence number received")),
+    responses((status = 200, description = "Server-Sent Events: progress, result and error messages", body = StreamEvent, content_type = "text/event-stream")))]
 pub(super) async fn events(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -195,6 +212,10 @@ pub(super) async fn events(
 /// text frames as the SSE endpoint's data, what is stored after `N` first (default 0: all),
 /// then live ones, then a normal close frame after the job's final message. Another tenant's
 /// or an unknown job answers 404 before the upgrade.
+#[utoipa::path(get, path = "/ws/optimizations/{id}", tag = "optimizations",
+    params(("id" = String, Path, description = "The job id"), EventsQuery),
+    responses((status = 101, description = "Switching to the WebSocket protocol: one JSON text frame per message"),
+        (status = 426, description = "Not a WebSocket upgrade request", body = ErrorBody)))]
 pub(super) async fn websocket(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -1,9 +1,11 @@
 //! The routes: thin handlers that read the request, call the application layer and write
 //! its answer. Each group of endpoints has its own module.
 
+mod bodies;
 mod datasets;
 mod gateway;
 mod jobs;
+mod openapi;
 mod programs;
 mod serving;
 mod system;
@@ -21,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/v1/optimizers", get(system::optimizers))
         .route("/v1/audit", get(system::audit))
         .route("/v1/optimizations", post(jobs::submit).get(jobs::list))

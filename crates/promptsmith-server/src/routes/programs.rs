@@ -2,20 +2,24 @@
 //! diffs, the alias log, moving aliases, activating and rolling back. Names are the tenant's
 //! own; the registry stores other tenants' programs as `TENANT:NAME`.
 
+use super::bodies::{AliasLog, AliasMoved, ProgramList, VersionList};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query};
 use crate::state::AppState;
 use axum::extract::{Extension, Path, State};
+use axum::Json as Out;
 use promptsmith_app::keys::Principal;
 use promptsmith_store::{diff_versions, ProgramVersion, Role, VersionSelector};
+use promptsmith_store::{AliasMove, ProgramSummary, VersionDiff};
 use serde::Deserialize;
-use serde_json::{json, Value};
-
-type JsonValue = axum::Json<Value>;
 
 /// Programs of the tenant.
-pub(super) async fn list(State(state): State<AppState>, Extension(who): Extension<Principal>) -> ApiResult<JsonValue> {
-    let programs: Vec<Value> = state
+#[utoipa::path(get, path = "/v1/programs", tag = "programs", responses((status = 200, body = ProgramList)))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> ApiResult<Out<ProgramList>> {
+    let programs: Vec<ProgramSummary> = state
         .store
         .list_programs()
         .await?
@@ -23,42 +27,47 @@ pub(super) async fn list(State(state): State<AppState>, Extension(who): Extensio
         .filter_map(|mut p| {
             let own = who.tenant.unqualify(&p.name)?.to_string();
             p.name = own;
-            Some(serde_json::to_value(p).unwrap_or(Value::Null))
+            Some(p)
         })
         .collect();
-    Ok(axum::Json(json!({"programs": programs})))
+    Ok(Out(ProgramList { programs }))
 }
 
 /// One program: versions and aliases.
+#[utoipa::path(get, path = "/v1/programs/{name}", tag = "programs", params(("name" = String, Path, description = "The program")), responses((status = 200, body = ProgramSummary)))]
 pub(super) async fn show(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<ProgramSummary>> {
     let mut p = state.store.program(&who.tenant.qualify(&name)?).await.map_err(|e| renamed(e, &who, &name))?;
     p.name = name;
-    Ok(axum::Json(serde_json::to_value(p).unwrap_or(Value::Null)))
+    Ok(Out(p))
 }
 
 /// Every version.
+#[utoipa::path(get, path = "/v1/programs/{name}/versions", tag = "programs", params(("name" = String, Path, description = "The program")), responses((status = 200, body = VersionList)))]
 pub(super) async fn versions(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<VersionList>> {
     let list = state.store.list_versions(&who.tenant.qualify(&name)?).await.map_err(|e| renamed(e, &who, &name))?;
-    let list: Vec<Value> = list.into_iter().map(|v| version_json(v, &name)).collect();
-    Ok(axum::Json(json!({"versions": list})))
+    let versions = list.into_iter().map(|v| own_name(v, &name)).collect();
+    Ok(Out(VersionList { versions }))
 }
 
 /// One version (a number, an alias or `latest`).
+#[utoipa::path(get, path = "/v1/programs/{name}/versions/{version}", tag = "programs",
+    params(("name" = String, Path, description = "The program"), ("version" = String, Path, description = "A number, an alias or `latest`")),
+    responses((status = 200, body = ProgramVersion)))]
 pub(super) async fn version(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((name, selector)): Path<(String, String)>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<ProgramVersion>> {
     let v = fetch(&state, &who, &name, &selector).await?;
-    Ok(axum::Json(version_json(v, &name)))
+    Ok(Out(own_name(v, &name)))
 }
 
 async fn fetch(state: &AppState, who: &Principal, name: &str, selector: &str) -> ApiResult<ProgramVersion> {
@@ -66,9 +75,10 @@ async fn fetch(state: &AppState, who: &Principal, name: &str, selector: &str) ->
     state.store.version(&qualified, &VersionSelector::parse(selector)).await.map_err(|e| renamed(e, who, name))
 }
 
-fn version_json(mut v: ProgramVersion, name: &str) -> Value {
+/// The version under the tenant's own name for its program.
+fn own_name(mut v: ProgramVersion, name: &str) -> ProgramVersion {
     v.program = name.to_string();
-    serde_json::to_value(v).unwrap_or(Value::Null)
+    v
 }
 
 /// A store error with the tenant's own name for the program (not its registry name).
@@ -82,59 +92,71 @@ fn renamed(e: promptsmith_store::StoreError, who: &Principal, name: &str) -> Api
 }
 
 /// The two sides of a diff.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DiffQuery {
+    /// The old version (a number, an alias or `latest`).
     from: String,
+    /// The new version.
     to: String,
 }
 
 /// What changed between two versions.
+#[utoipa::path(get, path = "/v1/programs/{name}/diff", tag = "programs", params(("name" = String, Path, description = "The program"), DiffQuery),
+    responses((status = 200, body = VersionDiff)))]
 pub(super) async fn diff(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
     Query(q): Query<DiffQuery>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<VersionDiff>> {
     let old = fetch(&state, &who, &name, &q.from).await?;
     let new = fetch(&state, &who, &name, &q.to).await?;
-    let d = diff_versions(&old, &new)?;
-    Ok(axum::Json(serde_json::to_value(d).unwrap_or(Value::Null)))
+    let mut d = diff_versions(&old, &new)?;
+    d.program = name;
+    Ok(Out(d))
 }
 
 /// The alias history.
+#[utoipa::path(get, path = "/v1/programs/{name}/aliases", tag = "programs", params(("name" = String, Path, description = "The program")), responses((status = 200, body = AliasLog)))]
 pub(super) async fn alias_log(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<AliasLog>> {
     let log = state.store.alias_log(&who.tenant.qualify(&name)?).await.map_err(|e| renamed(e, &who, &name))?;
-    let log: Vec<Value> = log
+    let moves: Vec<AliasMove> = log
         .into_iter()
         .map(|mut m| {
             m.program = name.clone();
-            serde_json::to_value(m).unwrap_or(Value::Null)
+            m
         })
         .collect();
-    Ok(axum::Json(json!({"moves": log})))
+    Ok(Out(AliasLog { moves }))
 }
 
 /// Moving an alias (or activating a version).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MoveBody {
+    /// The version to point at.
     version: i64,
+    /// Why (kept in the alias log).
     #[serde(default)]
     reason: Option<String>,
 }
 
 /// Points an alias at a version.
+#[utoipa::path(put, path = "/v1/programs/{name}/aliases/{alias}", tag = "programs",
+    params(("name" = String, Path, description = "The program"), ("alias" = String, Path, description = "The alias")), request_body = MoveBody,
+    responses((status = 200, body = AliasMoved)))]
 pub(super) async fn set_alias(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path((name, alias)): Path<(String, String)>,
     Json(body): Json<MoveBody>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<AliasMoved>> {
     who.require(Role::Admin)?;
     let qualified = who.tenant.qualify(&name)?;
     let reason = body.reason.unwrap_or_else(|| "set over the API".into());
@@ -143,16 +165,18 @@ pub(super) async fn set_alias(
         .set_alias(&qualified, &alias, body.version, &who.key_id, &reason)
         .await
         .map_err(|e| renamed(e, &who, &name))?;
-    Ok(axum::Json(json!({"program": name, "alias": alias, "version": body.version, "previous": previous})))
+    Ok(Out(AliasMoved { program: name, alias, version: body.version, previous }))
 }
 
 /// Makes a version production.
+#[utoipa::path(post, path = "/v1/programs/{name}/activate", tag = "programs", params(("name" = String, Path, description = "The program")), request_body = MoveBody,
+    responses((status = 200, body = AliasMoved)))]
 pub(super) async fn activate(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
     Json(body): Json<MoveBody>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<AliasMoved>> {
     who.require(Role::Admin)?;
     let qualified = who.tenant.qualify(&name)?;
     let reason = body.reason.unwrap_or_else(|| "activated over the API".into());
@@ -161,15 +185,17 @@ pub(super) async fn activate(
         .activate(&qualified, body.version, &who.key_id, &reason)
         .await
         .map_err(|e| renamed(e, &who, &name))?;
-    Ok(axum::Json(json!({"program": name, "alias": "production", "version": body.version, "previous": previous})))
+    Ok(Out(AliasMoved { program: name, alias: promptsmith_store::PRODUCTION.into(), version: body.version, previous }))
 }
 
 /// Rolling an alias back.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RollbackBody {
+    /// The alias (default `production`).
     #[serde(default = "production")]
     alias: String,
+    /// Why (kept in the alias log).
     #[serde(default)]
     reason: Option<String>,
 }
@@ -179,12 +205,14 @@ fn production() -> String {
 }
 
 /// Moves an alias back to the version it pointed at before.
+#[utoipa::path(post, path = "/v1/programs/{name}/rollback", tag = "programs", params(("name" = String, Path, description = "The program")), request_body = RollbackBody,
+    responses((status = 200, body = AliasMoved)))]
 pub(super) async fn rollback(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
     Json(body): Json<RollbackBody>,
-) -> ApiResult<JsonValue> {
+) -> ApiResult<Out<AliasMoved>> {
     who.require(Role::Admin)?;
     let qualified = who.tenant.qualify(&name)?;
     let reason = body.reason.unwrap_or_else(|| "rolled back over the API".into());
@@ -193,5 +221,5 @@ pub(super) async fn rollback(
         .rollback(&qualified, &body.alias, &who.key_id, &reason)
         .await
         .map_err(|e| renamed(e, &who, &name))?;
-    Ok(axum::Json(json!({"program": name, "alias": body.alias, "version": version})))
+    Ok(Out(AliasMoved { program: name, alias: body.alias, version, previous: None }))
 }

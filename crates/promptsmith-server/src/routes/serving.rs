@@ -10,6 +10,8 @@ use promptsmith_app::predict::{FeedbackRequest, PredictRequest, PredictResponse}
 use promptsmith_store::{Feedback, Role};
 
 /// Runs the program's production version (or `version`) and stores the prediction.
+#[utoipa::path(post, path = "/v1/programs/{name}/predict", tag = "serving", params(("name" = String, Path, description = "The program")),
+    request_body = PredictRequest, responses((status = 200, body = PredictResponse)))]
 pub(super) async fn predict(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -23,6 +25,8 @@ pub(super) async fn predict(
 }
 
 /// Records feedback on a prediction (201).
+#[utoipa::path(post, path = "/v1/predictions/{id}/feedback", tag = "serving", params(("id" = String, Path, description = "The prediction id")),
+    request_body = FeedbackRequest, responses((status = 201, body = Feedback)))]
 pub(super) async fn feedback(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -1,5 +1,6 @@
 //! `/health`, `/ready`, `/metrics`, `/v1/optimizers`, `/v1/audit` and the 404 of unknown paths.
 
+use super::bodies::{AuditLog, Health, OptimizerInfo, OptimizerList, ParameterInfo, Ready};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::state::AppState;
@@ -15,23 +16,27 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The process is up.
-pub(super) async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", tag = "system", security(()), responses((status = 200, body = Health)))]
+pub(super) async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into() })
 }
 
 /// The database answers and its schema is current.
-pub(super) async fn ready(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/ready", tag = "system", responses((status = 200, body = Ready)))]
+pub(super) async fn ready(State(state): State<AppState>) -> ApiResult<Json<Ready>> {
     let counts = state
         .store
         .job_counts(None)
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}")))?;
     let queued = counts.get(&promptsmith_store::JobStatus::Queued).copied().unwrap_or(0);
-    Ok(Json(json!({"status": "ready", "database": state.store.url(), "queued_jobs": queued})))
+    Ok(Json(Ready { status: "ready".into(), database: state.store.url().to_string(), queued_jobs: queued }))
 }
 
 /// Prometheus metrics: the request counters and histograms the middleware keeps, and the
 /// job gauges and LM statistics read now (any valid key when keys are required).
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let counts = match state.store.job_counts(None).await {
         Ok(c) => Some(c),
@@ -52,7 +57,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
 
 /// Every optimizer with its settings and their defaults: each is the request type read from
 /// `{"name": ...}` alone, so the defaults listed are exactly those a request without settings gets.
-pub(super) async fn optimizers() -> Json<Value> {
+#[utoipa::path(get, path = "/v1/optimizers", tag = "optimizations", responses((status = 200, body = OptimizerList)))]
+pub(super) async fn optimizers() -> Json<OptimizerList> {
     let names = [
         ("labeled", "LabeledFewShot: k labeled demos per predictor"),
         ("bootstrap", "BootstrapFewShot"),
@@ -61,22 +67,22 @@ pub(super) async fn optimizers() -> Json<Value> {
         ("copro", "COPRO (coordinate ascent over instructions)"),
         ("gepa", "GEPA (reflective prompt evolution on a Pareto frontier)"),
     ];
-    let list: Vec<Value> = names
+    let optimizers: Vec<OptimizerInfo> = names
         .into_iter()
         .filter_map(|(name, description)| {
             let spec: OptimizerSpec = serde_json::from_value(json!({ "name": name })).ok()?;
             let defaults = serde_json::to_value(&spec).ok()?;
-            let parameters: Vec<Value> = defaults
+            let parameters = defaults
                 .as_object()
                 .into_iter()
                 .flatten()
                 .filter(|(k, _)| *k != "name")
-                .map(|(k, v)| json!({"name": k, "type": type_of(v), "default": v}))
+                .map(|(k, v)| ParameterInfo { name: k.clone(), kind: type_of(v).into(), default: v.clone() })
                 .collect();
-            Some(json!({"name": name, "description": description, "parameters": parameters}))
+            Some(OptimizerInfo { name: name.into(), description: description.into(), parameters })
         })
         .collect();
-    Json(json!({"optimizers": list}))
+    Json(OptimizerList { optimizers })
 }
 
 fn type_of(v: &Value) -> &'static str {
@@ -92,21 +98,26 @@ fn type_of(v: &Value) -> &'static str {
 }
 
 /// Paging of the audit log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub(super) struct AuditQuery {
+    /// Entries older than this id.
     before: Option<i64>,
+    /// Most entries (default 100).
     limit: Option<i64>,
 }
 
 /// The tenant's audit log, newest first (admin keys).
+#[utoipa::path(get, path = "/v1/audit", tag = "system", params(AuditQuery), responses((status = 200, body = AuditLog)))]
 pub(super) async fn audit(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditLog>> {
     who.require(Role::Admin)?;
     let entries = state.store.audit_log(who.tenant.name(), q.before, q.limit.unwrap_or(100)).await?;
-    Ok(Json(json!({"entries": entries})))
+    Ok(Json(AuditLog { entries }))
 }
 
 /// 404 for unknown paths, in the API's error shape.
