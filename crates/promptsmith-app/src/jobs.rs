@@ -11,6 +11,6 @@ mod worker;
 
 pub use checkpoint::StoreCheckpoint;
 pub use progress::{JobProgress, Progress};
-pub use request::{DatasetInput, JobRequest, ProgramInput};
+pub use request::{AlgorithmInput, DatasetInput, JobRequest, ProgramInput, DEFAULT_ALGORITHMS};
 pub use service::{view, JobPage, JobService, JobView, QueueLimits};
 pub use worker::{Worker, WorkerConfig};

@@ -379,3 +379,46 @@ async fn a_model_that_stops_answering_stops_the_run_with_its_error() {
     let (_, report) = run(&LabeledFewShot { k: 3 }, &engine(flaky, 1, Budget::default()), &task, &[]).await.unwrap();
     assert!(report.baseline_val.is_some() && report.final_val.is_some());
 }
+
+#[tokio::test]
+async fn a_portfolio_keeps_the_best_member_and_reports_every_one() {
+    use promptsmith_optimize::optimizers::portfolio::Portfolio;
+    let task = common::task(30, 20);
+    let alone = |opt: Box<dyn promptsmith_optimize::Optimizer>| {
+        let task = task.clone();
+        async move { run(opt.as_ref(), &engine(common::lm(), 2, Budget::default()), &task, &[]).await.unwrap().1 }
+    };
+    let labeled = alone(Box::new(LabeledFewShot { k: 1 })).await.final_val.unwrap().score;
+    let bootstrap = alone(Box::<BootstrapFewShot>::default()).await.final_val.unwrap().score;
+    assert_ne!(labeled, bootstrap, "the two members must differ for the test to tell which was kept");
+    let portfolio =
+        Portfolio { members: vec![Box::new(LabeledFewShot { k: 1 }), Box::new(BootstrapFewShot::default())] };
+    let e = engine(common::lm(), 2, Budget::default());
+    let (state, report) = run(&portfolio, &e, &task, &[]).await.unwrap();
+    assert_eq!(report.final_val.as_ref().unwrap().score, labeled.max(bootstrap));
+    assert_eq!(report.final_val.as_ref().unwrap().score, measure(&task, &state).await);
+    let runs = report.details["algorithms"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["labeled", "bootstrap"]);
+    assert_eq!(runs[0]["val_score"], labeled);
+    assert_eq!(runs[1]["val_score"], bootstrap);
+    let best = if bootstrap > labeled { "bootstrap" } else { "labeled" };
+    assert_eq!(report.details["best"], best);
+}
+
+#[tokio::test]
+async fn a_portfolio_shares_one_budget_and_skips_the_members_after_it_runs_out() {
+    use promptsmith_optimize::optimizers::portfolio::Portfolio;
+    let task = common::task(30, 20);
+    let portfolio =
+        Portfolio { members: vec![Box::new(BootstrapFewShot::default()), Box::new(LabeledFewShot { k: 2 })] };
+    // Enough for the baseline and part of bootstrapping, not for the second member.
+    let budget = Budget { max_calls: Some(30), ..Budget::default() };
+    let e = engine(common::lm(), 2, budget);
+    let (_, report) = run(&portfolio, &e, &task, &[]).await.unwrap();
+    assert!(report.stopped.is_some(), "the budget stops the run");
+    assert!(report.spent.total().calls <= 30, "{} calls", report.spent.total().calls);
+    let runs = report.details["algorithms"].as_array().unwrap();
+    assert_eq!(runs[1]["ran"], false, "{runs:?}");
+    assert!(runs[1]["why"].as_str().unwrap().starts_with("not run"), "{runs:?}");
+}

@@ -255,3 +255,32 @@ async fn sqlite_websocket_follows_a_job_to_its_result_and_replays_after() {
     server.stop.cancel();
     server.handle.await.unwrap().unwrap();
 }
+
+/// Several optimizers in one job: each runs under the one budget, the progress names the one
+/// running, and the result reports every member and the one kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_with_several_algorithms_reports_each_and_keeps_the_best() {
+    let server = start(common::world(ServerSettings::default()).await).await;
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    let mut body = common::job_body();
+    body.as_object_mut().unwrap().remove("optimizer");
+    body["algorithms"] = json!([{"name": "labeled", "k": 1}, {"name": "bootstrap", "max_bootstrapped_demos": 2, "max_labeled_demos": 2}]);
+    let job: Value =
+        client.post(format!("{base}/v1/optimizations")).json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(job["algorithm"], "portfolio", "{job}");
+    let id = job["id"].as_str().unwrap().to_string();
+    let events = follow(&client, &format!("{base}/v1/optimizations/{id}/events"), None).await;
+    let running: Vec<&str> = events.iter().filter_map(|(_, e)| e["data"]["algorithm"].as_str()).collect();
+    assert!(running.contains(&"labeled") && running.contains(&"bootstrap"), "{running:?}");
+    let done: Value = client.get(format!("{base}/v1/optimizations/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let result = &done["result"]["algorithms"];
+    let runs = result["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{result}");
+    let best = runs.iter().map(|r| r["val_score"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+    assert_eq!(done["result"]["final_val"].as_f64().unwrap(), best, "{done}");
+    assert!(result["best"] == "labeled" || result["best"] == "bootstrap", "{result}");
+    server.stop.cancel();
+    server.handle.await.unwrap().unwrap();
+}

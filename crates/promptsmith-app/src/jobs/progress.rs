@@ -97,7 +97,11 @@ impl JobProgress {
             }
             Event::TrialFinished(t) => s.current_iteration = s.current_iteration.max(t.number as u64),
             Event::NewBest { score, .. } => s.best_score = Some(*score),
-            Event::Phase { name, .. } => s.phase = Some(name.clone()),
+            Event::Phase { name, .. } => match promptsmith_optimize::optimizers::portfolio::algorithm_of(event) {
+                // A portfolio's member starts: it is the job's current algorithm.
+                Some(member) => s.algorithm = member.to_string(),
+                None => s.phase = Some(name.clone()),
+            },
             Event::Resumed { .. } | Event::Message(_) => {}
             Event::Step { .. } | Event::TrialStarted { .. } => notable = false,
         }

@@ -27,9 +27,14 @@ pub struct JobRequest {
     /// Held-out test data, scored for the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_dataset: Option<DatasetInput>,
-    /// The optimizer and its settings (default MIPROv2 light).
-    #[serde(default = "default_optimizer")]
-    pub optimizer: OptimizerSpec,
+    /// One optimizer and its settings (give this or `algorithms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerSpec>,
+    /// Several optimizers, by name (`miprov2`, `gepa`, …, with their defaults) or with settings,
+    /// run in turn under the one budget and rollout cache; the best is kept and all are
+    /// reported. Default, without `optimizer` either: `["miprov2", "gepa"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithms: Option<Vec<AlgorithmInput>>,
     /// A built-in metric id.
     #[serde(default = "default_metric")]
     pub metric: String,
@@ -60,8 +65,31 @@ pub struct JobRequest {
     pub register: Option<RegisterRequest>,
 }
 
-fn default_optimizer() -> OptimizerSpec {
-    OptimizerSpec::Mipro(crate::optimize::MiproSpec::default())
+/// The optimizers a request without `optimizer` and `algorithms` runs.
+pub const DEFAULT_ALGORITHMS: [&str; 2] = ["miprov2", "gepa"];
+
+/// One of `algorithms`: an optimizer's name (its defaults) or its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum AlgorithmInput {
+    /// `labeled`, `bootstrap`, `random_search`, `mipro` (or `miprov2`), `copro`, `gepa`.
+    Name(String),
+    /// `{"name": ..., settings}`, as `optimizer` takes.
+    Spec(OptimizerSpec),
+}
+
+impl AlgorithmInput {
+    fn spec(&self) -> Result<OptimizerSpec> {
+        match self {
+            AlgorithmInput::Spec(s) => Ok(s.clone()),
+            AlgorithmInput::Name(n) => serde_json::from_value(serde_json::json!({ "name": n })).map_err(|_| {
+                crate::AppError::invalid(format!(
+                    "algorithms: unknown optimizer '{n}'; expected labeled, bootstrap, random_search, mipro \
+                     (miprov2), copro or gepa"
+                ))
+            }),
+        }
+    }
 }
 
 fn default_metric() -> String {
@@ -89,6 +117,25 @@ pub enum DatasetInput {
 }
 
 impl JobRequest {
+    /// The optimizer the job runs: `optimizer`, or a portfolio of `algorithms` (default
+    /// [`DEFAULT_ALGORITHMS`]); a list of one is that optimizer alone.
+    pub fn optimizer_spec(&self) -> Result<OptimizerSpec> {
+        let algorithms = match (&self.optimizer, &self.algorithms) {
+            (Some(_), Some(_)) => invalid!("give `optimizer` or `algorithms`, not both"),
+            (Some(o), None) => return Ok(o.clone()),
+            (None, Some(list)) => list.iter().map(AlgorithmInput::spec).collect::<Result<Vec<_>>>()?,
+            (None, None) => DEFAULT_ALGORITHMS
+                .iter()
+                .map(|n| AlgorithmInput::Name((*n).into()).spec())
+                .collect::<Result<Vec<_>>>()?,
+        };
+        match <[OptimizerSpec; 1]>::try_from(algorithms) {
+            Ok([one]) => Ok(one),
+            Err(list) if list.is_empty() => invalid!("algorithms: name at least one optimizer"),
+            Err(list) => Ok(OptimizerSpec::Portfolio { algorithms: list }),
+        }
+    }
+
     /// The program's name (for listing): the registered name or the inline spec's `name`.
     pub fn program_name(&self) -> String {
         match &self.program {
@@ -123,21 +170,12 @@ impl JobRequest {
         if let Some(t) = &self.test_dataset {
             splits.test_data = Some(t.materialize(tenant, store, dir, "test").await?);
         }
-        if let Some(path) = teacher_state(&self.optimizer) {
-            invalid!("optimizer.bootstrap.teacher_state ({}) names a file; the service takes no file paths", path);
-        }
-        if let OptimizerSpec::Gepa(g) = &self.optimizer {
-            if let Some(p) = &g.stop_file {
-                invalid!(
-                    "optimizer.stop_file ({}) names a file; stop a service job with DELETE /v1/optimizations/{{id}}",
-                    p.display()
-                );
-            }
-        }
+        let optimizer = self.optimizer_spec()?;
+        no_local_files(&optimizer)?;
         if Path::new(&self.metric).extension().is_some() || self.metric.contains('/') {
             invalid!("metric '{}': the service takes a built-in metric id, not a file", self.metric);
         }
-        let mut request = OptimizeRequest::new(program, DataRequest::named(data), self.optimizer.clone());
+        let mut request = OptimizeRequest::new(program, DataRequest::named(data), optimizer);
         request.splits = splits;
         request.metric = self.metric.clone();
         request.field = self.field.clone();
@@ -186,17 +224,71 @@ impl DatasetInput {
     }
 }
 
-fn teacher_state(spec: &OptimizerSpec) -> Option<String> {
-    let bootstrap = match spec {
-        OptimizerSpec::Bootstrap(b) | OptimizerSpec::RandomSearch { bootstrap: b, .. } => b,
-        OptimizerSpec::Mipro(m) => &m.bootstrap,
-        _ => return None,
-    };
-    bootstrap.teacher_state.as_ref().map(|p| p.display().to_string())
+/// Refuses settings that name files on the worker's machine (the service takes none).
+fn no_local_files(spec: &OptimizerSpec) -> Result<()> {
+    if let Some(path) = spec.bootstrap().and_then(|b| b.teacher_state.as_ref()) {
+        invalid!(
+            "optimizer.bootstrap.teacher_state ({}) names a file; the service takes no file paths",
+            path.display()
+        );
+    }
+    match spec {
+        OptimizerSpec::Gepa(g) => match &g.stop_file {
+            Some(p) => invalid!(
+                "optimizer.stop_file ({}) names a file; stop a service job with DELETE /v1/optimizations/{{id}}",
+                p.display()
+            ),
+            None => Ok(()),
+        },
+        OptimizerSpec::Portfolio { algorithms } => algorithms.iter().try_for_each(no_local_files),
+        _ => Ok(()),
+    }
 }
 
 fn write_file(dir: &Path, name: &str, text: &str) -> Result<String> {
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(|e| io_error(format!("cannot write {}", path.display()), &e))?;
     Ok(path.display().to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(extra: Value) -> Result<JobRequest> {
+        let mut body = json!({"program": "add@production", "dataset": "ds_1"});
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        serde_json::from_value(body).map_err(|e| crate::AppError::invalid(e.to_string()))
+    }
+
+    #[test]
+    fn without_an_optimizer_a_job_runs_miprov2_then_gepa() {
+        let spec = request(json!({})).unwrap().optimizer_spec().unwrap();
+        let OptimizerSpec::Portfolio { algorithms } = spec else { panic!("{spec:?}") };
+        let ids: Vec<&str> = algorithms.iter().map(OptimizerSpec::id).collect();
+        assert_eq!(ids, ["mipro", "gepa"]);
+    }
+
+    #[test]
+    fn algorithms_take_names_or_settings_and_one_is_that_optimizer_alone() {
+        let r = request(json!({"algorithms": ["copro", {"name": "labeled", "k": 3}]})).unwrap();
+        let OptimizerSpec::Portfolio { algorithms } = r.optimizer_spec().unwrap() else { panic!() };
+        assert_eq!(algorithms[1], OptimizerSpec::Labeled { k: 3 });
+        let one = request(json!({"algorithms": ["gepa"]})).unwrap().optimizer_spec().unwrap();
+        assert_eq!(one.id(), "gepa");
+    }
+
+    #[test]
+    fn conflicting_or_unknown_algorithms_are_refused_with_the_reason() {
+        let both = request(json!({"optimizer": {"name": "copro"}, "algorithms": ["gepa"]})).unwrap();
+        assert!(both.optimizer_spec().unwrap_err().message.contains("not both"));
+        let unknown = request(json!({"algorithms": ["simba"]})).unwrap().optimizer_spec().unwrap_err();
+        assert!(unknown.message.contains("unknown optimizer 'simba'"), "{}", unknown.message);
+        let empty = request(json!({"algorithms": []})).unwrap().optimizer_spec().unwrap_err();
+        assert!(empty.message.contains("at least one"), "{}", empty.message);
+    }
 }

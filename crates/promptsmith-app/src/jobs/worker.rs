@@ -276,8 +276,18 @@ fn result_json(o: &OptimizeOutcome, job: &Job) -> Value {
         }),
         Err(e) => json!({"error": e.message}),
     });
+    // A portfolio reports each member's validation score and which one was kept.
+    let algorithms = (r.optimizer == "portfolio").then(|| {
+        let runs = r.details["algorithms"].as_array().cloned().unwrap_or_default();
+        let runs: Vec<Value> = runs
+            .into_iter()
+            .map(|m| json!({"name": m["name"], "ran": m["ran"], "val_score": m["val_score"], "stopped": m["stopped"], "why": m["why"]}))
+            .collect();
+        json!({"best": r.details["best"], "runs": runs})
+    });
     json!({
         "algorithm": r.optimizer,
+        "algorithms": algorithms,
         "split": split,
         "baseline_score": before.map(|s| s.score),
         "final_score": after.map(|s| s.score),

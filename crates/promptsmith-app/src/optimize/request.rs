@@ -2,7 +2,7 @@
 //! directory's `config.json` (what `--resume` reads), the HTTP body and the queued job.
 
 use crate::data::DataRequest;
-use crate::error::{invalid, Result};
+use crate::error::{invalid, AppError, Result};
 use promptsmith_core::{Program, ProgramState};
 use promptsmith_optimize::budget::Budget;
 use promptsmith_optimize::optimizers::bootstrap::{BootstrapFewShot, BootstrapSettings};
@@ -10,6 +10,7 @@ use promptsmith_optimize::optimizers::copro::Copro;
 use promptsmith_optimize::optimizers::gepa::{CandidateSelection, FrontierType, Gepa, ModuleSelector};
 use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
 use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
+use promptsmith_optimize::optimizers::portfolio::Portfolio;
 use promptsmith_optimize::optimizers::random_search::RandomSearch;
 use promptsmith_optimize::Optimizer;
 use serde::{Deserialize, Serialize};
@@ -127,12 +128,19 @@ pub enum OptimizerSpec {
         #[serde(default = "default_candidate_programs")]
         num_candidate_programs: usize,
     },
-    /// MIPROv2.
+    /// MIPROv2 (also accepted as `miprov2`).
+    #[serde(alias = "miprov2")]
     Mipro(MiproSpec),
     /// COPRO.
     Copro(CoproSpec),
     /// GEPA (reflective prompt evolution).
     Gepa(GepaSpec),
+    /// Several optimizers in turn under one budget and rollout cache; the best is kept.
+    Portfolio {
+        /// The optimizers, in the order they run (none of them a portfolio).
+        #[schema(no_recursion)]
+        algorithms: Vec<OptimizerSpec>,
+    },
 }
 
 fn default_k() -> usize {
@@ -410,6 +418,7 @@ impl OptimizerSpec {
             OptimizerSpec::Mipro(_) => "mipro",
             OptimizerSpec::Copro(_) => "copro",
             OptimizerSpec::Gepa(_) => "gepa",
+            OptimizerSpec::Portfolio { .. } => "portfolio",
         }
     }
 
@@ -463,6 +472,21 @@ impl OptimizerSpec {
                 track_stats: false,
             }),
             OptimizerSpec::Gepa(g) => Box::new(g.build()),
+            OptimizerSpec::Portfolio { algorithms } => {
+                if algorithms.is_empty() {
+                    invalid!("optimizer portfolio: `algorithms` names no optimizer");
+                }
+                let members = algorithms
+                    .iter()
+                    .map(|a| match a {
+                        OptimizerSpec::Portfolio { .. } => {
+                            Err(AppError::invalid("optimizer portfolio: an algorithm cannot itself be a portfolio"))
+                        }
+                        a => a.build(program),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Box::new(Portfolio { members })
+            }
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod copro;
 pub mod gepa;
 pub mod labeled;
 pub mod mipro;
+pub mod portfolio;
 pub(crate) mod proposal_guard;
 pub mod proposer;
 pub mod random_search;
