@@ -1,5 +1,6 @@
-//! Encryption at rest: program states and dataset contents are sealed with AES-256-GCM when a
-//! key is configured (`PROMPTSMITH_ENCRYPTION_KEY`, 64 hex digits, optionally `ID:HEX`). Each
+//! Encryption at rest: program states and data (datasets, trial states, run artifacts, the
+//! inputs, outputs and labels of evaluations, feedback corrections, and the service's job
+//! payloads, results, journals and events) are sealed with AES-256-GCM when a key is configured (`PROMPTSMITH_ENCRYPTION_KEY`, 64 hex digits, optionally `ID:HEX`). Each
 //! sealed value names its key id (`psenc1:ID:BASE64(nonce || ciphertext)`), so old keys listed
 //! in `PROMPTSMITH_ENCRYPTION_OLD_KEYS` (comma-separated) still open old rows while
 //! `promptsmith keys rotate-encryption` re-seals them under the current key. Values written

@@ -6,6 +6,7 @@
 //! `results.jsonl`), a statement's worth of rows at a time, so recording a large run does not
 //! hold it in memory.
 
+use crate::crypto::Keyring;
 use crate::db::{bind_args, now_ms, parse_json, to_json, with_pool, Arg, BeginWrite, DbKind, RowExt, Store};
 use crate::error::{Result, StoreError};
 use promptsmith_eval::{EvalReport, ExampleResult};
@@ -189,7 +190,16 @@ fn opt_parse<T: serde::de::DeserializeOwned>(v: Option<String>, what: &str) -> R
     v.map(|t| parse_json(&t, what)).transpose()
 }
 
-pub(crate) fn evaluation_from_row(r: &impl RowExt) -> Result<Evaluation> {
+/// A sealed JSON column's value (inputs, outputs and labels are data: sealed like datasets).
+fn open_json<T: serde::de::DeserializeOwned>(keyring: &Keyring, v: Option<String>, what: &str) -> Result<Option<T>> {
+    v.map(|t| parse_json(&keyring.open(&t)?, what)).transpose()
+}
+
+fn seal_json<T: Serialize>(keyring: &Keyring, v: &Option<T>, what: &str) -> Result<Option<String>> {
+    v.as_ref().map(|v| keyring.seal(&to_json(v, what)?)).transpose()
+}
+
+pub(crate) fn evaluation_from_row(r: &impl RowExt, keyring: &Keyring) -> Result<Evaluation> {
     Ok(Evaluation {
         id: r.i64("id")?,
         created_at: r.i64("created_at")?,
@@ -197,9 +207,9 @@ pub(crate) fn evaluation_from_row(r: &impl RowExt) -> Result<Evaluation> {
         version: version_from_db(r.i64("version")?),
         run_id: r.opt_i64("run_id")?,
         example_index: r.opt_i64("example_index")?,
-        inputs: parse_json(&r.string("inputs_json")?, "evaluation inputs")?,
-        outputs: opt_parse(r.opt_string("outputs_json")?, "evaluation outputs")?,
-        labels: opt_parse(r.opt_string("labels_json")?, "evaluation labels")?,
+        inputs: parse_json(&keyring.open(&r.string("inputs_json")?)?, "evaluation inputs")?,
+        outputs: open_json(keyring, r.opt_string("outputs_json")?, "evaluation outputs")?,
+        labels: open_json(keyring, r.opt_string("labels_json")?, "evaluation labels")?,
         score: r.f64("score")?,
         metrics: opt_parse(r.opt_string("metrics_json")?, "evaluation metrics")?,
         judge_reasoning: r.opt_string("judge_reasoning")?,
@@ -410,14 +420,14 @@ fn insert_sql(rows: usize, numbered: bool) -> String {
     sql
 }
 
-fn row_args(e: &NewEvaluation, at: i64, out: &mut Vec<Arg>) -> Result<()> {
+fn row_args(e: &NewEvaluation, at: i64, keyring: &Keyring, out: &mut Vec<Arg>) -> Result<()> {
     out.push(Arg::S(e.program.clone()));
     out.push(Arg::I(version_to_db(e.version)));
     out.push(Arg::OI(e.run_id));
     out.push(Arg::OI(e.example_index));
-    out.push(Arg::S(to_json(&e.inputs, "evaluation inputs")?));
-    out.push(Arg::OS(opt_json(&e.outputs, "evaluation outputs")?));
-    out.push(Arg::OS(opt_json(&e.labels, "evaluation labels")?));
+    out.push(Arg::S(keyring.seal(&to_json(&e.inputs, "evaluation inputs")?)?));
+    out.push(Arg::OS(seal_json(keyring, &e.outputs, "evaluation outputs")?));
+    out.push(Arg::OS(seal_json(keyring, &e.labels, "evaluation labels")?));
     out.push(Arg::F(e.score));
     out.push(Arg::OS(opt_json(&e.metrics, "evaluation metrics")?));
     out.push(Arg::OS(e.judge_reasoning.clone()));
@@ -462,7 +472,7 @@ impl Store {
                 let sql = insert_sql(chunk.len(), numbered);
                 let mut args = Vec::with_capacity(chunk.len() * EVAL_COLUMN_COUNT);
                 for (e, at) in chunk {
-                    row_args(e, *at, &mut args)?;
+                    row_args(e, *at, &self.keyring, &mut args)?;
                 }
                 let q = bind_args!(sqlx::query(&sql), args);
                 let mut chunk_ids = Vec::with_capacity(chunk.len());
@@ -546,7 +556,7 @@ impl Store {
                 let sql = insert_sql(chunk.len(), numbered);
                 let mut args = Vec::with_capacity(chunk.len() * EVAL_COLUMN_COUNT);
                 for e in &chunk {
-                    row_args(e, now, &mut args)?;
+                    row_args(e, now, &self.keyring, &mut args)?;
                 }
                 bind_args!(sqlx::query(&sql), args).execute(&mut *tx).await?;
                 add_to_rollups(&mut sums, chunk.iter().map(|e| (e, now)));
@@ -563,7 +573,7 @@ impl Store {
     pub async fn evaluation(&self, id: i64) -> Result<Evaluation> {
         let row = with_pool!(self, pool => {
             match sqlx::query("SELECT * FROM evaluations WHERE id = $1").bind(id).fetch_optional(pool).await? {
-                Some(r) => Some(evaluation_from_row(&r)?),
+                Some(r) => Some(evaluation_from_row(&r, &self.keyring)?),
                 None => None,
             }
         });
@@ -610,7 +620,7 @@ impl Store {
         );
         with_pool!(self, pool => {
             let rows = bind_args!(sqlx::query(&sql), args).fetch_all(pool).await?;
-            rows.iter().map(evaluation_from_row).collect()
+            rows.iter().map(|r| evaluation_from_row(r, &self.keyring)).collect()
         })
     }
 

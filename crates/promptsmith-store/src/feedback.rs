@@ -2,6 +2,7 @@
 //! outputs, labels and comments; statistics (agreement between the judge and people); and
 //! corrected outputs as labelled training examples.
 
+use crate::crypto::Keyring;
 use crate::db::{now_ms, parse_json, to_json, with_pool, BeginWrite, RowExt, Store};
 use crate::error::{Result, StoreError};
 use crate::evaluations::{evaluation_from_row, Evaluation};
@@ -109,7 +110,7 @@ pub struct FeedbackExample {
     pub example: Map<String, Value>,
 }
 
-fn feedback_from_row(r: &impl RowExt, prefix: &str) -> Result<Feedback> {
+fn feedback_from_row(r: &impl RowExt, prefix: &str, keyring: &Keyring) -> Result<Feedback> {
     let c = |name: &str| format!("{prefix}{name}");
     Ok(Feedback {
         id: r.i64(&c("id"))?,
@@ -118,7 +119,10 @@ fn feedback_from_row(r: &impl RowExt, prefix: &str) -> Result<Feedback> {
         reason: r.opt_string(&c("reason"))?,
         requested_at: r.i64(&c("requested_at"))?,
         rating: r.opt_f64(&c("rating"))?,
-        corrected: r.opt_string(&c("corrected_json"))?.map(|t| parse_json(&t, "corrected output")).transpose()?,
+        corrected: r
+            .opt_string(&c("corrected_json"))?
+            .map(|t| parse_json(&keyring.open(&t)?, "corrected output"))
+            .transpose()?,
         label: r.opt_string(&c("label"))?,
         comment: r.opt_string(&c("comment"))?,
         reviewer: r.opt_string(&c("reviewer"))?,
@@ -164,7 +168,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             tx.commit().await?;
-            feedback_from_row(&row, "")
+            feedback_from_row(&row, "", &self.keyring)
         })
     }
 
@@ -194,7 +198,9 @@ impl Store {
                 )));
             }
         }
-        let corrected = input.corrected.as_ref().map(|c| to_json(c, "corrected output")).transpose()?;
+        // Corrected outputs are data: sealed like datasets.
+        let corrected =
+            input.corrected.as_ref().map(|c| self.keyring.seal(&to_json(c, "corrected output")?)).transpose()?;
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -220,7 +226,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             tx.commit().await?;
-            feedback_from_row(&row, "")
+            feedback_from_row(&row, "", &self.keyring)
         })
     }
 
@@ -231,7 +237,7 @@ impl Store {
                 .bind(evaluation_id)
                 .fetch_optional(pool)
                 .await?;
-            row.as_ref().map(|r| feedback_from_row(r, "")).transpose()
+            row.as_ref().map(|r| feedback_from_row(r, "", &self.keyring)).transpose()
         })
     }
 
@@ -244,7 +250,9 @@ impl Store {
         with_pool!(self, pool => {
             let rows = sqlx::query(&sql).bind(program.unwrap_or("")).bind(limit.max(0)).fetch_all(pool).await?;
             rows.iter()
-                .map(|r| Ok(ReviewItem { feedback: feedback_from_row(r, "f_")?, evaluation: evaluation_from_row(r)? }))
+                .map(|r| Ok(ReviewItem { feedback: feedback_from_row(r, "f_", &self.keyring)?,
+                        evaluation: evaluation_from_row(r, &self.keyring)?,
+                    }))
                 .collect()
         })
     }
@@ -295,10 +303,11 @@ impl Store {
             .await?;
             rows.iter()
                 .map(|r| {
-                    let mut example: Map<String, Value> = parse_json(&r.string("inputs_json")?, "evaluation inputs")?;
+                    let inputs = self.keyring.open(&r.string("inputs_json")?)?;
+                    let mut example: Map<String, Value> = parse_json(&inputs, "evaluation inputs")?;
                     match r.opt_string("corrected_json")? {
                         Some(c) => {
-                            let corrected: Map<String, Value> = parse_json(&c, "corrected output")?;
+                            let corrected: Map<String, Value> = parse_json(&self.keyring.open(&c)?, "corrected output")?;
                             example.extend(corrected);
                         }
                         None => {

@@ -4,6 +4,7 @@
 //! repeating a completed call) and its event log (so a client that connects late replays it).
 //! Only the worker holding the lease can finish a job, so a job completes exactly once.
 
+use crate::crypto::Keyring;
 use crate::db::{now_ms, parse_json, to_json, with_pool, BeginWrite, DbKind, RowExt, Store};
 use crate::error::{Result, StoreError};
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,8 @@ impl Store {
     /// Enqueues a job.
     pub async fn enqueue_job(&self, job: &NewJob) -> Result<Job> {
         let now = now_ms();
-        let payload = to_json(&job.payload, "job payload")?;
+        // The payload holds inline programs and rows: sealed like datasets.
+        let payload = self.keyring.seal(&to_json(&job.payload, "job payload")?)?;
         let plan = to_json(&job.plan, "job plan")?;
         with_pool!(self, pool => {
             sqlx::query(
@@ -175,7 +177,7 @@ impl Store {
         with_pool!(self, pool => {
             let row = sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(id).fetch_optional(pool).await?;
             match row {
-                Some(r) => job_from_row(&r),
+                Some(r) => job_from_row(&r, &self.keyring),
                 None => Err(StoreError::NotFound(format!("no job '{id}'"))),
             }
         })
@@ -208,7 +210,7 @@ impl Store {
         sql.push_str(&format!(" ORDER BY created_at DESC, id DESC LIMIT ${}", args.len()));
         with_pool!(self, pool => {
             let rows = crate::db::bind_args!(sqlx::query(&sql), args).fetch_all(pool).await?;
-            rows.iter().map(job_from_row).collect()
+            rows.iter().map(|r| job_from_row(r, &self.keyring)).collect()
         })
     }
 
@@ -249,7 +251,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let row = sqlx::query(&sql).bind(owner).bind(now + lease_ms).bind(now).fetch_optional(&mut *tx).await?;
             tx.commit().await?;
-            row.as_ref().map(job_from_row).transpose()
+            row.as_ref().map(|r| job_from_row(r, &self.keyring)).transpose()
         })
     }
 
@@ -291,7 +293,7 @@ impl Store {
             return Err(StoreError::Invalid(format!("job '{id}': '{}' is not a final status", status.as_str())));
         }
         let now = now_ms();
-        let result = result.map(|r| to_json(r, "job result")).transpose()?;
+        let result = result.map(|r| self.keyring.seal(&to_json(r, "job result")?)).transpose()?;
         let done = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE jobs SET status = $1, result_json = $2, error = $3, finished_at = $4, updated_at = $4, \
@@ -399,6 +401,8 @@ impl Store {
     /// Appends completed calls to job `id`'s journal (each entry opaque JSON text) after its
     /// last one; returns the last sequence number.
     pub async fn append_job_journal(&self, id: &str, entries: &[String]) -> Result<i64> {
+        // Entries hold prompts and answers, so the data: sealed like it.
+        let entries: Vec<String> = entries.iter().map(|e| self.keyring.seal(e)).collect::<Result<_>>()?;
         let lock_sql = self.lock_job_sql();
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -410,7 +414,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             let mut seq = last.unwrap_or(0);
-            for entry in entries {
+            for entry in &entries {
                 seq += 1;
                 sqlx::query("INSERT INTO job_journal (job_id, seq, entry_json) VALUES ($1, $2, $3)")
                     .bind(id)
@@ -440,14 +444,16 @@ impl Store {
                     .bind(id)
                     .fetch_all(pool)
                     .await?;
-            Ok(rows.into_iter().map(|(e,)| e).collect())
+            rows.into_iter().map(|(e,)| self.keyring.open(&e)).collect()
         })
     }
 
     /// Appends events (kind, payload) to job `id`'s log; returns the last sequence number.
     pub async fn append_job_events(&self, id: &str, events: &[(String, Value)]) -> Result<i64> {
-        let rows: Vec<(String, String)> =
-            events.iter().map(|(k, v)| Ok((k.clone(), to_json(v, "job event")?))).collect::<Result<_>>()?;
+        let rows: Vec<(String, String)> = events
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), self.keyring.seal(&to_json(v, "job event")?)?)))
+            .collect::<Result<_>>()?;
         let at = now_ms();
         let lock_sql = self.lock_job_sql();
         with_pool!(self, pool => {
@@ -490,7 +496,7 @@ impl Store {
                     Ok(JobEvent {
                         seq: r.i64("seq")?,
                         kind: r.string("kind")?,
-                        data: parse_json(&r.string("data_json")?, "job event")?,
+                        data: parse_json(&self.keyring.open(&r.string("data_json")?)?, "job event")?,
                         created_at: r.i64("created_at")?,
                     })
                 })
@@ -512,17 +518,17 @@ pub struct JobEvent {
     pub created_at: i64,
 }
 
-fn job_from_row(r: &impl RowExt) -> Result<Job> {
+fn job_from_row(r: &impl RowExt, keyring: &Keyring) -> Result<Job> {
     Ok(Job {
         id: r.string("id")?,
         tenant: r.string("tenant")?,
         kind: r.string("kind")?,
         program: r.string("program")?,
         status: JobStatus::parse(&r.string("status")?)?,
-        payload: parse_json(&r.string("payload_json")?, "job payload")?,
+        payload: parse_json(&keyring.open(&r.string("payload_json")?)?, "job payload")?,
         plan: parse_json(&r.string("plan_json")?, "job plan")?,
         progress: parse_json(&r.string("progress_json")?, "job progress")?,
-        result: r.opt_string("result_json")?.map(|t| parse_json(&t, "job result")).transpose()?,
+        result: r.opt_string("result_json")?.map(|t| parse_json(&keyring.open(&t)?, "job result")).transpose()?,
         error: r.opt_string("error")?,
         cancel_requested: r.i64("cancel_requested")? != 0,
         attempts: r.i64("attempts")?,

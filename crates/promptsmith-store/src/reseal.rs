@@ -1,7 +1,9 @@
-//! Key rotation: re-sealing every encrypted (or plain) program state and dataset under the
-//! current key, row by row, each in its own small transaction.
+//! Key rotation: re-sealing every encrypted (or plain) value under the current key, row by
+//! row, each in its own small statement: program states, datasets, trial states, run
+//! artifacts, evaluation inputs, outputs and labels, feedback corrections, and the service's job
+//! payloads (inline programs and rows), results, journals and events.
 
-use crate::db::{with_pool, Store};
+use crate::db::{with_pool, RowExt, Store};
 use crate::error::Result;
 
 /// What a rotation changed.
@@ -11,37 +13,106 @@ pub struct ResealCount {
     pub states: u64,
     /// Datasets re-sealed.
     pub datasets: u64,
+    /// Trial states and run artifacts re-sealed.
+    pub runs: u64,
+    /// Job payloads, results and events re-sealed.
+    pub jobs: u64,
+    /// Evaluation inputs, outputs and labels and feedback corrections re-sealed.
+    pub evaluations: u64,
+}
+
+impl ResealCount {
+    /// All values re-sealed.
+    pub fn total(&self) -> u64 {
+        self.states + self.datasets + self.runs + self.jobs + self.evaluations
+    }
+}
+
+/// A sealed column and the key that finds its row.
+struct Sealed {
+    table: &'static str,
+    /// Key columns: name and whether it is text (else an integer).
+    key: &'static [(&'static str, bool)],
+    column: &'static str,
+}
+
+const STATES: [Sealed; 1] =
+    [Sealed { table: "program_versions", key: &[("program_id", false), ("version", false)], column: "state_json" }];
+const DATASETS: [Sealed; 1] = [Sealed { table: "datasets", key: &[("id", true)], column: "content" }];
+const RUNS: [Sealed; 2] = [
+    Sealed { table: "trials", key: &[("run_id", false), ("trial", false)], column: "state_json" },
+    Sealed { table: "artifacts", key: &[("id", false)], column: "content" },
+];
+const EVALUATIONS: [Sealed; 4] = [
+    Sealed { table: "evaluations", key: &[("id", false)], column: "inputs_json" },
+    Sealed { table: "evaluations", key: &[("id", false)], column: "outputs_json" },
+    Sealed { table: "evaluations", key: &[("id", false)], column: "labels_json" },
+    Sealed { table: "feedback", key: &[("id", false)], column: "corrected_json" },
+];
+const JOBS: [Sealed; 4] = [
+    Sealed { table: "job_journal", key: &[("job_id", true), ("seq", false)], column: "entry_json" },
+    Sealed { table: "jobs", key: &[("id", true)], column: "payload_json" },
+    Sealed { table: "jobs", key: &[("id", true)], column: "result_json" },
+    Sealed { table: "job_events", key: &[("job_id", true), ("seq", false)], column: "data_json" },
+];
+
+/// One key value.
+enum Key {
+    Text(String),
+    Int(i64),
 }
 
 impl Store {
-    /// Re-seals every program state and dataset not sealed under the current key (nothing to
-    /// do without a key).
+    /// Re-seals every sealed value not sealed under the current key (nothing to do without a key).
     pub async fn reseal_all(&self) -> Result<ResealCount> {
         let mut count = ResealCount::default();
         if self.keyring.current_id().is_none() {
             return Ok(count);
         }
-        let states: Vec<(i64, i64, String)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT program_id, version, state_json FROM program_versions").fetch_all(pool).await?
-        });
-        for (program, version, stored) in states.into_iter().filter(|(_, _, s)| self.keyring.needs_reseal(s)) {
-            let sealed = self.keyring.seal(&self.keyring.open(&stored)?)?;
-            with_pool!(self, pool => {
-                sqlx::query("UPDATE program_versions SET state_json = $1 WHERE program_id = $2 AND version = $3")
-                    .bind(&sealed).bind(program).bind(version).execute(pool).await?;
-            });
-            count.states += 1;
-        }
-        let datasets: Vec<(String, String)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT id, content FROM datasets").fetch_all(pool).await?
-        });
-        for (id, stored) in datasets.into_iter().filter(|(_, s)| self.keyring.needs_reseal(s)) {
-            let sealed = self.keyring.seal(&self.keyring.open(&stored)?)?;
-            with_pool!(self, pool => {
-                sqlx::query("UPDATE datasets SET content = $1 WHERE id = $2").bind(&sealed).bind(&id).execute(pool).await?;
-            });
-            count.datasets += 1;
+        for (columns, n) in [
+            (&STATES[..], &mut count.states),
+            (&DATASETS[..], &mut count.datasets),
+            (&RUNS[..], &mut count.runs),
+            (&JOBS[..], &mut count.jobs),
+            (&EVALUATIONS[..], &mut count.evaluations),
+        ] {
+            for c in columns {
+                *n += self.reseal_column(c).await?;
+            }
         }
         Ok(count)
+    }
+
+    /// Re-seals one column's values that need it; returns how many.
+    async fn reseal_column(&self, c: &Sealed) -> Result<u64> {
+        let keys: Vec<&str> = c.key.iter().map(|(k, _)| *k).collect();
+        let select = format!("SELECT {}, {} FROM {}", keys.join(", "), c.column, c.table);
+        let filter: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("{k} = ${}", i + 2)).collect();
+        let update = format!("UPDATE {} SET {} = $1 WHERE {}", c.table, c.column, filter.join(" AND "));
+        let mut done = 0;
+        with_pool!(self, pool => {
+            let rows = sqlx::query(&select).fetch_all(pool).await?;
+            for row in &rows {
+                let Some(stored) = row.opt_string(c.column)? else { continue };
+                if !self.keyring.needs_reseal(&stored) {
+                    continue;
+                }
+                let sealed = self.keyring.seal(&self.keyring.open(&stored)?)?;
+                let mut values = Vec::with_capacity(c.key.len());
+                for (k, text) in c.key {
+                    values.push(if *text { Key::Text(row.string(k)?) } else { Key::Int(row.i64(k)?) });
+                }
+                let mut q = sqlx::query(&update).bind(sealed);
+                for v in values {
+                    q = match v {
+                        Key::Text(s) => q.bind(s),
+                        Key::Int(i) => q.bind(i),
+                    };
+                }
+                q.execute(pool).await?;
+                done += 1;
+            }
+        });
+        Ok(done)
     }
 }

@@ -280,7 +280,7 @@ impl Store {
     pub async fn add_trial(&self, run_id: i64, trial: &Trial) -> Result<()> {
         self.run(run_id).await?;
         let params = to_json(&trial.params, "trial params")?;
-        let state = trial.state.as_ref().map(|s| to_json(s, "trial state")).transpose()?;
+        let state = trial.state.as_ref().map(|s| self.keyring.seal(&to_json(s, "trial state")?)).transpose()?;
         let result = with_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO trials (run_id, trial, candidate, parent_candidate, score, params_json, state_json, created_at) \
@@ -322,7 +322,10 @@ impl Store {
                         parent_candidate: r.opt_string("parent_candidate")?,
                         score: r.opt_f64("score")?,
                         params: parse_json(&r.string("params_json")?, "trial params")?,
-                        state: r.opt_string("state_json")?.map(|s| parse_json(&s, "trial state")).transpose()?,
+                        state: r
+                            .opt_string("state_json")?
+                            .map(|s| parse_json(&self.keyring.open(&s)?, "trial state"))
+                            .transpose()?,
                         created_at: r.i64("created_at")?,
                     })
                 })
@@ -333,6 +336,8 @@ impl Store {
     /// Stores (or replaces) a named artifact of a run.
     pub async fn put_artifact(&self, run_id: i64, name: &str, kind: &str, content: &str) -> Result<()> {
         self.run(run_id).await?;
+        // Artifacts are states and reports: sealed like program states.
+        let content = self.keyring.seal(content)?;
         with_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
@@ -343,7 +348,7 @@ impl Store {
             .bind(run_id)
             .bind(name)
             .bind(kind)
-            .bind(content)
+            .bind(&content)
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
@@ -364,7 +369,7 @@ impl Store {
                     Ok(Artifact {
                         name: r.string("name")?,
                         kind: r.string("kind")?,
-                        content: r.string("content")?,
+                        content: self.keyring.open(&r.string("content")?)?,
                         created_at: r.i64("created_at")?,
                     })
                 })

@@ -40,8 +40,10 @@ pub(crate) enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Re-seal every program state and dataset under PROMPTSMITH_ENCRYPTION_KEY (old keys in
-    /// PROMPTSMITH_ENCRYPTION_OLD_KEYS still open the rows being re-sealed).
+    /// Re-seal every sealed value (program states, datasets, trial states, artifacts, evaluation
+    /// data, feedback, job payloads, results, journals and events) under
+    /// PROMPTSMITH_ENCRYPTION_KEY (old keys in PROMPTSMITH_ENCRYPTION_OLD_KEYS still open the rows
+    /// being re-sealed).
     RotateEncryption {
         #[command(flatten)]
         store: StoreArgs,
@@ -79,7 +81,16 @@ pub(crate) async fn keys_command(cmd: KeysCommand) -> Result<ExitCode> {
                 anyhow::bail!("set PROMPTSMITH_ENCRYPTION_KEY to the new key first (and the old one in PROMPTSMITH_ENCRYPTION_OLD_KEYS)");
             };
             let n = store.reseal_all().await?;
-            println!("re-sealed {} program states and {} datasets under key '{id}'", n.states, n.datasets);
+            println!(
+                "re-sealed {} values under key '{id}': {} program states, {} datasets, {} trial states and run \
+                 artifacts, {} evaluation and feedback values, {} job payloads, results, journals and events",
+                n.total(),
+                n.states,
+                n.datasets,
+                n.runs,
+                n.evaluations,
+                n.jobs
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
