@@ -7,10 +7,11 @@
 //! ```
 //!
 //! `predict` serves `N` predictions (default 20,000; 2,000 at concurrency 1) at concurrency 1,
-//! 16, 256 and 1,000 and reports throughput, client-side latency (p50/p99) and the latency
-//! added by promptsmith (round trip minus the time in the program, which with a 0 ms model is
-//! the model call's framework cost only), then checks that every acknowledged prediction is in
-//! the store. `jobs` submits JOBS optimization jobs at once (default 100) to WORKERS in-process
+//! 16, 256 and 1,000 and reports throughput, the client's round trip (p50/p99), the time in
+//! the server (its `Server-Timing` header: from the request's arrival at the router to the
+//! response's head, all of it promptsmith's with a 0 ms model) and the latency added by
+//! promptsmith around the program (server time minus the time in the program), then checks that
+//! every acknowledged prediction is in the store. `jobs` submits JOBS optimization jobs at once (default 100) to WORKERS in-process
 //! workers with SLOTS slots each (default 1 worker, 10 slots), reports jobs/minute, then submits
 //! past the queue limit and reports how many were turned away with 503.
 
@@ -57,6 +58,16 @@ async fn setup(url: &str) -> Store {
     store
 }
 
+/// The server's own time from its `Server-Timing: total;dur=MS` header.
+fn server_ms(headers: &reqwest::header::HeaderMap) -> f64 {
+    headers
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("dur=").nth(1))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -79,8 +90,10 @@ async fn predict_bench(url: &str, n: usize) {
     let target = format!("http://{addr}/v1/programs/add/predict");
     let before = store.count_evaluations().await.unwrap();
     let mut acknowledged = 0usize;
-    println!("| concurrency | predictions | throughput (/s) | p50 (ms) | p99 (ms) | added p50 (ms) | added p99 (ms) | errors |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| concurrency | predictions | throughput (/s) | round trip p50 / p99 (ms) | server p50 / p99 (ms) | added p50 / p99 (ms) | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for c in [1usize, 16, 256, 1000] {
         let count = if c == 1 { n / 10 } else { n };
         let client = reqwest::Client::builder().pool_max_idle_per_host(c).build().unwrap();
@@ -98,10 +111,11 @@ async fn predict_bench(url: &str, n: usize) {
                     let t = Instant::now();
                     match client.post(&target).json(&body).send().await {
                         Ok(r) if r.status().is_success() => {
+                            let server = server_ms(r.headers());
                             let v: Value = r.json().await.unwrap();
                             let rtt = t.elapsed().as_secs_f64() * 1000.0;
                             let inside = v["latency_ms"].as_f64().unwrap_or(0.0);
-                            lat.push((rtt, (rtt - inside).max(0.0)));
+                            lat.push((rtt, server, (server - inside).max(0.0)));
                         }
                         _ => errors += 1,
                     }
@@ -118,16 +132,20 @@ async fn predict_bench(url: &str, n: usize) {
         }
         let secs = started.elapsed().as_secs_f64();
         acknowledged += all.len();
-        let mut rtt: Vec<f64> = all.iter().map(|x| x.0).collect();
-        let mut added: Vec<f64> = all.iter().map(|x| x.1).collect();
-        rtt.sort_by(f64::total_cmp);
-        added.sort_by(f64::total_cmp);
+        let sorted = |f: fn(&(f64, f64, f64)) -> f64| {
+            let mut v: Vec<f64> = all.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let (rtt, server, added) = (sorted(|x| x.0), sorted(|x| x.1), sorted(|x| x.2));
         println!(
-            "| {c} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {errors} |",
+            "| {c} | {} | {:.0} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {errors} |",
             all.len(),
             all.len() as f64 / secs,
             pct(&rtt, 0.5),
             pct(&rtt, 0.99),
+            pct(&server, 0.5),
+            pct(&server, 0.99),
             pct(&added, 0.5),
             pct(&added, 0.99)
         );

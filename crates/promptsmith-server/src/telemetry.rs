@@ -19,7 +19,7 @@
 //!   label, from the LM stack's statistics at scrape time.
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
@@ -29,6 +29,8 @@ use promptsmith_store::{JobCounts, JobStatus};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// The header saying how long the server took (W3C Server Timing).
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 /// Requests, by method, route template and status.
 pub const HTTP_REQUESTS: &str = "promptsmith_http_requests_total";
 /// Request latency until the response head, by method and route template.
@@ -105,13 +107,19 @@ fn describe() {
     describe_gauge!(LM_COST, "Cost of live LM calls, USD");
 }
 
-/// The middleware: counts and times every request under its route template.
+/// The middleware: counts and times every request under its route template, and says the time
+/// in the server in a `Server-Timing: total;dur=MS` header.
 pub async fn record(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
     let method = method_label(req.method());
     let start = Instant::now();
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
+    // The time in the server (to the response's head), for clients and load tests to tell the
+    // server's share of a round trip from the network's and their own.
+    if let Ok(v) = HeaderValue::from_str(&format!("total;dur={:.3}", elapsed * 1000.0)) {
+        response.headers_mut().insert(SERVER_TIMING, v);
+    }
     let status = response.status();
     let route = route.unwrap_or_else(|| "unmatched".to_string());
     if status.is_success() {
