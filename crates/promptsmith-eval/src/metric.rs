@@ -9,6 +9,7 @@ pub use promptsmith_core::numeric;
 pub mod composite;
 pub mod ifeval;
 pub mod judge;
+pub mod quality;
 pub mod rouge;
 pub mod sets;
 pub mod spec;
@@ -38,6 +39,8 @@ pub const METRIC_IDS: &[&str] = &[
     "set_precision",
     "set_recall",
     "ifeval",
+    "judge",
+    "rubric",
 ];
 
 /// Default relative tolerance of [`NumericMatch`].
@@ -162,6 +165,10 @@ pub trait Metric: Send + Sync {
 /// - `set_f1`, `set_precision`, `set_recall`: lists compared as sets, see [`sets::SetMetric`].
 /// - `ifeval[:all|loose|loose_all]`: IFEval instruction checks on the response in `field`, see
 ///   [`ifeval::IfEvalMetric`].
+/// - `judge`: a pass/fail judge's `pass`, `confidence` and `reasoning` against the labelled
+///   `pass` (agreement 60%, calibration 20%, reasoning 20%), see [`quality::JudgeMetric`].
+/// - `rubric`: a rubric scorer's `score`, `reasoning` and `suggestions` against the reference
+///   `score` (accuracy 50%, reasoning 30%, suggestions 20%), see [`quality::RubricMetric`].
 ///
 /// When the expected value is a JSON array, each element is an acceptable answer and the best
 /// score counts.
@@ -184,6 +191,8 @@ pub fn metric_by_name(id: &str, field: &str) -> Result<Box<dyn Metric>> {
         "set_precision" => no_param(Box::new(sets::SetMetric::precision(field))),
         "set_recall" => no_param(Box::new(sets::SetMetric::recall(field))),
         "ifeval" => Ok(Box::new(ifeval::IfEvalMetric::from_param(field, param)?)),
+        "judge" => no_param(Box::new(quality::JudgeMetric)),
+        "rubric" => no_param(Box::new(quality::RubricMetric)),
         "numeric_match" => {
             let rel_tol = match param {
                 None => DEFAULT_REL_TOL,
