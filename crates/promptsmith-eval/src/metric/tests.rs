@@ -26,7 +26,7 @@ fn lookup_by_id() {
     }
     assert_eq!(
         metric_by_name("bleu", "answer").err().unwrap().to_string(),
-        "unknown metric 'bleu' (known: exact_match, numeric_match, f1, contains, regex, label_match, rouge_l, set_f1, set_precision, set_recall, ifeval)"
+        "unknown metric 'bleu' (known: exact_match, numeric_match, f1, contains, regex, label_match, rouge_l, set_f1, set_precision, set_recall, ifeval, judge, rubric)"
     );
     assert_eq!(
         metric_by_name("exact_match:x", "answer").err().unwrap().to_string(),
