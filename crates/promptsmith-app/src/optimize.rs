@@ -1,5 +1,6 @@
 //! Optimization jobs: the request, the splits, the service, registration and recording.
 
+pub mod family;
 mod record;
 mod request;
 mod service;

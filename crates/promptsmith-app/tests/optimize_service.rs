@@ -195,3 +195,54 @@ async fn bad_requests_fail_before_any_call_with_their_kind() {
     assert_eq!(err.kind, ErrorKind::Conflict);
     assert!(err.message.contains("task 'scripted'") && err.message.contains("task 'other'"), "{err}");
 }
+
+/// A family of two programs under one budget: both are checked first, each gets half of what is
+/// left, both run and the one report names them.
+#[tokio::test]
+async fn a_family_shares_one_budget_and_writes_one_report() {
+    use promptsmith_app::optimize::family::{members, FAMILY_REPORT};
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["left", "right"] {
+        let sub = dir.path().join("family").join(name);
+        std::fs::create_dir_all(sub.join("data")).unwrap();
+        let (program, data) = world(&sub);
+        std::fs::rename(program, sub.join("program.json")).unwrap();
+        let text = std::fs::read_to_string(&data).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(sub.join("data/train.jsonl"), lines[..24].join("\n") + "\n").unwrap();
+        std::fs::write(sub.join("data/test.jsonl"), lines[24..].join("\n") + "\n").unwrap();
+    }
+    let mut base = request(Path::new("unused"), Path::new("unused"));
+    base.splits = SplitRequest { val_size: Some(10), ..SplitRequest::default() };
+    let family = members(&dir.path().join("family"), &base).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let lm = stack(calls.clone(), None);
+    let budget = promptsmith_optimize::budget::Budget { max_calls: Some(400), ..Default::default() };
+    let run_dir = dir.path().join("run");
+    let service = OptimizeService::new(None);
+    let (report, outcomes) =
+        service.run_family(family, budget, &lm, &run_dir, Arc::new(NoEvents), CancellationToken::new()).await.unwrap();
+    assert_eq!(outcomes.len(), 2);
+    let names: Vec<&str> = report.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["left", "right"]);
+    assert_eq!(report.members[0].budget.max_calls, Some(200), "half of the budget for the first");
+    let second = 400 - report.members[0].spent.calls;
+    assert_eq!(report.members[1].budget.max_calls, Some(second), "the second gets all that is left");
+    assert!(report.spent.calls <= 400 && report.spent.calls as usize == calls.load(Ordering::SeqCst));
+    for m in &report.members {
+        let held = m.held_out.as_ref().unwrap();
+        assert_eq!((held.split, held.n), ("test", 6), "{m:?}");
+        assert!(m.run_dir.join("state.json").is_file());
+    }
+    assert!(run_dir.join(FAMILY_REPORT).is_file());
+    // A member that cannot run stops the family before any model call.
+    std::fs::write(dir.path().join("family/right/program.json"), "{not json").unwrap();
+    let before = calls.load(Ordering::SeqCst);
+    let family = members(&dir.path().join("family"), &base).unwrap();
+    let err = service
+        .run_family(family, budget, &lm, &dir.path().join("run2"), Arc::new(NoEvents), CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("family member 'right'"), "{}", err.message);
+    assert_eq!(calls.load(Ordering::SeqCst), before, "nothing ran");
+}

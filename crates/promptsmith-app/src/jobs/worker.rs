@@ -253,19 +253,11 @@ fn service_message(e: &AppError, id: &str) -> String {
 /// the paired test, the registration, the state, spending and how it stopped.
 fn result_json(o: &OptimizeOutcome, job: &Job) -> Value {
     let r = &o.report;
-    let (before, after) = match (&r.baseline_test, &r.final_test) {
-        (Some(b), Some(f)) => (Some(b), Some(f)),
-        _ => (r.baseline_val.as_ref(), r.final_val.as_ref()),
-    };
-    let split = if r.final_test.is_some() { "test" } else { "validation" };
-    let significance = match (before, after) {
-        (Some(b), Some(f)) if !b.scores.is_empty() && b.scores.len() == f.scores.len() => {
-            promptsmith_eval::stats::compare_paired_at(&b.scores, &f.scores, 0.95, r.seed)
-                .ok()
-                .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
-        }
-        _ => None,
-    };
+    // Result against baseline on the held-out split: a positive difference is a gain.
+    let held = crate::optimize::family::held_out(r);
+    let split = held.as_ref().map_or("validation", |h| h.split);
+    let (before, after) = (held.as_ref().map(|h| h.baseline), held.as_ref().map(|h| h.result));
+    let significance = held.and_then(|h| h.comparison).map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
     let tenant = Tenant::new(&job.tenant).unwrap_or_default();
     let registered = o.registration.as_ref().map(|reg| match reg {
         Ok(reg) => json!({
@@ -289,9 +281,9 @@ fn result_json(o: &OptimizeOutcome, job: &Job) -> Value {
         "algorithm": r.optimizer,
         "algorithms": algorithms,
         "split": split,
-        "baseline_score": before.map(|s| s.score),
-        "final_score": after.map(|s| s.score),
-        "improvement": before.zip(after).map(|(b, f)| f.score - b.score),
+        "baseline_score": before,
+        "final_score": after,
+        "improvement": before.zip(after).map(|(b, f)| f - b),
         "baseline_val": r.baseline_val.as_ref().map(|s| s.score),
         "final_val": r.final_val.as_ref().map(|s| s.score),
         "significance": significance,
