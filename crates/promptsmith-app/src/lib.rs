@@ -12,6 +12,7 @@ pub mod datasets;
 pub mod error;
 pub mod eval;
 pub mod events;
+pub mod experiments;
 pub mod ids;
 pub mod jobs;
 pub mod keys;

@@ -5,10 +5,13 @@
 //! row is stored, so every acknowledged prediction is in the store.
 
 use crate::error::{AppError, Result};
+use crate::experiments::{assign, CHALLENGER, CONTROL};
 use crate::tenant::Tenant;
 use promptsmith_core::{Example, LanguageModel, Module, Program};
 use promptsmith_lm::LmConfig;
-use promptsmith_store::{Feedback, FeedbackInput, NewEvaluation, ProgramRef, Store, VersionSelector, PRODUCTION};
+use promptsmith_store::{
+    Experiment, Feedback, FeedbackInput, NewEvaluation, ProgramRef, Store, VersionSelector, PRODUCTION,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -54,6 +57,20 @@ pub struct PredictResponse {
     pub completion_tokens: u64,
     /// Cost at the configured prices.
     pub cost_usd: f64,
+    /// The experiment that routed it, when the program runs one and no version was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Served>,
+}
+
+/// How an experiment routed a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Served {
+    /// The experiment.
+    pub id: String,
+    /// `control` or `challenger`.
+    pub arm: String,
+    /// `sticky` (from the caller key) or `random` (no key given).
+    pub assignment: String,
 }
 
 /// Feedback on a prediction.
@@ -77,12 +94,15 @@ pub struct FeedbackRequest {
 type Pending = (NewEvaluation, oneshot::Sender<Result<i64>>);
 /// Resolved references: when, which version, the program.
 type ProgramCache = Arc<Mutex<HashMap<String, (Instant, i64, Arc<Program>)>>>;
+/// Each program's running experiment (none: it runs none), looked up at most once a second.
+type ExperimentCache = Arc<Mutex<HashMap<String, (Instant, Option<Experiment>)>>>;
 
 /// Runs and stores predictions.
 #[derive(Debug, Clone)]
 pub struct PredictService {
     store: Store,
     programs: ProgramCache,
+    experiments: ExperimentCache,
     writer: mpsc::Sender<Pending>,
 }
 
@@ -91,7 +111,7 @@ impl PredictService {
     pub fn new(store: Store) -> Self {
         let (writer, rx) = mpsc::channel::<Pending>(BATCH * 8);
         tokio::spawn(write_loop(store.clone(), rx));
-        Self { store, programs: Arc::default(), writer }
+        Self { store, programs: Arc::default(), experiments: Arc::default(), writer }
     }
 
     /// The registered version `selector` of `tenant`'s `name`, cached for a second.
@@ -124,7 +144,16 @@ impl PredictService {
         lm: &dyn LanguageModel,
         pricing: &LmConfig,
     ) -> Result<PredictResponse> {
-        let (version, program) = self.resolve(tenant, name, req.version.as_deref()).await?;
+        // Without an explicit version, a running experiment picks the arm.
+        let routed = match &req.version {
+            Some(_) => None,
+            None => self.route(tenant, name, req.caller_key.as_deref()).await?,
+        };
+        let selector = match &routed {
+            Some((_, version)) => Some(version.to_string()),
+            None => req.version.clone(),
+        };
+        let (version, program) = self.resolve(tenant, name, selector.as_deref()).await?;
         check_inputs(&program, name, &req.inputs)?;
         let started = Instant::now();
         let result = program.forward(lm, &Example::from_inputs(req.inputs.clone())).await;
@@ -152,6 +181,8 @@ impl PredictService {
             cost_usd,
             metadata: Some(json!({"source": "predict", "caller_key": req.caller_key})),
             created_at: None,
+            experiment_id: routed.as_ref().map(|(s, _)| s.id.clone()),
+            arm: routed.as_ref().map(|(s, _)| s.arm.clone()),
         };
         let id = self.store_row(row).await?;
         if let Some(e) = error {
@@ -166,7 +197,38 @@ impl PredictService {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cost_usd,
+            experiment: routed.map(|(s, _)| s),
         })
+    }
+
+    /// The arm and version a running experiment of `name` serves `caller` (none without one).
+    async fn route(&self, tenant: &Tenant, name: &str, caller: Option<&str>) -> Result<Option<(Served, i64)>> {
+        let program = tenant.qualify(name)?;
+        let cached = self
+            .experiments
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&program).filter(|(at, _)| at.elapsed() < ALIAS_TTL).map(|(_, e)| e.clone()));
+        let running = match cached {
+            Some(e) => e,
+            None => {
+                let e = self.store.running_experiment(&program).await?;
+                if let Ok(mut c) = self.experiments.lock() {
+                    c.insert(program, (Instant::now(), e.clone()));
+                }
+                e
+            }
+        };
+        let Some(e) = running else { return Ok(None) };
+        let (arm, assignment) = match caller {
+            Some(key) => (assign(&e.spec.id, key, e.spec.traffic), "sticky"),
+            None => {
+                let challenger = rand::random::<f64>() < e.spec.traffic;
+                (if challenger { CHALLENGER } else { CONTROL }, "random")
+            }
+        };
+        let version = if arm == CHALLENGER { e.spec.challenger_version } else { e.spec.control_version };
+        Ok(Some((Served { id: e.spec.id, arm: arm.into(), assignment: assignment.into() }, version)))
     }
 
     async fn store_row(&self, row: NewEvaluation) -> Result<i64> {

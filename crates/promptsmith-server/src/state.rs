@@ -3,6 +3,7 @@
 
 use crate::audit::AuditLog;
 use crate::limit::RateLimiter;
+use promptsmith_app::experiments::ExperimentService;
 use promptsmith_app::jobs::JobService;
 use promptsmith_app::predict::PredictService;
 use promptsmith_lm::LmStack;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub jobs: JobService,
     /// Predictions and feedback.
     pub predict: PredictService,
+    /// A/B experiments.
+    pub experiments: ExperimentService,
     /// The models.
     pub lm: Arc<LmStack>,
     /// Settings.
@@ -57,6 +60,7 @@ impl AppState {
     pub fn new(store: Store, jobs: JobService, lm: Arc<LmStack>, settings: ServerSettings) -> Self {
         Self {
             predict: PredictService::new(store.clone()),
+            experiments: ExperimentService::new(store.clone()),
             audit: AuditLog::start(store.clone()),
             limiter: RateLimiter::new(settings.rate_limit_per_s),
             store,

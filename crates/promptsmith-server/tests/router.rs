@@ -404,3 +404,67 @@ async fn websocket_answers_404_for_other_tenants_before_the_upgrade() {
     let (s, v) = call(&w, "GET", &format!("/ws/optimizations/{id}"), Some(&a), None).await;
     assert!(s.is_client_error() && kind(&v) == "websocket_required", "{s} {v}");
 }
+
+/// An experiment end to end through the router: started on two versions, a second one for the
+/// same program refused (409), predictions routed sticky per caller key (random without one)
+/// and recorded with their arm, feedback ratings deciding it with the always-valid test, after
+/// which traffic goes back to the control and stopping it answers 409.
+#[tokio::test]
+async fn experiments_route_sticky_by_caller_and_decide_on_feedback() {
+    let w = world(ServerSettings::default()).await;
+    // Version 2 shows two demos, so the scripted model answers every question right.
+    let spec = promptsmith_core::ProgramSpec::parse(&common::spec_json().to_string(), false, "test").unwrap();
+    let mut state = spec.build("test").unwrap().state();
+    let demo = |q: &str, a: i64| serde_json::from_value(json!({"question": q, "answer": a})).unwrap();
+    state.predictors.get_mut("solve").unwrap().demos = vec![demo("What is 1 + 1?", 2), demo("What is 3 + 4?", 7)];
+    let v2 = w.store.register_version(&promptsmith_store::NewVersion::new("add", spec, state, "tester")).await.unwrap();
+    let body = json!({"program": "add", "challenger": v2.version.to_string(), "traffic": 0.5, "min_samples": 15});
+    let (s, exp) = call(&w, "POST", "/v1/experiments", None, Some(body.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{exp}");
+    assert_eq!((exp["decision"].as_str(), exp["control"]["version"].as_i64()), (Some("continue"), Some(1)));
+    let id = exp["id"].as_str().unwrap().to_string();
+    let (s, again) = call(&w, "POST", "/v1/experiments", None, Some(body)).await;
+    assert_eq!((s, kind(&again)), (StatusCode::CONFLICT, "conflict"), "{again}");
+    let bad = json!({"program": "add", "challenger": "production"});
+    let (s, same) = call(&w, "POST", "/v1/experiments", None, Some(bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{same}");
+
+    let mut arms = std::collections::HashMap::new();
+    for i in 0..80 {
+        let caller = format!("user{}", i % 40);
+        // Odd first numbers: the control (no demos) is wrong, the challenger right.
+        let a = 2 * (i % 25) + 1;
+        let q = json!({"inputs": {"question": format!("What is {a} + 2?")}, "caller_key": caller});
+        let (s, p) = call(&w, "POST", "/v1/programs/add/predict", None, Some(q)).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        let arm = p["experiment"]["arm"].as_str().unwrap().to_string();
+        assert_eq!(p["experiment"]["assignment"], "sticky");
+        assert_eq!(p["version"], if arm == "challenger" { v2.version } else { 1 }, "{p}");
+        assert_eq!(arms.entry(caller).or_insert_with(|| arm.clone()), &arm, "a caller keeps its arm");
+        let right = p["outputs"]["answer"] == a + 2;
+        let fb = json!({"score": if right { 1.0 } else { 0.0 }});
+        let path = format!("/v1/predictions/{}/feedback", p["prediction_id"]);
+        assert_eq!(call(&w, "POST", &path, None, Some(fb)).await.0, StatusCode::CREATED);
+    }
+    let anonymous = json!({"inputs": {"question": "What is 2 + 2?"}});
+    let (_, p) = call(&w, "POST", "/v1/programs/add/predict", None, Some(anonymous.clone())).await;
+    assert_eq!(p["experiment"]["assignment"], "random", "{p}");
+
+    let (s, st) = call(&w, "GET", &format!("/v1/experiments/{id}"), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{st}");
+    assert_eq!(st["challenger"]["mean"], 1.0, "{st}");
+    assert_eq!(st["control"]["mean"], 0.0, "{st}");
+    assert!(st["control"]["n"].as_u64().unwrap() >= 15 && st["challenger"]["n"].as_u64().unwrap() >= 15, "{st}");
+    assert_eq!(
+        (st["decision"].as_str(), st["deployment_recommended"].as_bool()),
+        (Some("challenger_wins"), Some(true))
+    );
+    assert_eq!(st["status"], "completed");
+    assert!(st["p_value"].as_f64().unwrap() < 0.05 && st["difference"]["lower"].as_f64().unwrap() > 0.0, "{st}");
+    // Ended: predictions are no longer routed (after the one-second cache), stopping is refused.
+    let (s, stop) = call(&w, "POST", &format!("/v1/experiments/{id}/stop"), None, None).await;
+    assert_eq!((s, kind(&stop)), (StatusCode::CONFLICT, "conflict"), "{stop}");
+    let (_, list) = call(&w, "GET", "/v1/experiments", None, None).await;
+    assert_eq!(list["experiments"][0]["id"], id.as_str());
+    assert_eq!(call(&w, "GET", "/v1/experiments/exp_nope", None, None).await.0, StatusCode::NOT_FOUND);
+}

@@ -59,6 +59,8 @@ fn row(i: i64, rows: i64) -> NewEvaluation {
         metadata: Some(json!({"model": "qwen2.5-coder-0.5b", "seed": 7})),
         // Rows arrive in time order over the span.
         created_at: Some(T0 + i * (SPAN_DAYS * DAY_MS) / rows),
+        experiment_id: None,
+        arm: None,
     }
 }
 

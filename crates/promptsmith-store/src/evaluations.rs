@@ -19,8 +19,8 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 const EVAL_COLUMNS: &str = "program, version, run_id, example_index, inputs_json, outputs_json, labels_json, score, \
      metrics_json, judge_reasoning, error, latency_ms, prompt_tokens, completion_tokens, cost_usd, metadata_json, \
-     created_at";
-const EVAL_COLUMN_COUNT: usize = 17;
+     created_at, experiment_id, arm";
+const EVAL_COLUMN_COUNT: usize = 19;
 
 /// One evaluation to store.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -59,6 +59,12 @@ pub struct NewEvaluation {
     pub metadata: Option<Value>,
     /// When it happened (Unix ms); `None`: now.
     pub created_at: Option<i64>,
+    /// The experiment that routed it, for a prediction served in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+    /// Its arm there: `control` or `challenger`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
 }
 
 /// A stored evaluation.
@@ -100,6 +106,12 @@ pub struct Evaluation {
     pub cost_usd: f64,
     /// Free-form metadata.
     pub metadata: Option<Value>,
+    /// The experiment that routed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
+    /// Its arm there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
 }
 
 /// A filter over stored evaluations. Every field narrows the result; results come newest first.
@@ -219,6 +231,8 @@ pub(crate) fn evaluation_from_row(r: &impl RowExt, keyring: &Keyring) -> Result<
         completion_tokens: r.i64("completion_tokens")?,
         cost_usd: r.f64("cost_usd")?,
         metadata: opt_parse(r.opt_string("metadata_json")?, "evaluation metadata")?,
+        experiment_id: r.opt_string("experiment_id")?,
+        arm: r.opt_string("arm")?,
     })
 }
 
@@ -391,6 +405,8 @@ fn result_row(program: &str, metric: &str, r: ExampleResult, options: &RecordOpt
         completion_tokens: r.usage.completion_tokens as i64,
         metadata: options.metadata.clone(),
         created_at: Some(now),
+        experiment_id: None,
+        arm: None,
     }
 }
 
@@ -438,6 +454,8 @@ fn row_args(e: &NewEvaluation, at: i64, keyring: &Keyring, out: &mut Vec<Arg>) -
     out.push(Arg::F(e.cost_usd));
     out.push(Arg::OS(opt_json(&e.metadata, "evaluation metadata")?));
     out.push(Arg::I(at));
+    out.push(Arg::OS(e.experiment_id.clone()));
+    out.push(Arg::OS(e.arm.clone()));
     Ok(())
 }
 
@@ -710,10 +728,10 @@ mod tests {
     fn insert_sql_numbers_placeholders_row_by_row() {
         let sql = insert_sql(2, true);
         assert!(sql.contains("($1, $2,"), "{sql}");
-        assert!(sql.contains("$17), ($18,"), "{sql}");
-        assert!(sql.ends_with("$34) RETURNING id"), "{sql}");
+        assert!(sql.contains("$19), ($20,"), "{sql}");
+        assert!(sql.ends_with("$38) RETURNING id"), "{sql}");
         let sql = insert_sql(2, false);
-        assert_eq!(sql.matches('?').count(), 34);
+        assert_eq!(sql.matches('?').count(), 38);
         assert!(!sql.contains('$'));
     }
 

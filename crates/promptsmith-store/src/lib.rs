@@ -14,7 +14,8 @@
 //! - [`runs`]: runs, trials, candidate lineage, artifacts, JSON export.
 //! - [`snapshots`]: performance history, trend and degradation detection.
 //! - [`jobs`]: the service's durable job queue with leases, call journals and event logs;
-//!   [`datasets`]: uploaded datasets; [`keys`]: API keys (hashed) and the audit log.
+//!   [`datasets`]: uploaded datasets; [`keys`]: API keys (hashed) and the audit log;
+//!   [`experiments`]: A/B experiments and their arms' totals.
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -25,6 +26,7 @@ pub mod diff;
 pub mod error;
 pub mod evaluations;
 pub mod events;
+pub mod experiments;
 pub mod feedback;
 pub mod jobs;
 pub mod keys;
@@ -41,6 +43,7 @@ pub use diff::{diff_versions, VersionDiff};
 pub use error::{Result, StoreError};
 pub use evaluations::{EvalQuery, EvalSample, Evaluation, NewEvaluation, RecordOptions, VersionStats};
 pub use events::RunEvent;
+pub use experiments::{ArmTotals, Experiment, NewExperiment};
 pub use feedback::{Feedback, FeedbackExample, FeedbackInput, FeedbackStats, FeedbackStatus, ReviewItem};
 pub use jobs::{Job, JobCounts, JobEvent, JobQuery, JobStatus, NewJob};
 pub use keys::{ApiKey, AuditEntry, Role};

@@ -402,3 +402,31 @@ fn reading_commands_create_no_store() {
     let err = fails(&run_in(&["registry", "show", "nosuch"]));
     assert!(err.contains("no program named 'nosuch'"), "{err}");
 }
+
+#[test]
+fn experiment_commands_start_read_and_stop_one_per_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("store.db").display());
+    let s1 = state_file(dir.path(), "s1.json", "Solve it.", json!([]));
+    let s2 = state_file(dir.path(), "s2.json", "Solve it step by step.", json!([]));
+    ok(&ps(&db, &["registry", "register", "math", "--program", SPEC, "--state", &s1, "--alias", "production"]));
+    ok(&ps(&db, &["registry", "register", "math", "--program", SPEC, "--state", &s2]));
+    let started: Value = serde_json::from_str(&ok(&ps(
+        &db,
+        &["experiment", "start", "--program", "math", "--challenger", "2", "--traffic", "0.2", "--json"],
+    )))
+    .unwrap();
+    let id = started["id"].as_str().unwrap();
+    assert_eq!((started["control"]["version"].as_i64(), started["challenger"]["version"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(started["decision"], "continue");
+    let again = fails(&ps(&db, &["experiment", "start", "--program", "math", "--challenger", "2"]));
+    assert!(again.contains("already has a running experiment"), "{again}");
+    let status = ok(&ps(&db, &["experiment", "status", id]));
+    assert!(status.contains("decision:   continue") && status.contains("not yet"), "{status}");
+    assert!(ok(&ps(&db, &["experiment", "stop", id])).contains("decision:   stopped"));
+    assert!(ok(&ps(&db, &["experiment", "list"])).contains(&format!("{id}\tmath\t1 vs 2\tstopped\tstopped")));
+    let unknown = fails(&ps(&db, &["experiment", "status", "exp_nope"]));
+    assert!(unknown.contains("no experiment 'exp_nope'"), "{unknown}");
+    let bad = fails(&ps(&db, &["experiment", "start", "--program", "math", "--challenger", "2", "--traffic", "1.5"]));
+    assert!(bad.contains("traffic 1.5"), "{bad}");
+}

@@ -95,6 +95,13 @@ pub(super) struct ParameterInfo {
     pub(super) default: Value,
 }
 
+/// `GET /v1/experiments`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ExperimentList {
+    /// Newest first.
+    pub(super) experiments: Vec<promptsmith_app::experiments::ExperimentView>,
+}
+
 /// `GET /v1/audit`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct AuditLog {

@@ -3,6 +3,7 @@
 
 mod bodies;
 mod datasets;
+mod experiments;
 mod gateway;
 mod jobs;
 mod openapi;
@@ -45,6 +46,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/programs/{name}/predict", post(serving::predict))
         .route("/v1/predictions/{id}/feedback", post(serving::feedback))
         .route("/v1/chat/completions", post(gateway::chat_completions))
+        .route("/v1/experiments", post(experiments::start).get(experiments::list))
+        .route("/v1/experiments/{id}", get(experiments::get))
+        .route("/v1/experiments/{id}/stop", post(experiments::stop))
         .fallback(system::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware))
         // Outside the keys' middleware, so refused requests are counted too.

@@ -3,7 +3,7 @@
 //! The error responses every operation can give are added in one place ([`StandardErrors`]).
 
 use super::bodies::ErrorBody;
-use super::{datasets, gateway, jobs, programs, serving, system};
+use super::{datasets, experiments, gateway, jobs, programs, serving, system};
 use axum::Json;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         programs::list, programs::show, programs::versions, programs::version, programs::diff,
         programs::alias_log, programs::set_alias, programs::activate, programs::rollback,
         serving::predict, serving::feedback, gateway::chat_completions,
+        experiments::start, experiments::list, experiments::get, experiments::stop,
     ),
     components(schemas(ErrorBody)),
     modifiers(&StandardErrors),
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         (name = "datasets", description = "Stored datasets"),
         (name = "programs", description = "The registry: versions, aliases, rollback"),
         (name = "serving", description = "Predictions, feedback and the OpenAI-compatible gateway"),
+        (name = "experiments", description = "A/B experiments with always-valid statistics"),
         (name = "system", description = "Health, readiness, metrics and the audit log"),
     )
 )]

@@ -4,6 +4,7 @@ mod compare;
 mod data;
 mod dspy;
 mod eval;
+mod experiment;
 mod feedback;
 mod history;
 mod keys;
@@ -63,6 +64,9 @@ pub(crate) enum Command {
     /// API keys for the service, and encryption key rotation.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// A/B experiments of a challenger version against the control on the server's traffic.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
 }
 
 /// Runs one subcommand.
@@ -83,6 +87,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Serve(a) => serve::serve(*a, lm).await,
         Command::Worker(a) => serve::worker(a, lm).await,
         Command::Keys(c) => keys::keys_command(c).await,
+        Command::Experiment(c) => experiment::experiment(c).await,
     }
 }
 
