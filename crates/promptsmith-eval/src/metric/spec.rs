@@ -108,7 +108,8 @@ impl MetricSpec {
 
     /// The label fields this spec reads from each example when it scores output `field` (checked
     /// before any model call): the compared field (its own `field` when it names one), IFEval's
-    /// instruction list and kwargs, nothing for a fixed regex without a capture group.
+    /// instruction list and kwargs, `pass` for `judge`, `score` for `rubric`, nothing for a fixed
+    /// regex without a capture group.
     pub fn required_labels(&self, field: &str) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(id) = &self.metric {
@@ -116,6 +117,9 @@ impl MetricSpec {
             let f = self.field.clone().unwrap_or_else(|| field.to_string());
             match base {
                 "ifeval" => out.extend(["instruction_id_list".to_string(), "kwargs".to_string()]),
+                // The evaluators' metrics read fixed labels, whatever the compared field.
+                "judge" => out.push("pass".into()),
+                "rubric" => out.push("score".into()),
                 "regex" if param.is_some_and(|p| !p.contains('(')) => {}
                 _ => out.push(f),
             }

@@ -129,3 +129,10 @@ fn label_match_normalizes_labels() {
         assert_eq!(r.score, want, "{got}: {r:?}");
     }
 }
+
+#[test]
+fn the_evaluator_metrics_need_their_fixed_labels() {
+    assert_eq!(yaml("metric: judge").required_labels("confidence"), ["pass"]);
+    assert_eq!(yaml("metric: rubric").required_labels("suggestions"), ["score"]);
+    assert_eq!(yaml("metric: exact_match").required_labels("answer"), ["answer"]);
+}
