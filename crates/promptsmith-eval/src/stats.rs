@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use statrs::function::factorial::ln_binomial;
 
+pub mod multiple;
 mod nonparametric;
 mod power;
 pub mod sequential;
