@@ -423,6 +423,7 @@ async fn experiments_route_sticky_by_caller_and_decide_on_feedback() {
     assert_eq!(s, StatusCode::CREATED, "{exp}");
     assert_eq!((exp["decision"].as_str(), exp["control"]["version"].as_i64()), (Some("continue"), Some(1)));
     let id = exp["id"].as_str().unwrap().to_string();
+    assert_eq!(exp["monitoring_url"], format!("/v1/experiments/{id}"));
     let (s, again) = call(&w, "POST", "/v1/experiments", None, Some(body)).await;
     assert_eq!((s, kind(&again)), (StatusCode::CONFLICT, "conflict"), "{again}");
     let bad = json!({"program": "add", "challenger": "production"});

@@ -95,6 +95,16 @@ pub(super) struct ParameterInfo {
     pub(super) default: Value,
 }
 
+/// A started experiment and where to watch it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct StartedExperiment {
+    /// Its status.
+    #[serde(flatten)]
+    pub(super) experiment: promptsmith_app::experiments::ExperimentView,
+    /// `GET` it for the live statistics and decision.
+    pub(super) monitoring_url: String,
+}
+
 /// `GET /v1/experiments`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct ExperimentList {

@@ -3,7 +3,7 @@
 //!
 //! [`ExperimentService`]: promptsmith_app::experiments::ExperimentService
 
-use super::bodies::{ErrorBody, ExperimentList};
+use super::bodies::{ErrorBody, ExperimentList, StartedExperiment};
 use crate::error::ApiResult;
 use crate::extract::{Json, Query};
 use crate::state::AppState;
@@ -16,15 +16,17 @@ use serde::Deserialize;
 
 /// Starts an experiment: 201 with its status.
 #[utoipa::path(post, path = "/v1/experiments", tag = "experiments", request_body = ExperimentRequest,
-    responses((status = 201, body = ExperimentView),
+    responses((status = 201, body = StartedExperiment),
         (status = 409, description = "The program already runs an experiment", body = ErrorBody)))]
 pub(super) async fn start(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     Json(req): Json<ExperimentRequest>,
-) -> ApiResult<(StatusCode, axum::Json<ExperimentView>)> {
+) -> ApiResult<(StatusCode, axum::Json<StartedExperiment>)> {
     who.require(Role::Admin)?;
-    Ok((StatusCode::CREATED, axum::Json(state.experiments.start(&who.tenant, &req).await?)))
+    let experiment = state.experiments.start(&who.tenant, &req).await?;
+    let monitoring_url = format!("/v1/experiments/{}", experiment.id);
+    Ok((StatusCode::CREATED, axum::Json(StartedExperiment { experiment, monitoring_url })))
 }
 
 /// Paging.
