@@ -42,3 +42,40 @@ fn the_judges_and_the_rubric_scorer_plan_without_a_model() {
     }
     plans("examples/rubric", "rubric");
 }
+
+#[test]
+fn the_four_judges_plan_as_one_family() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--lm-base-url",
+        "http://127.0.0.1:9",
+        "optimize",
+        "--program",
+        "examples/judges",
+        "--metric",
+        "judge",
+        "--auto",
+        "light",
+        "--max-calls",
+        "2000",
+        "--no-store",
+        "--dry-run",
+    ];
+    let out = promptsmith(&args, tmp.path());
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    for judge in ["faithfulness", "minimality", "relevance", "safety"] {
+        assert!(stdout.contains(&format!("== {judge} (examples/judges/{judge}/program.json)")), "{stdout}");
+    }
+    assert!(stdout.contains("the family shares one budget"), "{stdout}");
+    // A member without its training data, or a directory without members, is refused with the
+    // reason before anything runs.
+    let out = promptsmith(&["optimize", "--program", "examples", "--metric", "judge", "--dry-run"], tmp.path());
+    let (_, err) = text(&out);
+    assert!(!out.status.success() && err.contains("member 'gsm8k' has no data/train.jsonl"), "{err}");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = promptsmith(&["optimize", "--program", empty.to_str().unwrap(), "--dry-run"], tmp.path());
+    let (_, err) = text(&out);
+    assert!(!out.status.success() && err.contains("no subdirectory holds a program.json"), "{err}");
+}

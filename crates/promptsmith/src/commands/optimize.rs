@@ -2,6 +2,9 @@
 //!
 //! The flags become a [`promptsmith_app::OptimizeRequest`] and the job runs in
 //! [`promptsmith_app::OptimizeService`]; this module parses, shows progress and prints.
+//! `--program DIR` optimizes a prompt family ([`family`]).
+
+mod family;
 
 use crate::lm_setup::{build_lm, LmArgs};
 use anyhow::{bail, Result};
@@ -183,7 +186,9 @@ pub(crate) enum AutoPreset {
 /// Arguments of `optimize`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct OptimizeArgs {
-    /// Program spec file (JSON or YAML).
+    /// Program spec file (JSON or YAML), or a directory of program directories (a prompt
+    /// family: each `*/program.json` with its `data/train.jsonl` and optional `data/val.jsonl`,
+    /// `data/test.jsonl`, all optimized with these settings under one shared budget).
     #[arg(long, required_unless_present = "resume")]
     program: Option<PathBuf>,
     /// Start from this program state instead of the program's own instructions and demos.
@@ -191,7 +196,8 @@ pub(crate) struct OptimizeArgs {
     state: Option<PathBuf>,
     /// Training data (and the pool validation/test examples are drawn from when no
     /// --val-data/--test-data is given): a dataset name, spec file or data file (see `eval --help`).
-    #[arg(long = "data", required_unless_present = "resume")]
+    /// Not needed for a family (each member's data is in its directory).
+    #[arg(long = "data")]
     data_spec: Option<String>,
     /// An input column of a data file: COLUMN or COLUMN=FIELD (repeatable).
     #[arg(long = "input", value_name = "COLUMN[=FIELD]")]
@@ -513,6 +519,10 @@ pub(crate) async fn optimize(args: OptimizeArgs, lm_args: LmArgs) -> Result<Exit
             }
             (request, dir.clone())
         }
+        None if args.program.as_deref().is_some_and(Path::is_dir) => {
+            let dir = args.program.clone().unwrap_or_default();
+            return family::optimize_family(&args, &lm_args, &service, &dir).await;
+        }
         None => {
             let (Some(program), Some(data)) = (&args.program, &args.data_spec) else {
                 bail!("--program and --data are required (or --resume RUN_DIR)");
@@ -628,6 +638,19 @@ fn print_lineage(details: &serde_json::Value) {
     }
 }
 
+/// The paired test of the result against the program as written on the held-out test split
+/// (the comparison the registry's promotion decision makes on validation:
+/// [`compare_paired_at`](promptsmith_eval::stats::compare_paired_at) at 95%, McNemar for 0/1
+/// scores, else Wilcoxon), as a one-line verdict; `None` without per-example test scores.
+fn test_verdict(report: &RunReport) -> Option<String> {
+    let (baseline, result) = (report.baseline_test.as_ref()?, report.final_test.as_ref()?);
+    if baseline.scores.is_empty() || baseline.scores.len() != result.scores.len() {
+        return None;
+    }
+    let cmp = promptsmith_eval::stats::compare_paired_at(&result.scores, &baseline.scores, 0.95, report.seed).ok()?;
+    Some(cmp.verdict("the result", "the program as written"))
+}
+
 fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path) {
     println!("{} finished in {:.1}s, {} trials", report.optimizer, report.wall_seconds, report.trials.len());
     println!("validation: {} -> {}", pct(report.baseline_val.as_ref()), pct(report.final_val.as_ref()));
@@ -641,6 +664,9 @@ fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path
     }
     if report.final_test.is_some() {
         println!("test:       {} -> {}", pct(report.baseline_test.as_ref()), pct(report.final_test.as_ref()));
+        if let Some(verdict) = test_verdict(report) {
+            println!("paired test on the test split: {verdict}");
+        }
     }
     let s = &report.spent;
     println!(
@@ -666,4 +692,72 @@ fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path
     }
     println!("optimized state: {}", out.unwrap_or(state).display());
     println!("run: {} (resume with --resume {})", dir.display(), dir.display());
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use promptsmith_optimize::budget::Spend;
+
+    fn split(scores: &[f64]) -> SplitScore {
+        SplitScore {
+            score: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
+            n: scores.len(),
+            scores: scores.to_vec(),
+        }
+    }
+
+    fn report(baseline: Option<SplitScore>, result: Option<SplitScore>) -> RunReport {
+        RunReport {
+            optimizer: "mipro".into(),
+            params: serde_json::Value::Null,
+            seed: 0,
+            sizes: (0, 0, result.as_ref().map_or(0, |s| s.n)),
+            baseline_val: None,
+            final_val: None,
+            baseline_test: baseline,
+            final_test: result,
+            state_hash: String::new(),
+            trials: Vec::new(),
+            spent: Spend::default(),
+            live_calls: 0,
+            wall_seconds: 0.0,
+            stopped: None,
+            details: serde_json::Value::Null,
+            warnings: Vec::new(),
+            rejected: None,
+        }
+    }
+
+    /// 0/1 scores: the baseline right on the first `a` of `n`, the result on the first `b`.
+    fn firsts(right: usize, n: usize) -> Vec<f64> {
+        (0..n).map(|i| if i < right { 1.0 } else { 0.0 }).collect()
+    }
+
+    #[test]
+    fn the_test_split_gets_the_paired_test_of_result_against_baseline() {
+        // 20 examples: the result gains 10 and loses none, so McNemar's exact p = 2 / 2^10.
+        let r = report(Some(split(&firsts(2, 20))), Some(split(&firsts(12, 20))));
+        let v = test_verdict(&r).unwrap();
+        assert!(v.starts_with("the result is better than the program as written by 50.0 points (95% CI"), "{v}");
+        assert!(v.contains("McNemar's exact test p = 0.002 < 0.05"), "{v}");
+        // Two gained, one lost: not significant, and the verdict says so.
+        let mut result = firsts(4, 20);
+        result[0] = 0.0;
+        let v = test_verdict(&report(Some(split(&firsts(2, 20))), Some(split(&result)))).unwrap();
+        assert!(v.starts_with("No significant difference (McNemar's exact test p = 1.000 >= 0.05)"), "{v}");
+        // The program as written kept: the same scores on both sides.
+        let v = test_verdict(&report(Some(split(&firsts(2, 20))), Some(split(&firsts(2, 20))))).unwrap();
+        assert_eq!(v, "No difference: the result and the program as written score the same on all 20 examples.");
+    }
+
+    #[test]
+    fn no_verdict_without_paired_test_scores() {
+        assert_eq!(test_verdict(&report(None, None)), None);
+        // A report written before per-example scores were kept.
+        let bare = |score| Some(SplitScore { score, n: 20, scores: Vec::new() });
+        assert_eq!(test_verdict(&report(bare(0.1), bare(0.3))), None);
+        assert_eq!(test_verdict(&report(Some(split(&firsts(2, 20))), Some(split(&firsts(2, 10))))), None);
+    }
 }
