@@ -53,6 +53,13 @@ pub struct ExperimentRequest {
     /// Significance level, valid at every look (default 0.05).
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// When the challenger wins, start a gradual rollout of it at once (default true).
+    #[serde(default = "yes")]
+    pub auto_rollout: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn production() -> String {
@@ -227,7 +234,7 @@ pub struct ExperimentView {
     pub ended_at: Option<String>,
 }
 
-fn arm_view(version: i64, t: &ArmTotals) -> ArmView {
+pub(crate) fn arm_view(version: i64, t: &ArmTotals) -> ArmView {
     let stats = ArmStats { n: t.n.max(0) as u64, sum: t.sum, sum_sq: t.sum_sq };
     let mean = (stats.n > 0).then(|| stats.mean());
     let interval = (stats.n > 1).then(|| {
@@ -298,7 +305,9 @@ impl ExperimentService {
             challenger_version: challenger,
             traffic: req.traffic,
             metric: req.metric.clone(),
-            settings: json!({"rules": rules, "control": req.control, "challenger": req.challenger}),
+            settings: json!({"rules": rules, "control": req.control, "challenger": req.challenger,
+                "auto_rollout": req.auto_rollout}),
+            kind: "experiment".into(),
         };
         let e = self.store.insert_experiment(&new).await.map_err(|e| rename(e.into(), &new.program, &req.program))?;
         self.view(tenant, e, promptsmith_core::clock::now_ms()).await
@@ -361,6 +370,7 @@ impl ExperimentService {
             "running" if decision != Decision::Continue => {
                 if self.store.end_experiment(&e.spec.id, "completed", decision.as_str()).await? {
                     e = self.store.experiment(&e.spec.id).await?;
+                    self.ended(tenant, &e, decision, cs.as_ref(), &rules, now).await;
                 }
             }
             "running" => {}
@@ -386,6 +396,49 @@ impl ExperimentService {
             created_at: promptsmith_core::clock::rfc3339(e.created_at),
             ended_at: e.ended_at.map(promptsmith_core::clock::rfc3339),
         })
+    }
+}
+
+impl ExperimentService {
+    /// After a decision: the `experiment.result` event, and the rollout of a winner.
+    async fn ended(
+        &self,
+        tenant: &Tenant,
+        e: &Experiment,
+        decision: Decision,
+        cs: Option<&SequentialInterval>,
+        rules: &StoppingRules,
+        now: i64,
+    ) {
+        let winner = match decision {
+            Decision::ChallengerWins => Some(CHALLENGER),
+            Decision::ControlWins => Some(CONTROL),
+            _ => None,
+        };
+        let p = cs.map(|cs| always_valid_p(cs, planned_mixing(rules)));
+        let data = json!({
+            "experiment_id": e.spec.id,
+            "optimization_id": e.spec.settings.get("optimization_id"),
+            "program": tenant.unqualify(&e.spec.program).unwrap_or(&e.spec.program),
+            "decision": decision.as_str(),
+            "winner": winner,
+            "confidence": p.map(|p| 1.0 - p),
+            "deployment_recommended": decision == Decision::ChallengerWins,
+        });
+        crate::webhooks::emit(&self.store, tenant.name(), "experiment.result", data, now).await;
+        let auto = e.spec.settings.get("auto_rollout").and_then(|v| v.as_bool()).unwrap_or(false);
+        if decision == Decision::ChallengerWins && auto {
+            let rollouts = crate::rollout::RolloutService::new(self.store.clone());
+            if let Err(err) = rollouts.start_after(tenant, e, now).await {
+                tracing::warn!(experiment = %e.spec.id, error = %err, "the winner's rollout did not start");
+            }
+        }
+    }
+
+    /// Decides a running experiment at time `now` (the scheduled pass); the decision.
+    pub async fn decide_at(&self, e: Experiment, now: i64) -> Result<Decision> {
+        let tenant = Tenant::new(&e.spec.tenant)?;
+        Ok(self.view(&tenant, e, now).await?.decision)
     }
 }
 

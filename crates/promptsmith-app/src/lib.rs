@@ -20,8 +20,11 @@ pub mod metric;
 pub mod optimize;
 pub mod predict;
 pub mod program;
+pub mod rollout;
 pub mod rundir;
+pub mod supervisor;
 pub mod tenant;
+pub mod webhooks;
 
 pub use compare::{CompareRequest, CompareService};
 pub use data::DataRequest;

@@ -1,5 +1,6 @@
 //! Running the service: the HTTP listener, the in-process job worker (unless jobs are left to
-//! `promptsmith worker` processes), the retention sweeper, and a graceful shutdown that stops
+//! `promptsmith worker` processes), the retention sweeper, the supervisor that decides
+//! experiments and advances rollouts, the webhook sender, and a graceful shutdown that stops
 //! accepting, lets running jobs finish for a grace period and hands the rest back to the queue.
 
 use crate::state::{AppState, ServerSettings};
@@ -52,6 +53,8 @@ pub async fn serve(
         tokio::spawn(async move { w.run(stop).await })
     });
     let sweeper = tokio::spawn(sweep(jobs.clone()));
+    let background = CancellationToken::new();
+    let loops = spawn_loops(&store, &config.settings, &background)?;
     let upkeep = tokio::spawn(metrics_upkeep());
     let state = AppState::new(store, jobs, lm, config.settings);
     let app = crate::router(state);
@@ -68,7 +71,30 @@ pub async fn serve(
     }
     sweeper.abort();
     upkeep.abort();
+    background.cancel();
+    for l in loops {
+        let _ = l.await;
+    }
     served.map_err(|e| AppError::internal(format!("server: {e}")))
+}
+
+/// The self-improving loop's pass (experiments decided, rollouts advanced) and the webhook
+/// sender, each unless its interval is zero.
+fn spawn_loops(
+    store: &Store,
+    settings: &ServerSettings,
+    stop: &CancellationToken,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, AppError> {
+    let mut loops = Vec::new();
+    if !settings.monitor_interval.is_zero() {
+        let supervisor = promptsmith_app::supervisor::Supervisor::new(store.clone());
+        loops.push(tokio::spawn(supervisor.run(settings.monitor_interval, stop.clone())));
+    }
+    if !settings.webhook_poll.is_zero() {
+        let sender = promptsmith_app::webhooks::Sender::new(store.clone(), Default::default())?;
+        loops.push(tokio::spawn(sender.run(settings.webhook_poll, stop.clone())));
+    }
+    Ok(loops)
 }
 
 /// Removes jobs past their retention, hourly.

@@ -6,6 +6,8 @@ use crate::limit::RateLimiter;
 use promptsmith_app::experiments::ExperimentService;
 use promptsmith_app::jobs::JobService;
 use promptsmith_app::predict::PredictService;
+use promptsmith_app::rollout::RolloutService;
+use promptsmith_app::webhooks::WebhookService;
 use promptsmith_lm::LmStack;
 use promptsmith_store::Store;
 use std::sync::Arc;
@@ -21,6 +23,11 @@ pub struct ServerSettings {
     pub rate_limit_per_s: f64,
     /// How often an SSE stream looks for new events.
     pub sse_poll: std::time::Duration,
+    /// How often experiments are decided and rollouts advanced (zero: never, for tests that
+    /// drive [`promptsmith_app::supervisor::Supervisor::tick`] themselves).
+    pub monitor_interval: std::time::Duration,
+    /// How often the webhook sender looks for due deliveries (zero: no sender).
+    pub webhook_poll: std::time::Duration,
 }
 
 impl Default for ServerSettings {
@@ -30,6 +37,8 @@ impl Default for ServerSettings {
             max_body_bytes: 16 << 20,
             rate_limit_per_s: 0.0,
             sse_poll: std::time::Duration::from_millis(200),
+            monitor_interval: std::time::Duration::from_secs(60),
+            webhook_poll: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -45,6 +54,10 @@ pub struct AppState {
     pub predict: PredictService,
     /// A/B experiments.
     pub experiments: ExperimentService,
+    /// Gradual rollouts.
+    pub rollouts: RolloutService,
+    /// Webhooks.
+    pub webhooks: WebhookService,
     /// The models.
     pub lm: Arc<LmStack>,
     /// Settings.
@@ -61,6 +74,8 @@ impl AppState {
         Self {
             predict: PredictService::new(store.clone()),
             experiments: ExperimentService::new(store.clone()),
+            rollouts: RolloutService::new(store.clone()),
+            webhooks: WebhookService::new(store.clone()),
             audit: AuditLog::start(store.clone()),
             limiter: RateLimiter::new(settings.rate_limit_per_s),
             store,

@@ -28,6 +28,13 @@ pub struct NewExperiment {
     pub metric: String,
     /// The stopping rules and anything else the service keeps with it.
     pub settings: Value,
+    /// `experiment` (an A/B test) or `rollout` (traffic moving to the challenger in steps).
+    #[serde(default = "experiment_kind")]
+    pub kind: String,
+}
+
+fn experiment_kind() -> String {
+    "experiment".into()
 }
 
 /// A stored experiment.
@@ -44,6 +51,8 @@ pub struct Experiment {
     pub created_at: i64,
     /// Unix ms.
     pub ended_at: Option<i64>,
+    /// When the current traffic share took effect (rollouts), Unix ms.
+    pub step_started_at: Option<i64>,
 }
 
 /// Sums of one arm.
@@ -55,6 +64,8 @@ pub struct ArmTotals {
     pub errors: i64,
     /// Sum of their latencies, ms.
     pub latency_ms_sum: f64,
+    /// Sum of their costs, USD.
+    pub cost_usd_sum: f64,
     /// Outcomes (ratings or scores) observed.
     pub n: i64,
     /// Their sum.
@@ -74,11 +85,13 @@ fn experiment_from_row(r: &impl RowExt) -> Result<Experiment> {
             traffic: r.f64("traffic")?,
             metric: r.string("metric")?,
             settings: parse_json(&r.string("settings_json")?, "experiment settings")?,
+            kind: r.string("kind")?,
         },
         status: r.string("status")?,
         decision: r.opt_string("decision")?,
         created_at: r.i64("created_at")?,
         ended_at: r.opt_i64("ended_at")?,
+        step_started_at: r.opt_i64("step_started_at")?,
     })
 }
 
@@ -96,13 +109,14 @@ impl Store {
                     .await?;
             if let Some((id,)) = running {
                 return Err(StoreError::Conflict(format!(
-                    "program '{}' already has a running experiment ({id}); stop it first",
+                    "program '{}' already has a running experiment or rollout ({id}); stop it first",
                     e.program
                 )));
             }
             sqlx::query(
                 "INSERT INTO experiments (id, tenant, program, control_version, challenger_version, traffic, metric, \
-                 settings_json, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9)",
+                 settings_json, status, created_at, kind, step_started_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10, $9)",
             )
             .bind(&e.id)
             .bind(&e.tenant)
@@ -113,6 +127,7 @@ impl Store {
             .bind(&e.metric)
             .bind(&settings)
             .bind(now)
+            .bind(&e.kind)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -142,11 +157,19 @@ impl Store {
         })
     }
 
-    /// The tenant's experiments, newest first.
+    /// The tenant's experiments (`kind` `experiment`), newest first.
     pub async fn experiments(&self, tenant: &str, limit: i64) -> Result<Vec<Experiment>> {
+        self.experiments_of_kind(tenant, "experiment", limit).await
+    }
+
+    /// The tenant's rows of `kind` (`experiment` or `rollout`), newest first.
+    pub async fn experiments_of_kind(&self, tenant: &str, kind: &str, limit: i64) -> Result<Vec<Experiment>> {
         with_pool!(self, pool => {
-            let rows = sqlx::query("SELECT * FROM experiments WHERE tenant = $1 ORDER BY created_at DESC, id LIMIT $2")
+            let rows = sqlx::query(
+                "SELECT * FROM experiments WHERE tenant = $1 AND kind = $2 ORDER BY created_at DESC, id LIMIT $3",
+            )
                 .bind(tenant)
+                .bind(kind)
                 .bind(limit.max(0))
                 .fetch_all(pool)
                 .await?;
@@ -164,6 +187,57 @@ impl Store {
             .bind(status)
             .bind(decision)
             .bind(now_ms())
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// The running rows of every tenant (rollouts to advance, experiments to decide).
+    pub async fn running_experiments(&self) -> Result<Vec<Experiment>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT * FROM experiments WHERE status = 'running' ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(experiment_from_row).collect()
+        })
+    }
+
+    /// Moves a running rollout to a new challenger share from `at` (Unix ms), keeping what it
+    /// learned in `settings`; false when it is no longer running.
+    pub async fn set_traffic(&self, id: &str, traffic: f64, at: i64, settings: &Value) -> Result<bool> {
+        let settings = to_json(settings, "experiment settings")?;
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE experiments SET traffic = $1, step_started_at = $2, settings_json = $3 \
+                 WHERE id = $4 AND status = 'running'",
+            )
+            .bind(traffic)
+            .bind(at)
+            .bind(&settings)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Ends a running row with `status` and `decision`, replacing its settings (a rollout's
+    /// plan with its reason); false when it had already ended.
+    pub async fn finish_experiment(&self, id: &str, status: &str, decision: &str, settings: &Value) -> Result<bool> {
+        let settings = to_json(settings, "experiment settings")?;
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE experiments SET status = $1, decision = $2, ended_at = $3, settings_json = $4 \
+                 WHERE id = $5 AND status = 'running'",
+            )
+            .bind(status)
+            .bind(decision)
+            .bind(now_ms())
+            .bind(&settings)
             .bind(id)
             .execute(pool)
             .await?
@@ -193,7 +267,8 @@ impl Store {
         with_pool!(self, pool => {
             let served = sqlx::query(
                 "SELECT arm, COUNT(*) AS n, SUM(CASE WHEN error IS NULL THEN 0 ELSE 1 END) AS errors, \
-                 CAST(SUM(latency_ms) AS DOUBLE PRECISION) AS latency FROM evaluations WHERE experiment_id = $1 GROUP BY arm",
+                 CAST(SUM(latency_ms) AS DOUBLE PRECISION) AS latency, SUM(cost_usd) AS cost FROM evaluations \
+                 WHERE experiment_id = $1 GROUP BY arm",
             )
             .bind(id)
             .fetch_all(pool)
@@ -203,6 +278,7 @@ impl Store {
                 a.predictions = r.i64("n")?;
                 a.errors = r.opt_i64("errors")?.unwrap_or(0);
                 a.latency_ms_sum = r.opt_f64("latency")?.unwrap_or(0.0);
+                a.cost_usd_sum = r.opt_f64("cost")?.unwrap_or(0.0);
             }
             for r in &sqlx::query(outcomes).bind(id).fetch_all(pool).await? {
                 let a = arms.entry(r.opt_string("arm")?.unwrap_or_default()).or_default();
@@ -212,5 +288,19 @@ impl Store {
             }
         });
         Ok(arms)
+    }
+
+    /// The latencies (ms) of the last `limit` predictions an arm served, newest first.
+    pub async fn arm_latencies(&self, id: &str, arm: &str, limit: i64) -> Result<Vec<i64>> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT latency_ms FROM evaluations WHERE experiment_id = $1 AND arm = $2 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(id)
+            .bind(arm)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?)
+        })
     }
 }

@@ -15,7 +15,8 @@
 //! - [`snapshots`]: performance history, trend and degradation detection.
 //! - [`jobs`]: the service's durable job queue with leases, call journals and event logs;
 //!   [`datasets`]: uploaded datasets; [`keys`]: API keys (hashed) and the audit log;
-//!   [`experiments`]: A/B experiments and their arms' totals.
+//!   [`experiments`]: A/B experiments and rollouts and their arms' totals; [`webhooks`]:
+//!   registered webhooks and the outbox of their deliveries.
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -35,6 +36,7 @@ pub mod registry;
 pub mod reseal;
 pub mod runs;
 pub mod snapshots;
+pub mod webhooks;
 
 pub use crypto::Keyring;
 pub use datasets::{DatasetInfo, NewDataset};
@@ -55,3 +57,4 @@ pub use registry::{
 pub use reseal::ResealCount;
 pub use runs::{Artifact, NewRun, RoleUsage, Run, RunEnd, RunStatus, Trial};
 pub use snapshots::{trend, DegradationPolicy, DegradationReport, DegradationVerdict, PerfSnapshot, Trend};
+pub use webhooks::{AttemptResult, Delivery, Webhook};

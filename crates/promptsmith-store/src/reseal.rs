@@ -1,7 +1,7 @@
 //! Key rotation: re-sealing every encrypted (or plain) value under the current key, row by
 //! row, each in its own small statement: program states, datasets, trial states, run
 //! artifacts, evaluation inputs, outputs and labels, feedback corrections, and the service's job
-//! payloads (inline programs and rows), results, journals and events.
+//! payloads (inline programs and rows), results, journals and events, and webhook secrets.
 
 use crate::db::{with_pool, RowExt, Store};
 use crate::error::Result;
@@ -15,7 +15,7 @@ pub struct ResealCount {
     pub datasets: u64,
     /// Trial states and run artifacts re-sealed.
     pub runs: u64,
-    /// Job payloads, results and events re-sealed.
+    /// Job payloads, results and events, and webhook secrets, re-sealed.
     pub jobs: u64,
     /// Evaluation inputs, outputs and labels and feedback corrections re-sealed.
     pub evaluations: u64,
@@ -49,7 +49,8 @@ const EVALUATIONS: [Sealed; 4] = [
     Sealed { table: "evaluations", key: &[("id", false)], column: "labels_json" },
     Sealed { table: "feedback", key: &[("id", false)], column: "corrected_json" },
 ];
-const JOBS: [Sealed; 4] = [
+const JOBS: [Sealed; 5] = [
+    Sealed { table: "webhooks", key: &[("id", true)], column: "secret" },
     Sealed { table: "job_journal", key: &[("job_id", true), ("seq", false)], column: "entry_json" },
     Sealed { table: "jobs", key: &[("id", true)], column: "payload_json" },
     Sealed { table: "jobs", key: &[("id", true)], column: "result_json" },

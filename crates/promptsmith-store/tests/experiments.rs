@@ -19,6 +19,7 @@ fn experiment(id: &str) -> NewExperiment {
         traffic: 0.5,
         metric: "feedback".into(),
         settings: json!({"rules": {}}),
+        kind: "experiment".into(),
     }
 }
 

@@ -199,6 +199,16 @@ impl Worker {
             self.store.finish_job(&job.id, &self.config.owner, status, result.as_ref(), error.as_deref()).await
         {
             tracing::warn!(job = %job.id, "could not record the end: {e}");
+        } else if let (JobStatus::Completed, Some(result)) = (status, &result) {
+            let data = completed_event(&job.id, result);
+            crate::webhooks::emit(
+                &self.store,
+                &job.tenant,
+                "optimization.completed",
+                data,
+                promptsmith_core::clock::now_ms(),
+            )
+            .await;
         }
     }
 
@@ -251,6 +261,21 @@ fn service_message(e: &AppError, id: &str) -> String {
 
 /// What a finished job reports: scores before and after (test split when there is one) with
 /// the paired test, the registration, the state, spending and how it stopped.
+/// The `optimization.completed` event's data: the gain in percent of the baseline.
+fn completed_event(id: &str, result: &Value) -> Value {
+    let (before, after) = (result["baseline_score"].as_f64(), result["final_score"].as_f64());
+    let pct = before.zip(after).and_then(|(b, f)| (b > 0.0).then(|| (f - b) / b * 100.0));
+    json!({
+        "id": id,
+        "improvement_percentage": pct,
+        "baseline_score": before,
+        "final_score": after,
+        "algorithm_used": result["algorithm"],
+        "statistical_significance": result["significance"],
+        "registered": result["registered"],
+    })
+}
+
 fn result_json(o: &OptimizeOutcome, job: &Job) -> Value {
     let r = &o.report;
     // Result against baseline on the held-out split: a positive difference is a gain.

@@ -112,6 +112,27 @@ pub(super) struct ExperimentList {
     pub(super) experiments: Vec<promptsmith_app::experiments::ExperimentView>,
 }
 
+/// `GET /v1/rollouts`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RolloutList {
+    /// Newest first.
+    pub(super) rollouts: Vec<promptsmith_app::rollout::RolloutView>,
+}
+
+/// `GET /v1/webhooks`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct WebhookList {
+    /// Oldest first (no secrets).
+    pub(super) webhooks: Vec<promptsmith_app::webhooks::WebhookView>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DeliveryList {
+    /// Newest first.
+    pub(super) deliveries: Vec<promptsmith_app::webhooks::DeliveryView>,
+}
+
 /// `GET /v1/audit`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct AuditLog {

@@ -8,11 +8,13 @@ mod gateway;
 mod jobs;
 mod openapi;
 mod programs;
+mod rollouts;
 mod serving;
 mod system;
+mod webhooks;
 
 use crate::state::AppState;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 /// Every route of the API, over `state`.
@@ -49,6 +51,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/experiments", post(experiments::start).get(experiments::list))
         .route("/v1/experiments/{id}", get(experiments::get))
         .route("/v1/experiments/{id}/stop", post(experiments::stop))
+        .route("/v1/rollouts", post(rollouts::start).get(rollouts::list))
+        .route("/v1/rollouts/{id}", get(rollouts::get))
+        .route("/v1/rollouts/{id}/stop", post(rollouts::stop))
+        .route("/v1/webhooks", post(webhooks::register).get(webhooks::list))
+        .route("/v1/webhooks/{id}", delete(webhooks::remove))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .fallback(system::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware))
         // Outside the keys' middleware, so refused requests are counted too.

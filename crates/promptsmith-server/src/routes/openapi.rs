@@ -3,7 +3,7 @@
 //! The error responses every operation can give are added in one place ([`StandardErrors`]).
 
 use super::bodies::ErrorBody;
-use super::{datasets, experiments, gateway, jobs, programs, serving, system};
+use super::{datasets, experiments, gateway, jobs, programs, rollouts, serving, system, webhooks};
 use axum::Json;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         programs::alias_log, programs::set_alias, programs::activate, programs::rollback,
         serving::predict, serving::feedback, gateway::chat_completions,
         experiments::start, experiments::list, experiments::get, experiments::stop,
+        rollouts::start, rollouts::list, rollouts::get, rollouts::stop,
+        webhooks::register, webhooks::list, webhooks::remove, webhooks::deliveries,
     ),
     components(schemas(ErrorBody)),
     modifiers(&StandardErrors),
@@ -32,6 +34,8 @@ use utoipa::{Modify, OpenApi};
         (name = "programs", description = "The registry: versions, aliases, rollback"),
         (name = "serving", description = "Predictions, feedback and the OpenAI-compatible gateway"),
         (name = "experiments", description = "A/B experiments with always-valid statistics"),
+        (name = "rollouts", description = "Gradual rollouts with guardrails and automatic rollback"),
+        (name = "webhooks", description = "Signed event notifications with retries"),
         (name = "system", description = "Health, readiness, metrics and the audit log"),
     )
 )]

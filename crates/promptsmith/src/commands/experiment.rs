@@ -41,6 +41,9 @@ pub(crate) enum ExperimentCommand {
         /// Significance level, valid at every look.
         #[arg(long, default_value_t = 0.05)]
         alpha: f64,
+        /// Do not start a gradual rollout of the challenger when it wins.
+        #[arg(long)]
+        no_auto_rollout: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -88,6 +91,7 @@ pub(crate) async fn experiment(command: ExperimentCommand) -> Result<ExitCode> {
             min_effect,
             max_hours,
             alpha,
+            no_auto_rollout,
             json,
             store,
         } => {
@@ -102,6 +106,7 @@ pub(crate) async fn experiment(command: ExperimentCommand) -> Result<ExitCode> {
                 min_effect,
                 max_duration_hours: max_hours,
                 alpha,
+                auto_rollout: !no_auto_rollout,
             };
             print(&service.start(&tenant, &req).await?, json);
         }

@@ -12,9 +12,11 @@ mod lm;
 mod monitor;
 mod optimize;
 mod registry;
+mod rollout;
 mod run;
 mod runs;
 mod serve;
+mod webhook;
 
 use crate::lm_setup::LmArgs;
 use anyhow::Result;
@@ -67,6 +69,13 @@ pub(crate) enum Command {
     /// A/B experiments of a challenger version against the control on the server's traffic.
     #[command(subcommand)]
     Experiment(experiment::ExperimentCommand),
+    /// Gradual rollouts with guardrails and automatic rollback; `rollout tick` runs one
+    /// supervisor pass (experiments decided, rollouts advanced).
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
+    /// Webhooks: signed event notifications with retries.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 /// Runs one subcommand.
@@ -88,6 +97,8 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Worker(a) => serve::worker(a, lm).await,
         Command::Keys(c) => keys::keys_command(c).await,
         Command::Experiment(c) => experiment::experiment(c).await,
+        Command::Rollout(c) => rollout::rollout(c).await,
+        Command::Webhook(c) => webhook::webhook(c).await,
     }
 }
 

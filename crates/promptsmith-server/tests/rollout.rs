@@ -1,0 +1,191 @@
+//! The deployment half of the self-improving loop with no person in it, on a clock the test
+//! controls: an experiment's winner is rolled out step by step to 100% and becomes
+//! `production`; then a bad version's rollout is rolled back by its quality guardrail. Every
+//! event reaches a real HTTP receiver on loopback, signed, and a failing receiver is retried.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use common::{world, World};
+use http_body_util::BodyExt;
+use promptsmith_app::supervisor::Supervisor;
+use promptsmith_app::webhooks::{verify_signature, RetryPolicy, Sender};
+use promptsmith_server::{router, ServerSettings};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::ServiceExt;
+
+async fn call(w: &World, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let req = Request::builder().method(method).uri(path);
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = router(w.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// What the receiver got: the signature header and the body of each request.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A webhook receiver on loopback that answers 500 to its first request and 204 after.
+async fn receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let sig = headers.get("promptsmith-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let mut all = seen.lock().unwrap();
+                all.push((sig, body));
+                if all.len() == 1 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// Registers a version of `add` with `demos` two-demo sets (the scripted model answers every
+/// question right with two demos, only even first numbers without).
+async fn version(w: &World, demos: bool) -> i64 {
+    let spec = promptsmith_core::ProgramSpec::parse(&common::spec_json().to_string(), false, "test").unwrap();
+    let mut state = spec.build("test").unwrap().state();
+    if demos {
+        let demo = |q: &str, a: i64| serde_json::from_value(json!({"question": q, "answer": a})).unwrap();
+        state.predictors.get_mut("solve").unwrap().demos = vec![demo("What is 1 + 1?", 2), demo("What is 3 + 4?", 7)];
+    } else {
+        state.predictors.get_mut("solve").unwrap().instruction = Some("Answer fast.".into());
+    }
+    let new = promptsmith_store::NewVersion::new("add", spec, state, "tester");
+    w.store.register_version(&new).await.unwrap().version
+}
+
+/// `n` predictions on odd first numbers from distinct callers, each rated by whether it was
+/// right; returns how many the challenger arm served.
+async fn traffic(w: &World, round: usize, n: usize) -> usize {
+    let mut challenger = 0;
+    for i in 0..n {
+        let a = 2 * (i % 25) + 1;
+        let q = json!({"inputs": {"question": format!("What is {a} + 2?")}, "caller_key": format!("u{round}-{i}")});
+        let (s, p) = call(w, "POST", "/v1/programs/add/predict", Some(q)).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        challenger += usize::from(p["experiment"]["arm"] == "challenger");
+        let fb = json!({"score": if p["outputs"]["answer"] == a + 2 { 1.0 } else { 0.0 }});
+        let path = format!("/v1/predictions/{}/feedback", p["prediction_id"]);
+        assert_eq!(call(w, "POST", &path, Some(fb)).await.0, StatusCode::CREATED);
+    }
+    challenger
+}
+
+/// Ticks the supervisor every 11 simulated minutes, with traffic in between, until `done`
+/// says so (at most `rounds` times); returns the simulated time reached.
+async fn drive(w: &World, mut now: i64, rounds: usize, done: impl Fn(&[Value]) -> bool) -> (i64, Vec<Value>) {
+    let supervisor = Supervisor::new(w.store.clone());
+    for round in 0..rounds {
+        traffic(w, round, 30).await;
+        now += 11 * 60_000;
+        supervisor.tick(now).await.unwrap();
+        let (_, list) = call(w, "GET", "/v1/rollouts", None).await;
+        let rollouts = list["rollouts"].as_array().cloned().unwrap_or_default();
+        if done(&rollouts) {
+            return (now, rollouts);
+        }
+    }
+    panic!("not done after {rounds} rounds");
+}
+
+#[tokio::test]
+async fn a_winner_rolls_out_to_production_and_a_bad_version_rolls_back_with_signed_webhooks() {
+    let settings =
+        ServerSettings { monitor_interval: Duration::ZERO, webhook_poll: Duration::ZERO, ..ServerSettings::default() };
+    let w = world(settings).await;
+    let (url, received) = receiver().await;
+    let (s, hook) = call(&w, "POST", "/v1/webhooks", Some(json!({"url": url}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    let (s, bad) = call(&w, "POST", "/v1/webhooks", Some(json!({"url": "ftp://x", "events": ["*"]}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+
+    // An experiment the challenger (two demos) wins; the supervisor's pass ends it and
+    // starts the winner's rollout at 10%.
+    let good = version(&w, true).await;
+    let body = json!({"program": "add", "challenger": good.to_string(), "traffic": 0.5, "min_samples": 15});
+    let (s, exp) = call(&w, "POST", "/v1/experiments", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{exp}");
+    traffic(&w, 100, 80).await;
+    let mut now = promptsmith_core::clock::now_ms();
+    let actions = Supervisor::new(w.store.clone()).tick(now).await.unwrap();
+    assert_eq!(actions[0].what, "challenger_wins", "{actions:?}");
+
+    // Steps held for 50 challenger predictions and 10 minutes each, then production.
+    let (t, rollouts) = drive(&w, now, 60, |r| r.first().is_some_and(|r| r["status"] != "running")).await;
+    now = t;
+    let r = &rollouts[0];
+    assert_eq!((r["status"].as_str(), r["experiment_id"].as_str()), (Some("completed"), exp["id"].as_str()), "{r}");
+    let (_, program) = call(&w, "GET", "/v1/programs/add", None).await;
+    assert_eq!(program["aliases"]["production"], good, "{program}");
+    let (_, log) = call(&w, "GET", "/v1/programs/add/aliases", None).await;
+    let last = log["moves"].as_array().and_then(|m| m.last().cloned()).unwrap_or(log.clone());
+    assert_eq!(last["actor"], "policy", "{log}");
+
+    // A bad version (no demos) rolled out against it: quality drops, it rolls back.
+    let worse = version(&w, false).await;
+    let body = json!({"program": "add", "challenger": worse.to_string(), "min_samples_per_step": 10,
+        "min_step_minutes": 1, "steps": [0.5, 1.0]});
+    let (s, ro) = call(&w, "POST", "/v1/rollouts", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{ro}");
+    let (_, rollouts) = drive(&w, now, 20, |r| r.first().is_some_and(|r| r["status"] != "running")).await;
+    let r = &rollouts[0];
+    assert_eq!((r["id"].as_str(), r["status"].as_str()), (ro["id"].as_str(), Some("rolled_back")), "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("quality"), "{r}");
+    let (_, program) = call(&w, "GET", "/v1/programs/add", None).await;
+    assert_eq!(program["aliases"]["production"], good, "production stays on the good version: {program}");
+
+    // Deliveries: the first attempt fails (500) and is retried after its backoff.
+    let policy = RetryPolicy { first_backoff: Duration::from_secs(10), ..RetryPolicy::default() };
+    let sender = Sender::new(w.store.clone(), policy).unwrap();
+    let t0 = promptsmith_core::clock::now_ms() + 1;
+    let first = sender.deliver_due(t0, 1000).await.unwrap();
+    assert!(first.len() >= 8, "{} deliveries", first.len());
+    assert_eq!((first[0].status.as_str(), first[0].last_status_code), ("pending", Some(500)));
+    assert!(sender.deliver_due(t0 + 5_000, 1000).await.unwrap().is_empty(), "not before the backoff");
+    let retried = sender.deliver_due(t0 + 10_000, 1000).await.unwrap();
+    assert_eq!((retried.len(), retried[0].status.as_str(), retried[0].attempts), (1, "delivered", 2));
+
+    let got = received.lock().unwrap().clone();
+    let mut types = Vec::new();
+    for (sig, body) in &got {
+        assert!(verify_signature(&secret, sig, body, t0.div_euclid(1000) + 10, 300), "bad signature {sig}");
+        assert!(!verify_signature("whsec_wrong_secret_0000", sig, body, t0.div_euclid(1000), 300));
+        types.push(serde_json::from_str::<Value>(body).unwrap()["type"].as_str().unwrap().to_string());
+    }
+    for t in ["experiment.result", "rollout.step", "rollout.rolled_back"] {
+        assert!(types.iter().any(|x| x == t), "{t} not received: {types:?}");
+    }
+    let events: Vec<Value> = got.iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+    let result = events.iter().find(|e| e["type"] == "experiment.result").unwrap();
+    assert_eq!(
+        (result["data"]["winner"].as_str(), result["data"]["deployment_recommended"].as_bool()),
+        (Some("challenger"), Some(true))
+    );
+    let promoted = events.iter().filter(|e| e["type"] == "rollout.step" && e["data"]["promoted"] == true).count();
+    assert_eq!(promoted, 1, "{types:?}");
+    let (_, deliveries) =
+        call(&w, "GET", &format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap()), None).await;
+    assert!(deliveries["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "delivered"), "{deliveries}");
+}
