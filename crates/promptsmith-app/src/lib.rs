@@ -17,6 +17,7 @@ pub mod ids;
 pub mod jobs;
 pub mod keys;
 pub mod metric;
+pub mod monitor;
 pub mod optimize;
 pub mod predict;
 pub mod program;

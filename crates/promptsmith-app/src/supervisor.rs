@@ -1,21 +1,23 @@
 //! [`Supervisor`]: the scheduled pass of the self-improving loop. Every monitoring interval it
-//! decides each running experiment (a winner starts its rollout) and advances each running
-//! rollout (a step, a promotion or a rollback). Time is a parameter, so tests drive it with a
-//! clock of their own; `promptsmith serve` runs [`Supervisor::run`] on the wall clock.
+//! decides each running experiment (a winner starts its rollout), advances each running
+//! rollout (a step, a promotion or a rollback) and checks every production version's quality
+//! ([`QualityMonitor`]). Time is a parameter, so tests drive it with a clock of their own;
+//! `promptsmith serve` runs a pass every `--monitor-interval` on the wall clock, and `promptsmith
+//! rollout tick` runs one.
 
 use crate::error::Result;
 use crate::experiments::{Decision, ExperimentService};
+use crate::monitor::QualityMonitor;
 use crate::rollout::{Move, RolloutService};
 use promptsmith_store::Store;
 use serde::Serialize;
-use std::time::Duration;
 
 /// What one pass did to one experiment or rollout.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Action {
     /// The experiment or rollout.
     pub id: String,
-    /// `experiment` or `rollout`.
+    /// `experiment`, `rollout` or `monitor`.
     pub kind: String,
     /// What happened (`continue`, `challenger_wins`, `hold`, `step 2`, `promoted`, `rolled_back: …`).
     pub what: String,
@@ -27,16 +29,28 @@ pub struct Supervisor {
     store: Store,
     experiments: ExperimentService,
     rollouts: RolloutService,
+    monitor: QualityMonitor,
 }
 
 impl Supervisor {
     /// A supervisor over `store`.
     pub fn new(store: Store) -> Self {
-        Self { experiments: ExperimentService::new(store.clone()), rollouts: RolloutService::new(store.clone()), store }
+        Self {
+            experiments: ExperimentService::new(store.clone()),
+            rollouts: RolloutService::new(store.clone()),
+            monitor: QualityMonitor::new(store.clone()),
+            store,
+        }
     }
 
-    /// One pass at time `now` (Unix ms) over every tenant's running experiments and rollouts.
-    /// A failure on one is logged and does not stop the others.
+    /// The quality monitor (its window and threshold can be changed).
+    pub fn monitor_mut(&mut self) -> &mut QualityMonitor {
+        &mut self.monitor
+    }
+
+    /// One pass at time `now` (Unix ms) over every tenant's running experiments and rollouts,
+    /// then the quality of every production version. A failure on one is logged and does not
+    /// stop the others.
     pub async fn tick(&self, now: i64) -> Result<Vec<Action>> {
         let mut actions = Vec::new();
         for e in self.store.running_experiments().await? {
@@ -51,25 +65,19 @@ impl Supervisor {
                 Err(err) => tracing::warn!(id = %id, kind = %kind, error = %err, "supervisor"),
             }
         }
-        Ok(actions)
-    }
-
-    /// Runs a pass every `interval` on the wall clock until `shutdown` fires.
-    pub async fn run(self, interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
-        loop {
-            match self.tick(promptsmith_core::clock::now_ms()).await {
-                Ok(actions) => {
-                    for a in actions.iter().filter(|a| a.what != "continue" && a.what != "hold") {
-                        tracing::info!(id = %a.id, kind = %a.kind, what = %a.what, "supervisor");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "supervisor pass"),
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
+        match self.monitor.check(now).await {
+            Ok(alerts) => actions.extend(alerts.into_iter().map(|a| Action {
+                id: format!("{}@{}", a.program, a.version),
+                kind: "monitor".into(),
+                what: format!(
+                    "degraded: {:.1}% drop, p = {:.2e}",
+                    a.report.relative_drop * 100.0,
+                    a.report.p_value.unwrap_or(1.0)
+                ),
+            })),
+            Err(err) => tracing::warn!(error = %err, "quality monitor"),
         }
+        Ok(actions)
     }
 }
 

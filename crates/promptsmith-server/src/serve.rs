@@ -88,13 +88,27 @@ fn spawn_loops(
     let mut loops = Vec::new();
     if !settings.monitor_interval.is_zero() {
         let supervisor = promptsmith_app::supervisor::Supervisor::new(store.clone());
-        loops.push(tokio::spawn(supervisor.run(settings.monitor_interval, stop.clone())));
+        loops.push(tokio::spawn(supervise(supervisor, settings.monitor_interval, stop.clone())));
     }
     if !settings.webhook_poll.is_zero() {
         let sender = promptsmith_app::webhooks::Sender::new(store.clone(), Default::default())?;
         loops.push(tokio::spawn(sender.run(settings.webhook_poll, stop.clone())));
     }
     Ok(loops)
+}
+
+/// A supervisor pass every `interval` until `stop`; what it did is logged and counted.
+async fn supervise(s: promptsmith_app::supervisor::Supervisor, interval: std::time::Duration, stop: CancellationToken) {
+    loop {
+        match s.tick(promptsmith_core::clock::now_ms()).await {
+            Ok(actions) => crate::telemetry::record_actions(&actions),
+            Err(e) => tracing::warn!("supervisor pass: {e}"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 /// Removes jobs past their retention, hourly.

@@ -17,6 +17,9 @@
 //!   `promptsmith_lm_errors_total`, `promptsmith_lm_tokens_total{kind=prompt|completion}`
 //!   (counters) and `promptsmith_lm_cost_usd_total` (gauge: a float), each with a `role`
 //!   label, from the LM stack's statistics at scrape time.
+//! - `promptsmith_loop_actions_total{kind, action}` (counter): what the supervisor's passes did
+//!   (`experiment`: challenger_wins, control_wins, no_difference; `rollout`: step, promoted,
+//!   rolled_back; `monitor`: degraded), each also logged.
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -57,6 +60,9 @@ pub const LM_ERRORS: &str = "promptsmith_lm_errors_total";
 pub const LM_TOKENS: &str = "promptsmith_lm_tokens_total";
 /// Cost of live LM calls, USD.
 pub const LM_COST: &str = "promptsmith_lm_cost_usd_total";
+
+/// Supervisor actions, by kind and action.
+pub const LOOP_ACTIONS: &str = "promptsmith_loop_actions_total";
 
 /// The `role` label of the LM clients' own statistics (HTTP requests and retries included),
 /// which every role's client adds to; `task`, `teacher`, `proposer` and `judge` label what
@@ -105,6 +111,17 @@ fn describe() {
     describe_counter!(LM_ERRORS, "LM calls that failed");
     describe_counter!(LM_TOKENS, "Tokens of live LM calls, by kind");
     describe_gauge!(LM_COST, "Cost of live LM calls, USD");
+    describe_counter!(LOOP_ACTIONS, "Experiment decisions, rollout moves and quality alerts of the supervisor");
+}
+
+/// Logs and counts what a supervisor pass did (waiting is neither).
+pub fn record_actions(actions: &[promptsmith_app::supervisor::Action]) {
+    for a in actions.iter().filter(|a| a.what != "continue" && a.what != "hold") {
+        tracing::info!(id = %a.id, kind = %a.kind, what = %a.what, "supervisor");
+        // The action's first word (`step 2` -> step, `rolled_back: …` -> rolled_back) keeps labels few.
+        let action = a.what.split([' ', ':']).next().unwrap_or("").to_string();
+        counter!(LOOP_ACTIONS, "kind" => a.kind.clone(), "action" => action).increment(1);
+    }
 }
 
 /// The middleware: counts and times every request under its route template, and says the time

@@ -1,7 +1,8 @@
 //! The deployment half of the self-improving loop with no person in it, on a clock the test
 //! controls: an experiment's winner is rolled out step by step to 100% and becomes
-//! `production`; then a bad version's rollout is rolled back by its quality guardrail. Every
-//! event reaches a real HTTP receiver on loopback, signed, and a failing receiver is retried.
+//! `production`; then a bad version's rollout is rolled back by its quality guardrail; then the
+//! inputs drift and the quality monitor raises a degradation alert. Every event reaches a real
+//! HTTP receiver on loopback, signed, and a failing receiver is retried.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -156,6 +157,21 @@ async fn a_winner_rolls_out_to_production_and_a_bad_version_rolls_back_with_sign
     let (_, program) = call(&w, "GET", "/v1/programs/add", None).await;
     assert_eq!(program["aliases"]["production"], good, "production stays on the good version: {program}");
 
+    // Drift: questions with a third term the program ignores. Production's ratings fall, and
+    // the quality monitor in the supervisor's pass says so.
+    for i in 0..60 {
+        let a = 2 * (i % 25) + 1;
+        let q = json!({"inputs": {"question": format!("What is {a} + 2 + 1?")}, "caller_key": format!("d{i}")});
+        let (_, p) = call(&w, "POST", "/v1/programs/add/predict", Some(q)).await;
+        let fb = json!({"score": if p["outputs"]["answer"] == a + 3 { 1.0 } else { 0.0 }});
+        call(&w, "POST", &format!("/v1/predictions/{}/feedback", p["prediction_id"]), Some(fb)).await;
+    }
+    let actions = Supervisor::new(w.store.clone()).tick(now + 60_000).await.unwrap();
+    let alert = actions.iter().find(|a| a.kind == "monitor").expect("a degradation alert");
+    let drop: f64 = alert.what.trim_start_matches("degraded: ").split('%').next().unwrap().parse().unwrap();
+    assert!(drop > 50.0, "{alert:?}");
+    assert_eq!(alert.id, format!("add@{good}"));
+
     // Deliveries: the first attempt fails (500) and is retried after its backoff.
     let policy = RetryPolicy { first_backoff: Duration::from_secs(10), ..RetryPolicy::default() };
     let sender = Sender::new(w.store.clone(), policy).unwrap();
@@ -174,7 +190,7 @@ async fn a_winner_rolls_out_to_production_and_a_bad_version_rolls_back_with_sign
         assert!(!verify_signature("whsec_wrong_secret_0000", sig, body, t0.div_euclid(1000), 300));
         types.push(serde_json::from_str::<Value>(body).unwrap()["type"].as_str().unwrap().to_string());
     }
-    for t in ["experiment.result", "rollout.step", "rollout.rolled_back"] {
+    for t in ["experiment.result", "rollout.step", "rollout.rolled_back", "monitor.degradation"] {
         assert!(types.iter().any(|x| x == t), "{t} not received: {types:?}");
     }
     let events: Vec<Value> = got.iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();

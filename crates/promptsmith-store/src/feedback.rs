@@ -321,6 +321,23 @@ impl Store {
                 .collect()
         })
     }
+
+    /// The last `limit` ratings given to predictions of `program`'s `version`, newest first,
+    /// with their feedback ids.
+    pub async fn recent_ratings(&self, program: &str, version: i64, limit: i64) -> Result<Vec<(i64, f64)>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT f.id AS id, f.rating AS rating FROM feedback f JOIN evaluations e ON f.evaluation_id = e.id \
+                 WHERE e.program = $1 AND e.version = $2 AND f.rating IS NOT NULL ORDER BY f.id DESC LIMIT $3",
+            )
+            .bind(program)
+            .bind(version)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| Ok((r.i64("id")?, r.f64("rating")?))).collect()
+        })
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ pub(crate) struct ServeArgs {
     /// Seconds running jobs may finish after a shutdown signal before they are handed back.
     #[arg(long, default_value_t = 30)]
     grace_seconds: u64,
+    /// Seconds between supervisor passes (experiments decided, rollouts advanced, quality
+    /// checked); 0 turns them off (then `promptsmith rollout tick` runs one).
+    #[arg(long, default_value_t = 60)]
+    monitor_interval_seconds: u64,
 }
 
 /// Arguments of `worker`.
@@ -86,6 +90,7 @@ pub(crate) async fn serve(args: ServeArgs, lm_args: LmArgs) -> Result<ExitCode> 
             require_auth,
             max_body_bytes: args.max_body_mib << 20,
             rate_limit_per_s: args.rate_limit,
+            monitor_interval: Duration::from_secs(args.monitor_interval_seconds),
             ..ServerSettings::default()
         },
         limits: QueueLimits { max_queued: args.max_queued, retention_ms: args.retention_hours * 3600 * 1000 },

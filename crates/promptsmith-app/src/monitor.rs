@@ -1,0 +1,98 @@
+//! [`QualityMonitor`]: watches every program's production version for a drop in quality, from
+//! the feedback its predictions get. The last `window` ratings are compared with the `window`
+//! before them (count-based windows, so a quiet program is judged on as much evidence as a busy
+//! one); degradation is a relative drop beyond the threshold (default 15%) that Welch's t-test
+//! also finds significant ([`promptsmith_store::snapshots::degradation`]). An alert is logged,
+//! emitted as a `monitor.degradation` event for webhooks, and returned to the caller (the server
+//! counts it in `/metrics`); the same version alerts again only once its window has renewed.
+
+use crate::error::Result;
+use crate::tenant::Tenant;
+use crate::webhooks;
+use promptsmith_store::snapshots::degradation;
+use promptsmith_store::{DegradationPolicy, DegradationReport, Store, PRODUCTION};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A degradation found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// The tenant.
+    pub tenant: String,
+    /// The program (as the tenant names it).
+    pub program: String,
+    /// The production version.
+    pub version: i64,
+    /// Baseline against recent ratings.
+    pub report: DegradationReport,
+}
+
+/// The monitor's settings and the versions it alerted on.
+#[derive(Debug, Clone)]
+pub struct QualityMonitor {
+    store: Store,
+    /// Ratings in each window.
+    pub window: usize,
+    /// Threshold and significance level.
+    pub policy: DegradationPolicy,
+    /// Per program and version, the newest feedback id at the last alert.
+    alerted: Arc<Mutex<HashMap<(String, i64), i64>>>,
+}
+
+impl QualityMonitor {
+    /// A monitor over `store` with the defaults: windows of 50 ratings, a 15% drop at 0.05.
+    pub fn new(store: Store) -> Self {
+        let policy = DegradationPolicy { min_relative_drop: 0.15, alpha: 0.05 };
+        Self { store, window: 50, policy, alerted: Arc::default() }
+    }
+
+    /// Checks every production version at time `now`; the new alerts.
+    pub async fn check(&self, now: i64) -> Result<Vec<Alert>> {
+        let mut alerts = Vec::new();
+        for p in self.store.list_programs().await? {
+            let Some(&version) = p.aliases.get(PRODUCTION) else { continue };
+            if let Some(alert) = self.check_one(&p.name, version, now).await? {
+                alerts.push(alert);
+            }
+        }
+        Ok(alerts)
+    }
+
+    async fn check_one(&self, stored: &str, version: i64, now: i64) -> Result<Option<Alert>> {
+        let ratings = self.store.recent_ratings(stored, version, 2 * self.window as i64).await?;
+        if ratings.len() < 2 * self.window {
+            return Ok(None);
+        }
+        let newest = ratings[0].0;
+        let key = (stored.to_string(), version);
+        let renewed = self.alerted.lock().ok().and_then(|a| a.get(&key).copied()).is_none_or(|last| {
+            // The window renewed when every rating in it is newer than the last alert's.
+            ratings[self.window - 1].0 > last
+        });
+        if !renewed {
+            return Ok(None);
+        }
+        let recent: Vec<f64> = ratings[..self.window].iter().map(|r| r.1).collect();
+        let baseline: Vec<f64> = ratings[self.window..].iter().map(|r| r.1).collect();
+        let report = degradation(&baseline, &recent, &self.policy);
+        if !report.degraded {
+            return Ok(None);
+        }
+        if let Ok(mut a) = self.alerted.lock() {
+            a.insert(key, newest);
+        }
+        let (tenant, program) = match stored.split_once(':') {
+            Some((t, p)) => (t.to_string(), p.to_string()),
+            None => (Tenant::default().name().to_string(), stored.to_string()),
+        };
+        tracing::warn!(program = %stored, version, drop = report.relative_drop, p = ?report.p_value, "quality degraded");
+        let data = json!({"program": program, "version": version, "window": self.window,
+            "baseline_mean": report.baseline_mean, "recent_mean": report.recent_mean,
+            "relative_drop": report.relative_drop, "p_value": report.p_value,
+            "threshold": self.policy.min_relative_drop});
+        webhooks::emit(&self.store, &tenant, "monitor.degradation", data, now).await;
+        Ok(Some(Alert { tenant, program, version, report }))
+    }
+}
