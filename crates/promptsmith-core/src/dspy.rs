@@ -3,6 +3,12 @@
 //! DSPy stores, per predictor path (`draft`, or `refine.predict` for a ChainOfThought),
 //! its demos and its signature's instructions and fields as `{prefix, description}` in
 //! signature order (inputs, then outputs) without names, so fields map by position.
+//!
+//! What DSPy's save format has no place for is dropped from the export and listed in
+//! `metadata.promptsmith_dropped` (see [`dropped_in_export`]): inference-time wrappers (DSPy
+//! keeps `Refine`/`BestOfN` settings in code, not in the save file), output constraints and
+//! ensembles. The exported predictor keys stay the inner predictors', so the demos and
+//! instructions load into the DSPy program that wraps them the same way.
 
 use crate::adapter::field_label;
 use crate::predict::{PredictorKind, REASONING_FIELD};
@@ -48,11 +54,48 @@ pub fn export_dspy(program: &Program) -> Value {
             }),
         );
     }
-    out.insert(
-        "metadata".into(),
-        json!({"dependency_versions": {"python": "3.11", "dspy": DSPY_VERSION, "cloudpickle": "3.1"}}),
-    );
+    let mut metadata = json!({"dependency_versions": {"python": "3.11", "dspy": DSPY_VERSION, "cloudpickle": "3.1"}});
+    let dropped = dropped_in_export(program);
+    if !dropped.is_empty() {
+        metadata["promptsmith_dropped"] = json!(dropped);
+    }
+    out.insert("metadata".into(), metadata);
     Value::Object(out)
+}
+
+/// What [`export_dspy`] leaves out because DSPy's save format cannot hold it, one line each:
+/// wrappers, constraints, custom checks and rewards, and the ensemble.
+pub fn dropped_in_export(program: &Program) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &program.predictors {
+        if let Some(w) = &p.wrap {
+            out.push(format!(
+                "{}: wrap {} (n={}); in DSPy wrap the predictor in dspy.{} in code",
+                p.name,
+                w.module.name(),
+                w.n,
+                match w.module {
+                    crate::wrap::WrapKind::BestOfN => "BestOfN",
+                    crate::wrap::WrapKind::Refine => "Refine",
+                    crate::wrap::WrapKind::MajorityVote => "majority over n completions",
+                }
+            ));
+        }
+        let rules: Vec<&str> = p.constraints.rules().iter().map(|r| r.field()).collect();
+        if !rules.is_empty() {
+            out.push(format!("{}: constraints on {}", p.name, rules.join(", ")));
+        }
+        for c in p.constraints.checks() {
+            out.push(format!("{}: custom check '{}'", p.name, c.name()));
+        }
+        if let Some(r) = &p.reward {
+            out.push(format!("{}: reward '{}'", p.name, r.0.name()));
+        }
+    }
+    if let Some(e) = &program.ensemble {
+        out.push(format!("ensemble of {} members (only the program's own state is exported)", e.members.len()));
+    }
+    out
 }
 
 /// A DSPy save file that does not fit the program; the message names the file and the key.

@@ -1,5 +1,6 @@
 //! Error types of the program model.
 
+use crate::constraint::Violation;
 use crate::lm::{LmError, Usage};
 
 /// A completion that could not be turned into typed outputs. Keeps the raw text so
@@ -49,6 +50,22 @@ pub enum PredictError {
         /// LM calls made by the run, the failed ones included.
         lm_calls: u32,
     },
+    /// The outputs broke the predictor's constraints on every attempt.
+    #[error("predictor '{predictor}': {} (after {attempts} attempt{})", violations.first().map(ToString::to_string).unwrap_or_default(), if *attempts == 1 { "" } else { "s" })]
+    Constraint {
+        /// Predictor name.
+        predictor: String,
+        /// What the last attempt broke (at least one).
+        violations: Vec<Violation>,
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's raw completion.
+        raw: String,
+        /// Tokens spent by the run, the failed attempts included.
+        usage: Usage,
+        /// LM calls made by the run, the failed ones included.
+        lm_calls: u32,
+    },
     /// A required input was not provided.
     #[error("predictor '{predictor}': missing input field '{field}'")]
     MissingInput {
@@ -63,18 +80,41 @@ pub enum PredictError {
 }
 
 impl PredictError {
-    /// Tokens and LM calls the failed run spent (known for parse failures; zero otherwise).
+    /// Tokens and LM calls the failed run spent (known for parse and constraint failures;
+    /// zero otherwise).
     pub fn spent(&self) -> (Usage, u32) {
         match self {
-            PredictError::Parse { usage, lm_calls, .. } => (*usage, *lm_calls),
+            PredictError::Parse { usage, lm_calls, .. } | PredictError::Constraint { usage, lm_calls, .. } => {
+                (*usage, *lm_calls)
+            }
             _ => (Usage::default(), 0),
         }
     }
 
-    /// The raw completion, when the failure was a parse failure.
+    /// The error with `usage` and `calls` (spent before it, elsewhere in the run) added to
+    /// what it reports.
+    pub fn with_earlier_spend(mut self, usage: Usage, calls: u32) -> Self {
+        if let PredictError::Parse { usage: u, lm_calls, .. } | PredictError::Constraint { usage: u, lm_calls, .. } =
+            &mut self
+        {
+            *u += usage;
+            *lm_calls += calls;
+        }
+        self
+    }
+
+    /// Sets what a parse or constraint failure reports as spent (the whole run's spend).
+    pub(crate) fn set_spent(&mut self, total: Usage, calls: u32) {
+        if let PredictError::Parse { usage, lm_calls, .. } | PredictError::Constraint { usage, lm_calls, .. } = self {
+            (*usage, *lm_calls) = (total, calls);
+        }
+    }
+
+    /// The raw completion, when the failure was a parse or constraint failure.
     pub fn raw_completion(&self) -> Option<&str> {
         match self {
             PredictError::Parse { source, .. } => Some(&source.raw),
+            PredictError::Constraint { raw, .. } => Some(raw),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 //! the example or from earlier steps' outputs. Built in Rust with [`ProgramBuilder`]
 //! or loaded from a spec file (see [`crate::spec`]).
 
+use crate::ensemble::Ensemble;
 use crate::error::PredictError;
 use crate::example::{Example, Prediction, TraceStep};
 use crate::lm::LanguageModel;
@@ -67,6 +68,8 @@ pub struct Program {
     pub steps: Vec<Step>,
     /// Output name -> source.
     pub outputs: Vec<(String, Source)>,
+    /// When set, the program runs once per member state and reduces the predictions.
+    pub ensemble: Option<Ensemble>,
 }
 
 /// A wiring mistake found when building a program.
@@ -97,6 +100,7 @@ impl Program {
             predictors: vec![predictor],
             steps: vec![Step { predictor: name, inputs }],
             outputs,
+            ensemble: None,
         }
     }
 
@@ -138,6 +142,19 @@ impl Program {
             h.update(format!("{:?}|{}|{:?}|{:?}", p.kind, p.name, p.adapter, p.options).as_bytes());
             h.update(serde_json::to_string(&p.signature).unwrap_or_default().as_bytes());
             h.update(serde_json::to_string(&p.demos).unwrap_or_default().as_bytes());
+            // Only what a program has, so unwrapped programs keep their hashes.
+            if let Some(w) = &p.wrap {
+                h.update(serde_json::to_string(w).unwrap_or_default().as_bytes());
+            }
+            if !p.constraints.is_empty() {
+                h.update(p.constraints.fingerprint().as_bytes());
+            }
+            if let Some(r) = &p.reward {
+                h.update(format!("reward:{}", r.0.name()).as_bytes());
+            }
+        }
+        if let Some(e) = &self.ensemble {
+            h.update(e.fingerprint().as_bytes());
         }
         for s in &self.steps {
             h.update(format!("{}{:?}", s.predictor, s.inputs).as_bytes());
@@ -249,6 +266,16 @@ fn resolve(src: &Source, example: &Example, results: &Map<String, Value>) -> Opt
 #[async_trait]
 impl Module for Program {
     async fn forward(&self, lm: &dyn LanguageModel, example: &Example) -> Result<Prediction, PredictError> {
+        match &self.ensemble {
+            Some(e) => crate::ensemble::forward(self, e, lm, example).await,
+            None => self.run_steps(lm, example).await,
+        }
+    }
+}
+
+impl Program {
+    /// Runs the steps in order.
+    async fn run_steps(&self, lm: &dyn LanguageModel, example: &Example) -> Result<Prediction, PredictError> {
         let mut results: Map<String, Value> = Map::new();
         let mut pred = Prediction::default();
         for step in &self.steps {
@@ -270,21 +297,9 @@ impl Module for Program {
                     }
                 }
             }
-            let (outputs, usage, calls) = match predictor.call(lm, &inputs).await {
-                Ok(r) => r,
-                // Report what the whole run spent, not only the failing step.
-                Err(PredictError::Parse { predictor, source, usage, lm_calls }) => {
-                    let mut total = pred.usage;
-                    total += usage;
-                    return Err(PredictError::Parse {
-                        predictor,
-                        source,
-                        usage: total,
-                        lm_calls: pred.lm_calls + lm_calls,
-                    });
-                }
-                Err(e) => return Err(e),
-            };
+            // A failure reports what the whole run spent, not only the failing step.
+            let (outputs, usage, calls) =
+                predictor.call(lm, &inputs).await.map_err(|e| e.with_earlier_spend(pred.usage, pred.lm_calls))?;
             pred.usage += usage;
             pred.lm_calls += calls;
             pred.trace.push(TraceStep { predictor: predictor.name.clone(), inputs, outputs: outputs.clone() });
@@ -374,7 +389,7 @@ impl ProgramBuilder {
                 }
             }
         }
-        let program = Program { name: self.name, predictors: self.predictors, steps, outputs };
+        let program = Program { name: self.name, predictors: self.predictors, steps, outputs, ensemble: None };
         program.validate()?;
         Ok(program)
     }

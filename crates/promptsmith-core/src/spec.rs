@@ -18,13 +18,29 @@
 //! }
 //! ```
 //! `steps` defaults to every predictor in order, `outputs` to the last step's outputs.
+//!
+//! A predictor may also have a `wrap` (an inference-time module: `best_of_n`, `refine`,
+//! `majority_vote`; see [`crate::wrap`]), `constraints` on its outputs with `max_retries`
+//! (see [`crate::constraint`]), and the program an `ensemble` of states (see
+//! [`crate::ensemble`]):
+//!
+//! ```json
+//! {"name": "solve", "signature": "question -> answer: int",
+//!  "wrap": {"module": "refine", "n": 3},
+//!  "constraints": {"answer": {"min": 0, "max": 1000}}, "max_retries": 2}
+//! ```
 
 use crate::adapter::{AdapterKind, Demo};
+use crate::constraint::{FieldRules, MAX_RETRIES_LIMIT};
+use crate::ensemble::{Ensemble, Reducer};
 use crate::predict::{CallOptions, Predictor, PredictorKind};
 use crate::program::{Program, ProgramBuilder};
 use crate::signature::Signature;
+use crate::state::{ProgramState, STATE_FORMAT_VERSION};
+use crate::wrap::Wrap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A program spec as written in a file.
@@ -50,6 +66,23 @@ pub struct ProgramSpec {
     /// Output name -> source (`predictor.field`); defaults to the last step's outputs.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub outputs: Map<String, Value>,
+    /// Run the program under several states and reduce their predictions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleSpec>,
+}
+
+/// An ensemble in a spec: member states and the reducer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSpec {
+    /// State files (relative to the spec) or inline states (`{}`: the program's own state).
+    pub members: Vec<Value>,
+    /// `majority` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reducer: Option<String>,
+    /// Program outputs voted on (default every output but `reasoning`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// One predictor in a spec.
@@ -78,6 +111,15 @@ pub struct PredictorSpec {
     /// Initial demos.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub demos: Vec<Demo>,
+    /// Inference-time module around the predictor's calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap: Option<Wrap>,
+    /// Rules on output fields, by field name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub constraints: BTreeMap<String, FieldRules>,
+    /// Retries after a constraint violation (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
 }
 
 /// One step in a spec.
@@ -113,7 +155,26 @@ impl ProgramSpec {
             message: format!("cannot read: {e}"),
         })?;
         let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
-        Self::parse(&text, yaml, &file)
+        let mut spec = Self::parse(&text, yaml, &file)?;
+        spec.inline_members(&file)?;
+        Ok(spec)
+    }
+
+    /// Replaces the ensemble's state-file members by the states they hold, so the spec
+    /// stands alone (as the registry stores it).
+    fn inline_members(&mut self, file: &str) -> Result<(), SpecError> {
+        let Some(e) = &mut self.ensemble else { return Ok(()) };
+        for (i, m) in e.members.iter_mut().enumerate() {
+            if m.is_string() {
+                let state = member_state(m, file).map_err(|message| SpecError {
+                    file: file.into(),
+                    location: format!("ensemble.members[{i}]: "),
+                    message,
+                })?;
+                *m = serde_json::to_value(&state).unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 
     /// Parses spec text; `file` names it in errors.
@@ -180,8 +241,9 @@ impl ProgramSpec {
                 temperature: own.temperature.or(base.temperature),
                 max_tokens: own.max_tokens.or(base.max_tokens),
             };
-            let predictor =
-                Predictor { name: p.name.clone(), kind, signature: sig, demos: p.demos.clone(), adapter, options };
+            let mut predictor =
+                Predictor { kind, demos: p.demos.clone(), adapter, options, ..Predictor::new(&p.name, sig) };
+            p.apply_calling(&mut predictor).map_err(|(location, message)| err(at(&location), message))?;
             b = b.predictor(predictor);
         }
         for (i, s) in self.steps.iter().enumerate() {
@@ -206,7 +268,104 @@ impl ProgramSpec {
             };
             b = b.output(name, src);
         }
-        b.build().map_err(|e| err(e.location, e.message))
+        let mut program = b.build().map_err(|e| err(e.location, e.message))?;
+        if let Some(e) = &self.ensemble {
+            program.ensemble = Some(e.build(&program, file).map_err(|(location, message)| err(location, message))?);
+        }
+        Ok(program)
+    }
+}
+
+impl PredictorSpec {
+    /// Sets the wrapper and constraints on `p`; errors name the key under the predictor.
+    fn apply_calling(&self, p: &mut Predictor) -> Result<(), (String, String)> {
+        let sig = p.effective_signature();
+        if let Some(w) = &self.wrap {
+            w.validate(&sig).map_err(|e| (format!("wrap.{}", e.rule), e.message))?;
+            p.wrap = Some(w.clone());
+        }
+        for (field, rules) in &self.constraints {
+            let at = format!("constraints.{field}");
+            let Some(f) = sig.outputs.iter().find(|f| &f.name == field) else {
+                let outs = sig.outputs.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
+                let why = if sig.inputs.iter().any(|f| &f.name == field) {
+                    "is an input; constraints apply to outputs"
+                } else {
+                    "is not a field"
+                };
+                return Err((at, format!("'{field}' {why} (outputs: {outs})")));
+            };
+            let compiled = rules.compile(f).map_err(|e| (format!("{at}.{}", e.rule), e.message))?;
+            p.constraints.set_rules(compiled);
+        }
+        if let Some(n) = self.max_retries {
+            if n > MAX_RETRIES_LIMIT {
+                return Err(("max_retries".into(), format!("expected at most {MAX_RETRIES_LIMIT}, got {n}")));
+            }
+            p.constraints.max_retries = n;
+        }
+        Ok(())
+    }
+}
+
+impl EnsembleSpec {
+    /// The ensemble over `program`; errors name the key under `ensemble`.
+    fn build(&self, program: &Program, file: &str) -> Result<Ensemble, (String, String)> {
+        if self.members.is_empty() {
+            return Err(("ensemble.members".into(), "an ensemble needs at least one member".into()));
+        }
+        let mut members = Vec::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let at = format!("ensemble.members[{i}]");
+            let state = member_state(m, file).map_err(|e| (at.clone(), e))?;
+            program.with_state(&state).map_err(|e| (at, e.to_string()))?;
+            members.push(state);
+        }
+        let outputs = program.output_fields();
+        for (i, f) in self.fields.iter().enumerate() {
+            if !outputs.contains(f) {
+                return Err((
+                    format!("ensemble.fields[{i}]"),
+                    format!("no program output '{f}' (outputs: {})", outputs.join(", ")),
+                ));
+            }
+        }
+        let reducer = match self.reducer.as_deref() {
+            None | Some("majority") => Reducer::Majority { fields: self.fields.clone() },
+            Some(other) => {
+                return Err((
+                    "ensemble.reducer".into(),
+                    format!("unknown reducer '{other}' (expected majority; Rust programs may reduce by a reward with Reducer::Best)"),
+                ))
+            }
+        };
+        Ok(Ensemble { members, reducer })
+    }
+}
+
+/// A member's state: a state file (relative to the spec file's directory) or an inline state,
+/// whose `format_version` and `predictors` may be left out.
+fn member_state(member: &Value, file: &str) -> Result<ProgramState, String> {
+    match member {
+        Value::String(path) => {
+            let full = Path::new(file).parent().unwrap_or(Path::new("")).join(path);
+            let text = std::fs::read_to_string(&full)
+                .map_err(|e| format!("cannot read state file {}: {e}", full.display()))?;
+            ProgramState::from_json(&text, &full.display().to_string()).map_err(|e| e.message)
+        }
+        Value::Object(obj) => {
+            let mut obj = obj.clone();
+            obj.entry("format_version").or_insert(Value::from(STATE_FORMAT_VERSION));
+            obj.entry("predictors").or_insert(Value::Object(Map::new()));
+            ProgramState::from_json(&Value::Object(obj).to_string(), "inline state").map_err(|e| {
+                e.message
+                    .strip_prefix("inline state: line 1 column ")
+                    .and_then(|m| m.split_once(": "))
+                    .map(|(_, m)| m.to_string())
+                    .unwrap_or(e.message)
+            })
+        }
+        _ => Err("expected a state file name or an inline state object".into()),
     }
 }
 
@@ -280,5 +439,77 @@ mod tests {
         let bad = TWO_STEP.replace("\"descriptions\": {\"answer\"", "\"descriptions\": {\"anser\"");
         let e = ProgramSpec::parse(&bad, false, "p.json").unwrap().build("p.json").unwrap_err();
         assert!(e.to_string().contains("predictors[1].descriptions.anser: no field 'anser'"), "{e}");
+    }
+
+    const WRAPPED: &str = r#"{
+  "name": "w",
+  "predictors": [
+    {"name": "solve", "module": "chain_of_thought", "signature": "question -> answer: int, unit",
+     "wrap": {"module": "refine", "n": 3, "reward": "constraints", "threshold": 1.0},
+     "constraints": {"answer": {"min": 0, "max": 100}, "unit": {"regex": "[a-z]+", "max_length": 5}},
+     "max_retries": 1}
+  ]
+}"#;
+
+    fn build_err(text: &str) -> String {
+        ProgramSpec::parse(text, false, "p.json").unwrap().build("p.json").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn wrappers_and_constraints_build_and_round_trip() {
+        let spec = ProgramSpec::parse(WRAPPED, false, "p.json").unwrap();
+        let p = spec.build("p.json").unwrap();
+        let solve = p.predictor("solve").unwrap();
+        assert_eq!(solve.wrap.as_ref().unwrap().module, crate::wrap::WrapKind::Refine);
+        assert_eq!(solve.constraints.rules().len(), 2);
+        assert_eq!(solve.constraints.max_retries, 1);
+        assert_eq!(solve.max_lm_calls(), 6, "three attempts, each with its JSON retry");
+        let text = serde_json::to_string(&spec).unwrap();
+        let back = ProgramSpec::parse(&text, false, "p.json").unwrap();
+        assert_eq!(back, spec);
+        assert_eq!(back.build("p.json").unwrap(), p);
+        let yaml = serde_yaml::to_string(&spec).unwrap();
+        assert_eq!(ProgramSpec::parse(&yaml, true, "p.yaml").unwrap(), spec);
+        let plain =
+            WRAPPED.replace(r#""wrap": {"module": "refine", "n": 3, "reward": "constraints", "threshold": 1.0},"#, "");
+        assert_ne!(p.hash(), ProgramSpec::parse(&plain, false, "p.json").unwrap().build("p.json").unwrap().hash());
+        // The state holds what optimizers tune; the wrapper and constraints stay in the spec.
+        let state = p.state();
+        assert_eq!(p.with_state(&state).unwrap(), p);
+        let dropped = crate::dspy::dropped_in_export(&p);
+        assert_eq!(dropped.len(), 2, "{dropped:?}");
+        assert_eq!(
+            crate::dspy::export_dspy(&p)["metadata"]["promptsmith_dropped"][1],
+            "solve: constraints on answer, unit"
+        );
+    }
+
+    #[test]
+    fn wrapper_and_constraint_errors_say_where() {
+        let bad = WRAPPED.replace("\"regex\": \"[a-z]+\"", "\"regex\": \"[a-z\"");
+        let e = build_err(&bad);
+        assert!(e.starts_with("p.json: predictors[0].constraints.unit.regex: invalid regex: regex parse error"), "{e}");
+        let e = build_err(&WRAPPED.replace("\"n\": 3", "\"n\": 0"));
+        assert_eq!(e, "p.json: predictors[0].wrap.n: expected 1 to 64, got 0");
+        let e = build_err(&WRAPPED.replace(r#""reward": "constraints""#, r#""reward": "f1""#));
+        assert!(e.starts_with("p.json: predictors[0].wrap.reward: unknown reward 'f1' (built in: constraints"), "{e}");
+        let e = build_err(&WRAPPED.replace("\"unit\": {", "\"question\": {"));
+        assert_eq!(e, "p.json: predictors[0].constraints.question: 'question' is an input; constraints apply to outputs (outputs: reasoning, answer, unit)");
+        let e = build_err(&WRAPPED.replace("\"min\": 0, ", "\"min_length\": 0, "));
+        assert_eq!(
+            e,
+            "p.json: predictors[0].constraints.answer.min_length: applies to text and list fields; 'answer' is int"
+        );
+        let e = build_err(&WRAPPED.replace("\"max_retries\": 1", "\"max_retries\": 99"));
+        assert_eq!(e, "p.json: predictors[0].max_retries: expected at most 10, got 99");
+        let e =
+            ProgramSpec::parse(&WRAPPED.replace("\"module\": \"refine\"", "\"module\": \"refin\""), false, "p.json")
+                .unwrap_err();
+        assert!(
+            e.to_string().contains("unknown variant `refin`, expected one of `best_of_n`, `refine`, `majority_vote`"),
+            "{e}"
+        );
+        let e = ProgramSpec::parse(&WRAPPED.replace("\"max\": 100", "\"maximum\": 100"), false, "p.json").unwrap_err();
+        assert!(e.to_string().contains("unknown field `maximum`"), "{e}");
     }
 }

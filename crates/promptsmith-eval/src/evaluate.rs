@@ -88,6 +88,8 @@ pub enum FailureKind {
     MissingInput,
     /// Program wiring problem.
     Program,
+    /// The outputs broke the predictor's constraints on every attempt.
+    Constraint,
 }
 
 /// Why a program produced no prediction for one example.
@@ -109,6 +111,7 @@ impl From<&PredictError> for ExampleError {
             PredictError::Lm { .. } => FailureKind::Lm,
             PredictError::MissingInput { .. } => FailureKind::MissingInput,
             PredictError::Program(_) => FailureKind::Program,
+            PredictError::Constraint { .. } => FailureKind::Constraint,
         };
         ExampleError { kind, message: e.to_string(), raw_completion: e.raw_completion().map(str::to_string) }
     }
@@ -183,7 +186,7 @@ pub struct EvalSummary {
     pub parse_failures: usize,
     /// Examples whose model call failed.
     pub lm_errors: usize,
-    /// Examples that failed for other reasons (missing input, program errors).
+    /// Examples that failed for other reasons (missing input, program errors, constraints).
     pub other_errors: usize,
     /// Examples the metric could not score (e.g. the judge failed).
     #[serde(default)]
@@ -256,7 +259,7 @@ impl EvalTally {
         match r.error.as_ref().map(|e| e.kind) {
             Some(FailureKind::Parse) => self.parse_failures += 1,
             Some(FailureKind::Lm) => self.lm_errors += 1,
-            Some(FailureKind::MissingInput | FailureKind::Program) => self.other_errors += 1,
+            Some(FailureKind::MissingInput | FailureKind::Program | FailureKind::Constraint) => self.other_errors += 1,
             None => {}
         }
     }
