@@ -7,6 +7,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{OptimizeError, Result};
 use crate::events::{Event, EventSink, TrialKind, TrialRecord};
 use crate::journal::{Journal, JournalEntry};
+use crate::pareto::{Archive, FrontPoint, Selection};
 use async_trait::async_trait;
 use promptsmith_core::{
     ChatRequest, ChatResponse, Example, LanguageModel, LmError, Program, ProgramState, TraceStep, Usage,
@@ -192,6 +193,12 @@ pub struct Rollout {
     pub failed: bool,
     /// Tokens the program spent.
     pub usage: Usage,
+    /// LM calls the program made.
+    pub lm_calls: u32,
+    /// Time the program took, in milliseconds (a journaled call takes about none).
+    pub latency_ms: u64,
+    /// Cost of the program's calls at the configured price, when one is configured.
+    pub cost_usd: Option<f64>,
 }
 
 /// Why an evaluation (and so a search) could not finish. In reports it is
@@ -243,6 +250,8 @@ pub struct Engine {
     rollouts: Mutex<HashMap<RolloutKey, Rollout>>,
     trials: Mutex<Vec<TrialRecord>>,
     trial_counter: AtomicUsize,
+    /// The Pareto front over the run's objectives, when it keeps one ([`Engine::keep_front`]).
+    front: Mutex<Option<Archive>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -299,6 +308,7 @@ impl Engine {
             rollouts: Mutex::new(HashMap::new()),
             trials: Mutex::new(Vec::new()),
             trial_counter: AtomicUsize::new(0),
+            front: Mutex::new(None),
         })
     }
 
@@ -438,6 +448,9 @@ impl Engine {
                     prediction: r.prediction,
                     trace: r.trace,
                     usage: r.usage,
+                    lm_calls: r.lm_calls,
+                    latency_ms: r.latency_ms,
+                    cost_usd: r.cost_usd,
                 };
                 cache.insert((candidate.to_string(), ids[*slot].clone(), rollout_id), rollout.clone());
                 out[*slot] = Some(rollout);
@@ -482,6 +495,33 @@ impl Engine {
     /// Every trial recorded so far.
     pub fn trials(&self) -> Vec<TrialRecord> {
         self.trials.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// From now on, keeps the Pareto front over `selection`'s objectives of every candidate a
+    /// trial scores on the whole validation set (only the front is kept).
+    pub fn keep_front(&self, selection: Selection) {
+        if let Ok(mut f) = self.front.lock() {
+            *f = Some(Archive::new(selection));
+        }
+    }
+
+    /// Whether a front is kept.
+    pub fn keeps_front(&self) -> bool {
+        self.front.lock().is_ok_and(|f| f.is_some())
+    }
+
+    /// Offers a candidate scored on the whole validation set to the front, when one is kept.
+    pub fn offer_to_front(&self, point: FrontPoint) {
+        if let Ok(mut f) = self.front.lock() {
+            if let Some(archive) = f.as_mut() {
+                archive.offer(point);
+            }
+        }
+    }
+
+    /// The front kept so far.
+    pub fn front(&self) -> Option<Archive> {
+        self.front.lock().ok().and_then(|f| f.clone())
     }
 }
 

@@ -4,7 +4,11 @@
 //!   answered from the [`journal`] on resume, bounded concurrency, the rollout cache, seeded
 //!   random streams, [`events`] and [`checkpoint`]s.
 //! - [`optimizers`]: LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch, COPRO,
-//!   MIPROv2 and GEPA, as strategies over the engine; [`run`] drives one end to end and reports.
+//!   MIPROv2, GEPA and an evolutionary search, as strategies over the engine; [`run`] drives one
+//!   end to end and reports.
+//! - [`pareto`]: objectives besides the metric (tokens, latency, cost, prompt length),
+//!   non-dominated sorting, crowding distance, hypervolume and the front a run keeps;
+//!   [`objectives`] wraps any optimizer so that its result is picked from that front.
 //! - [`tpe`]: a Tree-structured Parzen Estimator with an ask/tell interface, faithful to Optuna's
 //!   `TPESampler` (the sampler MIPROv2 uses), deterministic from a seed and serializable so that an
 //!   optimization can checkpoint after every trial and resume.
@@ -17,7 +21,9 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod journal;
+pub mod objectives;
 pub mod optimizers;
+pub mod pareto;
 pub mod run;
 pub mod tpe;
 

@@ -1,7 +1,10 @@
-//! The optimizers, thin strategies over the shared [`Engine`].
+//! The optimizers, thin strategies over the shared [`Engine`]. A trial that scores a candidate
+//! on the whole validation set offers it to the engine's Pareto front when the run keeps one
+//! ([`Engine::keep_front`]), whichever optimizer runs.
 
 pub mod bootstrap;
 pub mod copro;
+pub mod evolutionary;
 pub mod gepa;
 pub mod labeled;
 pub mod mipro;
@@ -13,6 +16,7 @@ pub mod random_search;
 use crate::engine::{mean_score, state_hash, Engine, Rollout, Stop};
 use crate::error::{OptimizeError, Result};
 use crate::events::{Event, TrialKind};
+use crate::pareto::{FrontPoint, Measures};
 use async_trait::async_trait;
 use promptsmith_core::{Demo, Example, Program, ProgramState};
 use promptsmith_eval::Metric;
@@ -134,7 +138,15 @@ pub(crate) async fn trial(
     match engine.evaluate(&candidate.program, &candidate.id, examples, &task.metric, LmRole::Task, 0).await {
         Ok(rollouts) => {
             let score = mean_score(&rollouts);
-            engine.record_trial(kind, &candidate.id, params, score, rollouts.len())?;
+            let record = engine.record_trial(kind, &candidate.id, params, score, rollouts.len())?;
+            if kind == TrialKind::Full && examples.len() == task.valset.len() && engine.keeps_front() {
+                engine.offer_to_front(FrontPoint {
+                    candidate: candidate.id.clone(),
+                    trial: Some(record.number),
+                    measures: Measures::of(&rollouts, &candidate.program),
+                    state: candidate.state.clone(),
+                });
+            }
             Ok(Ok((score, rollouts)))
         }
         Err(stop) => Ok(Err(stop)),

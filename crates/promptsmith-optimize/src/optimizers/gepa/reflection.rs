@@ -263,6 +263,9 @@ mod tests {
             trace,
             failed,
             usage: Default::default(),
+            lm_calls: 1,
+            latency_ms: 0,
+            cost_usd: None,
         }
     }
 
