@@ -60,6 +60,13 @@ pub async fn read_content(store: &Store, info: &DatasetInfo) -> Result<String> {
 /// Loads the content as the CLI loads a data file: rows and sorted column names, or the
 /// loader's error (with line and field) under the dataset's name.
 fn check(name: &str, format: &str, content: &str) -> Result<(usize, Vec<String>)> {
+    let rows = load_rows(name, format, content)?;
+    let columns: BTreeSet<String> = rows.iter().flat_map(|r| r.keys().cloned()).collect();
+    Ok((rows.len(), columns.into_iter().collect()))
+}
+
+/// The rows of content in `format`, loaded as the CLI loads a data file.
+fn load_rows(name: &str, format: &str, content: &str) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
     let dir = tempfile_dir()?;
     let path = dir.join(format!("{}.{format}", sanitize(name)));
     std::fs::write(&path, content).map_err(|e| io_error(format!("cannot write {}", path.display()), &e))?;
@@ -72,8 +79,14 @@ fn check(name: &str, format: &str, content: &str) -> Result<(usize, Vec<String>)
     if dataset.is_empty() {
         invalid!("dataset '{name}': no rows");
     }
-    let columns: BTreeSet<String> = dataset.iter().flat_map(|ex| ex.fields.keys().cloned()).collect();
-    Ok((dataset.len(), columns.into_iter().collect()))
+    Ok(dataset.iter().map(|ex| ex.fields.clone()).collect())
+}
+
+/// The rows of stored dataset `id`.
+pub async fn stored_rows(store: &Store, id: &str) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let info = store.dataset_info(id).await?;
+    let content = read_content(store, &info).await?;
+    load_rows(&info.name, &info.format, &content)
 }
 
 fn sanitize(name: &str) -> String {

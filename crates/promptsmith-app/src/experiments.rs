@@ -267,6 +267,17 @@ impl ExperimentService {
     /// Starts `req` for `tenant`: both versions resolved now (aliases that move later do not
     /// move the experiment); 409 when the program already runs one.
     pub async fn start(&self, tenant: &Tenant, req: &ExperimentRequest) -> Result<ExperimentView> {
+        self.start_for(tenant, req, None).await
+    }
+
+    /// [`ExperimentService::start`] of the result of optimization job `optimization_id` (named
+    /// in its `experiment.result` event).
+    pub async fn start_for(
+        &self,
+        tenant: &Tenant,
+        req: &ExperimentRequest,
+        optimization_id: Option<&str>,
+    ) -> Result<ExperimentView> {
         if !(req.traffic > 0.0 && req.traffic < 1.0) {
             return Err(AppError::invalid(format!("traffic {}: expected a share in (0, 1) such as 0.1", req.traffic)));
         }
@@ -306,7 +317,7 @@ impl ExperimentService {
             traffic: req.traffic,
             metric: req.metric.clone(),
             settings: json!({"rules": rules, "control": req.control, "challenger": req.challenger,
-                "auto_rollout": req.auto_rollout}),
+                "auto_rollout": req.auto_rollout, "optimization_id": optimization_id}),
             kind: "experiment".into(),
         };
         let e = self.store.insert_experiment(&new).await.map_err(|e| rename(e.into(), &new.program, &req.program))?;

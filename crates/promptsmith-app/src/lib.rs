@@ -19,6 +19,7 @@ pub mod keys;
 pub mod metric;
 pub mod monitor;
 pub mod optimize;
+pub mod policy;
 pub mod predict;
 pub mod program;
 pub mod rollout;

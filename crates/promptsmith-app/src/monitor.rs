@@ -25,6 +25,8 @@ pub struct Alert {
     pub program: String,
     /// The production version.
     pub version: i64,
+    /// The program's registry name.
+    pub stored: String,
     /// Baseline against recent ratings.
     pub report: DegradationReport,
 }
@@ -93,6 +95,6 @@ impl QualityMonitor {
             "relative_drop": report.relative_drop, "p_value": report.p_value,
             "threshold": self.policy.min_relative_drop});
         webhooks::emit(&self.store, &tenant, "monitor.degradation", data, now).await;
-        Ok(Some(Alert { tenant, program, version, report }))
+        Ok(Some(Alert { tenant, program, version, stored: stored.to_string(), report }))
     }
 }

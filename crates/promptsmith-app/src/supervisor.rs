@@ -8,6 +8,7 @@
 use crate::error::Result;
 use crate::experiments::{Decision, ExperimentService};
 use crate::monitor::QualityMonitor;
+use crate::policy::PolicyEngine;
 use crate::rollout::{Move, RolloutService};
 use promptsmith_store::Store;
 use serde::Serialize;
@@ -17,7 +18,7 @@ use serde::Serialize;
 pub struct Action {
     /// The experiment or rollout.
     pub id: String,
-    /// `experiment`, `rollout` or `monitor`.
+    /// `experiment`, `rollout`, `monitor` or `policy`.
     pub kind: String,
     /// What happened (`continue`, `challenger_wins`, `hold`, `step 2`, `promoted`, `rolled_back: …`).
     pub what: String,
@@ -30,6 +31,7 @@ pub struct Supervisor {
     experiments: ExperimentService,
     rollouts: RolloutService,
     monitor: QualityMonitor,
+    policies: Option<PolicyEngine>,
 }
 
 impl Supervisor {
@@ -39,8 +41,15 @@ impl Supervisor {
             experiments: ExperimentService::new(store.clone()),
             rollouts: RolloutService::new(store.clone()),
             monitor: QualityMonitor::new(store.clone()),
+            policies: None,
             store,
         }
+    }
+
+    /// Also applies the continuous-optimization policies with `engine` (it queues jobs).
+    pub fn with_policies(mut self, engine: PolicyEngine) -> Self {
+        self.policies = Some(engine);
+        self
     }
 
     /// The quality monitor (its window and threshold can be changed).
@@ -65,17 +74,27 @@ impl Supervisor {
                 Err(err) => tracing::warn!(id = %id, kind = %kind, error = %err, "supervisor"),
             }
         }
-        match self.monitor.check(now).await {
-            Ok(alerts) => actions.extend(alerts.into_iter().map(|a| Action {
-                id: format!("{}@{}", a.program, a.version),
-                kind: "monitor".into(),
-                what: format!(
-                    "degraded: {:.1}% drop, p = {:.2e}",
-                    a.report.relative_drop * 100.0,
-                    a.report.p_value.unwrap_or(1.0)
-                ),
-            })),
-            Err(err) => tracing::warn!(error = %err, "quality monitor"),
+        let alerts = self.monitor.check(now).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "quality monitor");
+            Vec::new()
+        });
+        let degraded: Vec<String> = alerts.iter().map(|a| a.stored.clone()).collect();
+        actions.extend(alerts.into_iter().map(|a| Action {
+            id: format!("{}@{}", a.program, a.version),
+            kind: "monitor".into(),
+            what: format!(
+                "degraded: {:.1}% drop, p = {:.2e}",
+                a.report.relative_drop * 100.0,
+                a.report.p_value.unwrap_or(1.0)
+            ),
+        }));
+        if let Some(engine) = &self.policies {
+            match engine.tick(now, &degraded).await {
+                Ok(done) => {
+                    actions.extend(done.into_iter().map(|(id, what)| Action { id, kind: "policy".into(), what }))
+                }
+                Err(err) => tracing::warn!(error = %err, "policies"),
+            }
         }
         Ok(actions)
     }

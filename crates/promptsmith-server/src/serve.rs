@@ -54,7 +54,8 @@ pub async fn serve(
     });
     let sweeper = tokio::spawn(sweep(jobs.clone()));
     let background = CancellationToken::new();
-    let loops = spawn_loops(&store, &config.settings, &background)?;
+    let engine = promptsmith_app::policy::PolicyEngine::new(store.clone(), jobs.clone(), (*lm.pricing).clone());
+    let loops = spawn_loops(&store, &config.settings, engine, &background)?;
     let upkeep = tokio::spawn(metrics_upkeep());
     let state = AppState::new(store, jobs, lm, config.settings);
     let app = crate::router(state);
@@ -83,11 +84,12 @@ pub async fn serve(
 fn spawn_loops(
     store: &Store,
     settings: &ServerSettings,
+    policies: promptsmith_app::policy::PolicyEngine,
     stop: &CancellationToken,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, AppError> {
     let mut loops = Vec::new();
     if !settings.monitor_interval.is_zero() {
-        let supervisor = promptsmith_app::supervisor::Supervisor::new(store.clone());
+        let supervisor = promptsmith_app::supervisor::Supervisor::new(store.clone()).with_policies(policies);
         loops.push(tokio::spawn(supervise(supervisor, settings.monitor_interval, stop.clone())));
     }
     if !settings.webhook_poll.is_zero() {

@@ -5,6 +5,7 @@ use crate::audit::AuditLog;
 use crate::limit::RateLimiter;
 use promptsmith_app::experiments::ExperimentService;
 use promptsmith_app::jobs::JobService;
+use promptsmith_app::policy::PolicyService;
 use promptsmith_app::predict::PredictService;
 use promptsmith_app::rollout::RolloutService;
 use promptsmith_app::webhooks::WebhookService;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub rollouts: RolloutService,
     /// Webhooks.
     pub webhooks: WebhookService,
+    /// Continuous-optimization policies.
+    pub policies: PolicyService,
     /// The models.
     pub lm: Arc<LmStack>,
     /// Settings.
@@ -76,6 +79,7 @@ impl AppState {
             experiments: ExperimentService::new(store.clone()),
             rollouts: RolloutService::new(store.clone()),
             webhooks: WebhookService::new(store.clone()),
+            policies: PolicyService::new(store.clone()),
             audit: AuditLog::start(store.clone()),
             limiter: RateLimiter::new(settings.rate_limit_per_s),
             store,

@@ -1,5 +1,7 @@
-//! The deployment half of the self-improving loop with no person in it, on a clock the test
-//! controls: an experiment's winner is rolled out step by step to 100% and becomes
+//! The self-improving loop with no person in it, on a clock the test controls. First the whole
+//! loop: feedback arrives, the program's policy queues an optimization from it, the result is
+//! registered, wins its experiment, rolls out and becomes production. Then the deployment half
+//! in detail: an experiment's winner is rolled out step by step to 100% and becomes
 //! `production`; then a bad version's rollout is rolled back by its quality guardrail; then the
 //! inputs drift and the quality monitor raises a degradation alert. Every event reaches a real
 //! HTTP receiver on loopback, signed, and a failing receiver is retried.
@@ -12,8 +14,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use common::{world, World};
 use http_body_util::BodyExt;
+use promptsmith_app::jobs::{Worker, WorkerConfig};
+use promptsmith_app::policy::PolicyEngine;
 use promptsmith_app::supervisor::Supervisor;
 use promptsmith_app::webhooks::{verify_signature, RetryPolicy, Sender};
+use promptsmith_app::StoreTarget;
 use promptsmith_server::{router, ServerSettings};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -204,4 +209,90 @@ async fn a_winner_rolls_out_to_production_and_a_bad_version_rolls_back_with_sign
     let (_, deliveries) =
         call(&w, "GET", &format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap()), None).await;
     assert!(deliveries["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "delivered"), "{deliveries}");
+}
+
+/// Polls `check` until it holds (at most 60 s).
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_triggers_a_reoptimization_whose_result_wins_and_becomes_production() {
+    let settings =
+        ServerSettings { monitor_interval: Duration::ZERO, webhook_poll: Duration::ZERO, ..ServerSettings::default() };
+    let w = world(settings).await;
+    let jobs = w.state.jobs.clone();
+    let engine = PolicyEngine::new(w.store.clone(), jobs, Default::default());
+    let supervisor = Supervisor::new(w.store.clone()).with_policies(engine);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = Worker::new(
+        w.store.clone(),
+        StoreTarget::new(Some(w.url.clone())),
+        w.state.lm.clone(),
+        WorkerConfig::new(w.dir.path().join("work"), 1),
+    );
+    let run = {
+        let stop = stop.clone();
+        tokio::spawn(async move { worker.run(stop).await })
+    };
+
+    let policy = json!({"enable_automatic_optimization": true, "feedback_volume_threshold": 30,
+        "optimization_interval_hours": 0, "optimizer": {"name": "labeled", "k": 2},
+        "metric": "numeric_match", "field": "answer", "experiment_traffic": 0.5, "experiment_min_samples": 15});
+    let (s, set) = call(&w, "PUT", "/v1/programs/add/policy", Some(policy)).await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    let (s, bad) = call(&w, "PUT", "/v1/programs/add/policy", Some(json!({"min_confidence_for_deployment": 2}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let mut now = promptsmith_core::clock::now_ms();
+    supervisor.tick(now).await.unwrap();
+
+    // Production answers only even first numbers right; users correct the others.
+    for i in 0..40 {
+        let q = json!({"inputs": {"question": format!("What is {i} + 3?")}, "caller_key": format!("c{i}")});
+        let (_, p) = call(&w, "POST", "/v1/programs/add/predict", Some(q)).await;
+        let right = p["outputs"]["answer"] == i + 3;
+        let fb = json!({"score": if right { 1.0 } else { 0.0 }, "correct_outputs": {"answer": i + 3}});
+        assert_eq!(
+            call(&w, "POST", &format!("/v1/predictions/{}/feedback", p["prediction_id"]), Some(fb)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    now += 60_000;
+    let actions = supervisor.tick(now).await.unwrap();
+    let started = actions.iter().find(|a| a.kind == "policy").expect("the policy acted");
+    assert!(started.what.starts_with("started: 40 new feedback examples"), "{actions:?}");
+    let job = started.what.split("(job ").nth(1).unwrap().trim_end_matches(')').to_string();
+    wait_for("the automatic optimization", async || w.store.job(&job).await.unwrap().status.as_str() == "completed")
+        .await;
+    now += 60_000;
+    let actions = supervisor.tick(now).await.unwrap();
+    assert!(actions.iter().any(|a| a.what.starts_with("experiment exp_")), "{actions:?}");
+
+    // The experiment runs on live traffic, the winner rolls out and becomes production.
+    let (_, list) = call(&w, "GET", "/v1/experiments", None).await;
+    let challenger = list["experiments"][0]["challenger"]["version"].as_i64().unwrap();
+    traffic(&w, 200, 80).await;
+    let actions = supervisor.tick(now + 60_000).await.unwrap();
+    assert!(actions.iter().any(|a| a.kind == "experiment" && a.what == "challenger_wins"), "{actions:?}");
+    drive(&w, now + 60_000, 60, |r| r.first().is_some_and(|r| r["status"] == "completed")).await;
+    let (_, program) = call(&w, "GET", "/v1/programs/add", None).await;
+    assert_eq!(program["aliases"]["production"], challenger, "{program}");
+
+    let (_, timeline) = call(&w, "GET", "/v1/programs/add/timeline", None).await;
+    let decisions: Vec<String> =
+        timeline["entries"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["kind"], e["decision"])).collect();
+    for d in [
+        "\"trigger\": \"skipped\"",
+        "\"optimization\": \"started\"",
+        "\"optimization\": \"finished\"",
+        "\"deployment\": \"experiment_started\"",
+    ] {
+        assert!(decisions.iter().any(|x| x == d), "{d} not in {decisions:?}");
+    }
+    stop.cancel();
+    run.await.unwrap().unwrap();
 }

@@ -16,7 +16,8 @@
 //! - [`jobs`]: the service's durable job queue with leases, call journals and event logs;
 //!   [`datasets`]: uploaded datasets; [`keys`]: API keys (hashed) and the audit log;
 //!   [`experiments`]: A/B experiments and rollouts and their arms' totals; [`webhooks`]:
-//!   registered webhooks and the outbox of their deliveries.
+//!   registered webhooks and the outbox of their deliveries; [`policies`]: continuous-optimization
+//!   policies and the timeline of their decisions.
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -31,6 +32,7 @@ pub mod experiments;
 pub mod feedback;
 pub mod jobs;
 pub mod keys;
+pub mod policies;
 pub mod promotion;
 pub mod registry;
 pub mod reseal;
@@ -49,6 +51,7 @@ pub use experiments::{ArmTotals, Experiment, NewExperiment};
 pub use feedback::{Feedback, FeedbackExample, FeedbackInput, FeedbackStats, FeedbackStatus, ReviewItem};
 pub use jobs::{Job, JobCounts, JobEvent, JobQuery, JobStatus, NewJob};
 pub use keys::{ApiKey, AuditEntry, Role};
+pub use policies::{StoredPolicy, TimelineEntry};
 pub use promotion::{decide_promotion, PromotionDecision, PromotionPolicy, RegistrationOutcome};
 pub use registry::{
     AliasAction, AliasMove, NewVersion, ProgramRef, ProgramSummary, ProgramVersion, VersionSelector, CANDIDATE,

@@ -1,6 +1,7 @@
 //! Webhooks and rollout rows on SQLite and PostgreSQL: events queued only for the webhooks that
 //! want them, deliveries claimed once, every attempt logged, retries due later, failures final;
-//! a rollout's traffic moves and it ends with its plan.
+//! a rollout's traffic moves and it ends with its plan; policies replace, the timeline keeps
+//! decisions in order.
 
 #![allow(clippy::unwrap_used)]
 
@@ -81,11 +82,29 @@ async fn rollout_rows(store: &Store) {
     assert!(!store.set_traffic("ro_1", 1.0, 1, &json!({})).await.unwrap(), "an ended rollout does not move");
 }
 
+async fn policies_and_timeline(store: &Store) {
+    assert!(store.policy("qa").await.unwrap().is_none());
+    store.put_policy("qa", "t", &json!({"enable_automatic_optimization": false})).await.unwrap();
+    let p = store.put_policy("qa", "t", &json!({"enable_automatic_optimization": true})).await.unwrap();
+    assert_eq!(p.policy["enable_automatic_optimization"], true, "replaced");
+    assert_eq!(store.policies().await.unwrap().len(), 1);
+    let a = store.append_timeline("qa", 10, "trigger", "skipped", "skipped: 3 of 50", &json!({"n": 3})).await.unwrap();
+    let b =
+        store.append_timeline("qa", 20, "optimization", "started", "started", &json!({"job_id": "j"})).await.unwrap();
+    assert!(b > a);
+    let t = store.timeline("qa", 10).await.unwrap();
+    assert_eq!(t.iter().map(|e| e.decision.as_str()).collect::<Vec<_>>(), ["started", "skipped"]);
+    let last = store.last_decision("qa", "optimization", "started").await.unwrap().unwrap();
+    assert_eq!((last.at, last.data["job_id"].as_str()), (20, Some("j")));
+    assert!(store.last_decision("qa", "optimization", "finished").await.unwrap().is_none());
+}
+
 async fn both(engine: Engine) {
     let db = fresh(engine).await;
     let store = db.open().await;
     deliveries(&store).await;
     rollout_rows(&store).await;
+    policies_and_timeline(&store).await;
 }
 
 #[tokio::test]

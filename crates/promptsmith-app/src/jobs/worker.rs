@@ -282,6 +282,7 @@ fn result_json(o: &OptimizeOutcome, job: &Job) -> Value {
     let held = crate::optimize::family::held_out(r);
     let split = held.as_ref().map_or("validation", |h| h.split);
     let (before, after) = (held.as_ref().map(|h| h.baseline), held.as_ref().map(|h| h.result));
+    let p_value = held.as_ref().and_then(|h| h.comparison.as_ref()).map(|c| c.test.p_value());
     let significance = held.and_then(|h| h.comparison).map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
     let tenant = Tenant::new(&job.tenant).unwrap_or_default();
     let registered = o.registration.as_ref().map(|reg| match reg {
@@ -312,6 +313,7 @@ fn result_json(o: &OptimizeOutcome, job: &Job) -> Value {
         "baseline_val": r.baseline_val.as_ref().map(|s| s.score),
         "final_val": r.final_val.as_ref().map(|s| s.score),
         "significance": significance,
+        "p_value": p_value,
         "registered": registered,
         "kept_regression_guard": r.rejected.is_some(),
         "state": o.state,

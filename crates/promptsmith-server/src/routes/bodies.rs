@@ -133,6 +133,13 @@ pub(super) struct DeliveryList {
     pub(super) deliveries: Vec<promptsmith_app::webhooks::DeliveryView>,
 }
 
+/// `GET /v1/programs/{name}/timeline`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Timeline {
+    /// Newest first.
+    pub(super) entries: Vec<promptsmith_app::policy::TimelineView>,
+}
+
 /// `GET /v1/audit`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct AuditLog {

@@ -7,6 +7,7 @@ mod experiments;
 mod gateway;
 mod jobs;
 mod openapi;
+mod policy;
 mod programs;
 mod rollouts;
 mod serving;
@@ -45,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/programs/{name}/aliases/{alias}", put(programs::set_alias))
         .route("/v1/programs/{name}/activate", post(programs::activate))
         .route("/v1/programs/{name}/rollback", post(programs::rollback))
+        .route("/v1/programs/{name}/policy", put(policy::set).get(policy::get))
+        .route("/v1/programs/{name}/timeline", get(policy::timeline))
         .route("/v1/programs/{name}/predict", post(serving::predict))
         .route("/v1/predictions/{id}/feedback", post(serving::feedback))
         .route("/v1/chat/completions", post(gateway::chat_completions))

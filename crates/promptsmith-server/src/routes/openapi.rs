@@ -3,7 +3,7 @@
 //! The error responses every operation can give are added in one place ([`StandardErrors`]).
 
 use super::bodies::ErrorBody;
-use super::{datasets, experiments, gateway, jobs, programs, rollouts, serving, system, webhooks};
+use super::{datasets, experiments, gateway, jobs, policy, programs, rollouts, serving, system, webhooks};
 use axum::Json;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         serving::predict, serving::feedback, gateway::chat_completions,
         experiments::start, experiments::list, experiments::get, experiments::stop,
         rollouts::start, rollouts::list, rollouts::get, rollouts::stop,
+        policy::set, policy::get, policy::timeline,
         webhooks::register, webhooks::list, webhooks::remove, webhooks::deliveries,
     ),
     components(schemas(ErrorBody)),

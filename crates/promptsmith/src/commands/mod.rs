@@ -11,6 +11,7 @@ mod keys;
 mod lm;
 mod monitor;
 mod optimize;
+mod policy;
 mod registry;
 mod rollout;
 mod run;
@@ -76,6 +77,9 @@ pub(crate) enum Command {
     /// Webhooks: signed event notifications with retries.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Continuous optimization: a program's policy and the decisions taken under it.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Runs one subcommand.
@@ -99,6 +103,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Experiment(c) => experiment::experiment(c).await,
         Command::Rollout(c) => rollout::rollout(c).await,
         Command::Webhook(c) => webhook::webhook(c).await,
+        Command::Policy(c) => policy::policy(c).await,
     }
 }
 

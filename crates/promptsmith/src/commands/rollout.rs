@@ -76,7 +76,8 @@ pub(crate) enum RolloutCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// One supervisor pass now: decide running experiments, advance running rollouts.
+    /// One supervisor pass now: decide running experiments, advance running rollouts, check
+    /// production quality, apply the policies (queued optimizations run in `serve` or `worker`).
     Tick {
         #[command(flatten)]
         store: StoreArgs,
@@ -126,7 +127,13 @@ pub(crate) async fn rollout(command: RolloutCommand) -> Result<ExitCode> {
             }
         }
         RolloutCommand::Tick { store } => {
-            for a in Supervisor::new(store.open_existing().await?).tick(now).await? {
+            let opened = store.open_existing().await?;
+            let target = promptsmith_app::StoreTarget::new(store.database_url.clone());
+            let limits = promptsmith_app::jobs::QueueLimits::default();
+            let jobs =
+                promptsmith_app::jobs::JobService::new(opened.clone(), target, limits, "promptsmith-jobs".into());
+            let engine = promptsmith_app::policy::PolicyEngine::new(opened.clone(), jobs, Default::default());
+            for a in Supervisor::new(opened).with_policies(engine).tick(now).await? {
                 println!("{}\t{}\t{}", a.kind, a.id, a.what);
             }
         }
