@@ -52,8 +52,10 @@ pub struct Policy {
     /// Relative offline gain a result needs to be deployed (default 0.05).
     #[serde(default = "default_gain")]
     pub min_offline_gain: f64,
-    /// The optimizer (default BootstrapFewShot with its defaults).
+    /// The optimizer and its settings, as a job's `optimizer` (default BootstrapFewShot with its
+    /// defaults).
     #[serde(default = "default_optimizer")]
+    #[schema(value_type = Object)]
     pub optimizer: OptimizerSpec,
     /// The metric id (default `exact_match`).
     #[serde(default = "default_metric")]
