@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use common::{world, World};
 use http_body_util::BodyExt;
-use promptsmith_app::jobs::{Worker, WorkerConfig};
+use promptsmith_app::jobs::WorkerConfig;
 use promptsmith_app::policy::PolicyEngine;
 use promptsmith_app::supervisor::Supervisor;
 use promptsmith_app::webhooks::{verify_signature, RetryPolicy, Sender};
@@ -69,6 +69,10 @@ async fn receiver() -> (String, Received) {
 /// Registers a version of `add` with `demos` two-demo sets (the scripted model answers every
 /// question right with two demos, only even first numbers without).
 async fn version(w: &World, demos: bool) -> i64 {
+    version_over(&w.store, demos).await
+}
+
+async fn version_over(store: &promptsmith_store::Store, demos: bool) -> i64 {
     let spec = promptsmith_core::ProgramSpec::parse(&common::spec_json().to_string(), false, "test").unwrap();
     let mut state = spec.build("test").unwrap().state();
     if demos {
@@ -78,7 +82,7 @@ async fn version(w: &World, demos: bool) -> i64 {
         state.predictors.get_mut("solve").unwrap().instruction = Some("Answer fast.".into());
     }
     let new = promptsmith_store::NewVersion::new("add", spec, state, "tester");
-    w.store.register_version(&new).await.unwrap().version
+    store.register_version(&new).await.unwrap().version
 }
 
 /// `n` predictions on odd first numbers from distinct callers, each rated by whether it was
@@ -220,79 +224,167 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feedback_triggers_a_reoptimization_whose_result_wins_and_becomes_production() {
-    let settings =
-        ServerSettings { monitor_interval: Duration::ZERO, webhook_poll: Duration::ZERO, ..ServerSettings::default() };
-    let w = world(settings).await;
-    let jobs = w.state.jobs.clone();
-    let engine = PolicyEngine::new(w.store.clone(), jobs, Default::default());
-    let supervisor = Supervisor::new(w.store.clone()).with_policies(engine);
-    let stop = tokio_util::sync::CancellationToken::new();
-    let worker = Worker::new(
-        w.store.clone(),
-        StoreTarget::new(Some(w.url.clone())),
-        w.state.lm.clone(),
-        WorkerConfig::new(w.dir.path().join("work"), 1),
-    );
-    let run = {
-        let stop = stop.clone();
-        tokio::spawn(async move { worker.run(stop).await })
-    };
+/// A client of the server on loopback.
+struct Http {
+    base: String,
+    client: reqwest::Client,
+}
 
-    let policy = json!({"enable_automatic_optimization": true, "feedback_volume_threshold": 30,
+impl Http {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A prediction of `a + b` from `caller`, rated by whether it was right, with the right
+    /// answer as the correction; whether it was right.
+    async fn rated(&self, a: i64, b: i64, caller: &str) -> bool {
+        let q = json!({"inputs": {"question": format!("What is {a} + {b}?")}, "caller_key": caller});
+        let (s, p) = self.send(reqwest::Method::POST, "/v1/programs/add/predict", Some(q)).await;
+        assert_eq!(s, 200, "{p}");
+        let right = p["outputs"]["answer"] == a + b;
+        let fb = json!({"score": if right { 1.0 } else { 0.0 }, "correct_outputs": {"answer": a + b}});
+        let path = format!("/v1/predictions/{}/feedback", p["prediction_id"]);
+        assert_eq!(self.send(reqwest::Method::POST, &path, Some(fb)).await.0, 201);
+        right
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.send(reqwest::Method::GET, path, None).await.1
+    }
+}
+
+/// The scripted model: right on every question until `drifted`, then (as the common world's
+/// model) only on even first numbers unless the prompt shows two demos.
+fn drifting_model(drifted: Arc<std::sync::atomic::AtomicBool>) -> promptsmith_lm::LmStack {
+    use std::sync::atomic::Ordering;
+    let lm = promptsmith_lm::ScriptedLm::from_fn(move |req| {
+        let answer = common::answer(req);
+        if drifted.load(Ordering::SeqCst) {
+            return answer;
+        }
+        let last = &req.messages.last().unwrap().content;
+        let q = last.split("[[ ## question ## ]]").nth(1).unwrap_or("");
+        let nums: Vec<i64> = q.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
+        format!("[[ ## answer ## ]]\n{}\n\n[[ ## completed ## ]]", nums.iter().take(2).sum::<i64>())
+    })
+    .with_model_name("scripted");
+    promptsmith_lm::LmStack::from_models(Arc::new(lm) as Arc<dyn promptsmith_core::LanguageModel>, [], 2)
+}
+
+/// The whole loop over real HTTP with no person: the model drifts, the monitor sees production's
+/// ratings fall, the policy re-optimizes from the corrected feedback, the result wins its
+/// experiment, rolls out to 100% and becomes production; then a bad version pushed by hand is
+/// rolled back by its guardrail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_triggers_a_reoptimization_whose_result_becomes_production_and_a_bad_push_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = promptsmith_store::Store::open(&url).await.unwrap();
+    common::register(&store, "add").await;
+    let drifted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lm = Arc::new(drifting_model(drifted.clone()));
+    let config = promptsmith_server::ServeConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        settings: ServerSettings {
+            monitor_interval: Duration::ZERO,
+            webhook_poll: Duration::ZERO,
+            ..ServerSettings::default()
+        },
+        limits: promptsmith_app::jobs::QueueLimits::default(),
+        worker: Some(WorkerConfig::new(dir.path().join("work"), 1)),
+        workdir: dir.path().join("work"),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let target = StoreTarget::new(Some(url.clone()));
+    let server =
+        tokio::spawn(promptsmith_server::serve(config, store.clone(), target.clone(), lm, stop.clone(), Some(tx)));
+    let http = Http { base: format!("http://{}", rx.await.unwrap()), client: reqwest::Client::new() };
+    let jobs =
+        promptsmith_app::jobs::JobService::new(store.clone(), target, Default::default(), dir.path().join("work"));
+    let supervisor =
+        Supervisor::new(store.clone()).with_policies(PolicyEngine::new(store.clone(), jobs, Default::default()));
+
+    // Only degradation triggers here: the feedback-volume threshold is out of reach.
+    let policy = json!({"enable_automatic_optimization": true, "feedback_volume_threshold": 100000,
         "optimization_interval_hours": 0, "optimizer": {"name": "labeled", "k": 2},
         "metric": "numeric_match", "field": "answer", "experiment_traffic": 0.5, "experiment_min_samples": 15});
-    let (s, set) = call(&w, "PUT", "/v1/programs/add/policy", Some(policy)).await;
-    assert_eq!(s, StatusCode::OK, "{set}");
-    let (s, bad) = call(&w, "PUT", "/v1/programs/add/policy", Some(json!({"min_confidence_for_deployment": 2}))).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let (s, set) = http.send(reqwest::Method::PUT, "/v1/programs/add/policy", Some(policy)).await;
+    assert_eq!(s, 200, "{set}");
     let mut now = promptsmith_core::clock::now_ms();
-    supervisor.tick(now).await.unwrap();
-
-    // Production answers only even first numbers right; users correct the others.
-    for i in 0..40 {
-        let q = json!({"inputs": {"question": format!("What is {i} + 3?")}, "caller_key": format!("c{i}")});
-        let (_, p) = call(&w, "POST", "/v1/programs/add/predict", Some(q)).await;
-        let right = p["outputs"]["answer"] == i + 3;
-        let fb = json!({"score": if right { 1.0 } else { 0.0 }, "correct_outputs": {"answer": i + 3}});
-        assert_eq!(
-            call(&w, "POST", &format!("/v1/predictions/{}/feedback", p["prediction_id"]), Some(fb)).await.0,
-            StatusCode::CREATED
-        );
+    for i in 0..50 {
+        assert!(http.rated(i, 2, &format!("a{i}")).await, "before the drift every answer is right");
+    }
+    assert!(supervisor.tick(now).await.unwrap().iter().all(|a| a.kind != "monitor"), "no alert before the drift");
+    drifted.store(true, std::sync::atomic::Ordering::SeqCst);
+    for i in 50..100 {
+        http.rated(i, 3, &format!("b{i}")).await;
     }
     now += 60_000;
     let actions = supervisor.tick(now).await.unwrap();
-    let started = actions.iter().find(|a| a.kind == "policy").expect("the policy acted");
-    assert!(started.what.starts_with("started: 40 new feedback examples"), "{actions:?}");
+    assert!(actions.iter().any(|a| a.kind == "monitor" && a.what.starts_with("degraded")), "{actions:?}");
+    let started = actions.iter().find(|a| a.kind == "policy").expect("the policy acted on the alert");
+    assert!(started.what.starts_with("started: production's quality degraded"), "{actions:?}");
     let job = started.what.split("(job ").nth(1).unwrap().trim_end_matches(')').to_string();
-    wait_for("the automatic optimization", async || w.store.job(&job).await.unwrap().status.as_str() == "completed")
+    wait_for("the automatic optimization", async || store.job(&job).await.unwrap().status.as_str() == "completed")
         .await;
     now += 60_000;
     let actions = supervisor.tick(now).await.unwrap();
-    assert!(actions.iter().any(|a| a.what.starts_with("experiment exp_")), "{actions:?}");
+    assert!(actions.iter().any(|a| a.kind == "policy" && a.what.starts_with("experiment exp_")), "{actions:?}");
 
-    // The experiment runs on live traffic, the winner rolls out and becomes production.
-    let (_, list) = call(&w, "GET", "/v1/experiments", None).await;
-    let challenger = list["experiments"][0]["challenger"]["version"].as_i64().unwrap();
-    traffic(&w, 200, 80).await;
-    let actions = supervisor.tick(now + 60_000).await.unwrap();
-    assert!(actions.iter().any(|a| a.kind == "experiment" && a.what == "challenger_wins"), "{actions:?}");
-    drive(&w, now + 60_000, 60, |r| r.first().is_some_and(|r| r["status"] == "completed")).await;
-    let (_, program) = call(&w, "GET", "/v1/programs/add", None).await;
-    assert_eq!(program["aliases"]["production"], challenger, "{program}");
+    // Live traffic decides the experiment; the winner rolls out step by step to production.
+    let challenger = http.get("/v1/experiments").await["experiments"][0]["challenger"]["version"].as_i64().unwrap();
+    let mut round = 0;
+    let mut status = String::new();
+    while status != "completed" {
+        round += 1;
+        assert!(round < 80, "the rollout did not complete: {status}");
+        for i in 0..30 {
+            http.rated(2 * i + 1, 2, &format!("r{round}-{i}")).await;
+        }
+        now += 11 * 60_000;
+        supervisor.tick(now).await.unwrap();
+        status = http.get("/v1/rollouts").await["rollouts"][0]["status"].as_str().unwrap_or("").to_string();
+    }
+    assert_eq!(http.get("/v1/programs/add").await["aliases"]["production"], challenger);
 
-    let (_, timeline) = call(&w, "GET", "/v1/programs/add/timeline", None).await;
-    let decisions: Vec<String> =
-        timeline["entries"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["kind"], e["decision"])).collect();
-    for d in [
-        "\"trigger\": \"skipped\"",
-        "\"optimization\": \"started\"",
-        "\"optimization\": \"finished\"",
-        "\"deployment\": \"experiment_started\"",
-    ] {
+    // A bad version (no demos) pushed by hand rolls back on its own.
+    let bad = version_over(&store, false).await;
+    let body =
+        json!({"program": "add", "challenger": bad.to_string(), "steps": [0.5, 1.0], "min_samples_per_step": 10});
+    let (s, ro) = http.send(reqwest::Method::POST, "/v1/rollouts", Some(body)).await;
+    assert_eq!(s, 201, "{ro}");
+    let path = format!("/v1/rollouts/{}", ro["id"].as_str().unwrap());
+    for round in 0..20 {
+        for i in 0..30 {
+            http.rated(2 * i + 1, 2, &format!("x{round}-{i}")).await;
+        }
+        now += 11 * 60_000;
+        supervisor.tick(now).await.unwrap();
+        if http.get(&path).await["status"] != "running" {
+            break;
+        }
+    }
+    let r = http.get(&path).await;
+    assert_eq!(r["status"], "rolled_back", "{r}");
+    assert_eq!(http.get("/v1/programs/add").await["aliases"]["production"], challenger, "production kept the winner");
+
+    let timeline = http.get("/v1/programs/add/timeline").await;
+    let decisions: Vec<String> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}/{}", e["kind"].as_str().unwrap(), e["decision"].as_str().unwrap()))
+        .collect();
+    for d in ["trigger/skipped", "optimization/started", "optimization/finished", "deployment/experiment_started"] {
         assert!(decisions.iter().any(|x| x == d), "{d} not in {decisions:?}");
     }
     stop.cancel();
-    run.await.unwrap().unwrap();
+    server.await.unwrap().unwrap();
 }
