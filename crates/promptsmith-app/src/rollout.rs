@@ -537,7 +537,7 @@ fn check_settings(s: &RolloutSettings) -> Result<()> {
         return Err(AppError::invalid(format!("metric '{}': use feedback or evaluation", s.metric)));
     }
     let g = &s.guardrails;
-    if !(g.alpha > 0.0 && g.alpha < 0.5) || !(0.0..=1.0).contains(&g.max_error_rate) {
+    if !(g.alpha > 0.0 && g.alpha < 0.5 && (0.0..=1.0).contains(&g.max_error_rate)) {
         return Err(AppError::invalid("guardrails: alpha must be in (0, 0.5) and max_error_rate in [0, 1]"));
     }
     Ok(())
