@@ -31,6 +31,28 @@ pub struct Alert {
     pub report: DegradationReport,
 }
 
+/// A production version's rolling health: its last predictions and ratings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionHealth {
+    /// The program's registry name.
+    pub stored: String,
+    /// The production version.
+    pub version: i64,
+    /// Predictions in the window.
+    pub predictions: usize,
+    /// Share of them that failed.
+    pub error_rate: f64,
+    /// Their p95 latency, ms.
+    pub p95_latency_ms: f64,
+    /// Their mean cost, USD.
+    pub cost_per_call_usd: f64,
+    /// Mean of the last ratings, when there are any.
+    pub quality: Option<f64>,
+}
+
+/// Predictions the rolling health is computed over.
+const HEALTH_WINDOW: i64 = 200;
+
 /// The monitor's settings and the versions it alerted on.
 #[derive(Debug, Clone)]
 pub struct QualityMonitor {
@@ -60,6 +82,32 @@ impl QualityMonitor {
             }
         }
         Ok(alerts)
+    }
+
+    /// Every production version's rolling health (versions that served nothing left out).
+    pub async fn health(&self) -> Result<Vec<VersionHealth>> {
+        let mut out = Vec::new();
+        for p in self.store.list_programs().await? {
+            let Some(&version) = p.aliases.get(PRODUCTION) else { continue };
+            let served = self.store.recent_serving(&p.name, version, HEALTH_WINDOW).await?;
+            if served.is_empty() {
+                continue;
+            }
+            let mut latencies: Vec<f64> = served.iter().map(|s| s.0 as f64).collect();
+            latencies.sort_by(f64::total_cmp);
+            let ratings = self.store.recent_ratings(&p.name, version, self.window as i64).await?;
+            let n = served.len() as f64;
+            out.push(VersionHealth {
+                stored: p.name.clone(),
+                version,
+                predictions: served.len(),
+                error_rate: served.iter().filter(|s| s.1).count() as f64 / n,
+                p95_latency_ms: promptsmith_store::snapshots::percentile_sorted(&latencies, 0.95),
+                cost_per_call_usd: served.iter().map(|s| s.2).sum::<f64>() / n,
+                quality: (!ratings.is_empty()).then(|| ratings.iter().map(|r| r.1).sum::<f64>() / ratings.len() as f64),
+            });
+        }
+        Ok(out)
     }
 
     async fn check_one(&self, stored: &str, version: i64, now: i64) -> Result<Option<Alert>> {

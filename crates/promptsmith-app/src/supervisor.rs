@@ -46,6 +46,11 @@ impl Supervisor {
         }
     }
 
+    /// Every production version's rolling health (for `/metrics`).
+    pub async fn health(&self) -> Result<Vec<crate::monitor::VersionHealth>> {
+        self.monitor.health().await
+    }
+
     /// Also applies the continuous-optimization policies with `engine` (it queues jobs).
     pub fn with_policies(mut self, engine: PolicyEngine) -> Self {
         self.policies = Some(engine);

@@ -106,6 +106,10 @@ async fn supervise(s: promptsmith_app::supervisor::Supervisor, interval: std::ti
             Ok(actions) => crate::telemetry::record_actions(&actions),
             Err(e) => tracing::warn!("supervisor pass: {e}"),
         }
+        match s.health().await {
+            Ok(health) => crate::telemetry::record_health(&health),
+            Err(e) => tracing::warn!("version health: {e}"),
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}

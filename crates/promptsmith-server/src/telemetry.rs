@@ -20,6 +20,10 @@
 //! - `promptsmith_loop_actions_total{kind, action}` (counter): what the supervisor's passes did
 //!   (`experiment`: challenger_wins, control_wins, no_difference; `rollout`: step, promoted,
 //!   rolled_back; `monitor`: degraded), each also logged.
+//! - `promptsmith_version_error_rate`, `promptsmith_version_latency_p95_ms`,
+//!   `promptsmith_version_cost_per_call_usd` (last 200 predictions) and
+//!   `promptsmith_version_quality` (mean of the last 50 ratings), gauges per `program` and
+//!   `version`, for each production version, set by every supervisor pass.
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -61,6 +65,14 @@ pub const LM_TOKENS: &str = "promptsmith_lm_tokens_total";
 /// Cost of live LM calls, USD.
 pub const LM_COST: &str = "promptsmith_lm_cost_usd_total";
 
+/// A production version's error rate over its last predictions.
+pub const VERSION_ERROR_RATE: &str = "promptsmith_version_error_rate";
+/// Their p95 latency, ms.
+pub const VERSION_P95: &str = "promptsmith_version_latency_p95_ms";
+/// Their mean cost, USD.
+pub const VERSION_COST: &str = "promptsmith_version_cost_per_call_usd";
+/// The mean of its last ratings.
+pub const VERSION_QUALITY: &str = "promptsmith_version_quality";
 /// Supervisor actions, by kind and action.
 pub const LOOP_ACTIONS: &str = "promptsmith_loop_actions_total";
 
@@ -112,6 +124,23 @@ fn describe() {
     describe_counter!(LM_TOKENS, "Tokens of live LM calls, by kind");
     describe_gauge!(LM_COST, "Cost of live LM calls, USD");
     describe_counter!(LOOP_ACTIONS, "Experiment decisions, rollout moves and quality alerts of the supervisor");
+    describe_gauge!(VERSION_ERROR_RATE, "Production version: share of its last predictions that failed");
+    describe_gauge!(VERSION_P95, "Production version: p95 latency of its last predictions, ms");
+    describe_gauge!(VERSION_COST, "Production version: mean cost of its last predictions, USD");
+    describe_gauge!(VERSION_QUALITY, "Production version: mean of its last feedback ratings");
+}
+
+/// Sets the production versions' health gauges.
+pub fn record_health(health: &[promptsmith_app::monitor::VersionHealth]) {
+    for h in health {
+        let labels = [("program", h.stored.clone()), ("version", h.version.to_string())];
+        gauge!(VERSION_ERROR_RATE, &labels).set(h.error_rate);
+        gauge!(VERSION_P95, &labels).set(h.p95_latency_ms);
+        gauge!(VERSION_COST, &labels).set(h.cost_per_call_usd);
+        if let Some(q) = h.quality {
+            gauge!(VERSION_QUALITY, &labels).set(q);
+        }
+    }
 }
 
 /// Logs and counts what a supervisor pass did (waiting is neither).

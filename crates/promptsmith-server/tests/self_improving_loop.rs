@@ -329,6 +329,10 @@ async fn drift_triggers_a_reoptimization_whose_result_becomes_production_and_a_b
     now += 60_000;
     let actions = supervisor.tick(now).await.unwrap();
     assert!(actions.iter().any(|a| a.kind == "monitor" && a.what.starts_with("degraded")), "{actions:?}");
+    let health = supervisor.health().await.unwrap();
+    let h = health.iter().find(|h| h.stored == "add").expect("production's health");
+    assert_eq!((h.version, h.predictions, h.error_rate), (1, 100, 0.0), "{h:?}");
+    assert!(h.quality.unwrap() < 0.8 && h.p95_latency_ms >= 0.0 && h.cost_per_call_usd == 0.0, "{h:?}");
     let started = actions.iter().find(|a| a.kind == "policy").expect("the policy acted on the alert");
     assert!(started.what.starts_with("started: production's quality degraded"), "{actions:?}");
     let job = started.what.split("(job ").nth(1).unwrap().trim_end_matches(')').to_string();

@@ -241,6 +241,23 @@ impl Store {
         })
     }
 
+    /// The last `limit` predictions of `program`'s `version`, newest first: latency (ms),
+    /// whether it failed, and cost (USD).
+    pub async fn recent_serving(&self, program: &str, version: i64, limit: i64) -> Result<Vec<(i64, bool, f64)>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT latency_ms, CASE WHEN error IS NULL THEN 0 ELSE 1 END AS failed, cost_usd FROM evaluations \
+                 WHERE program = $1 AND version = $2 AND run_id IS NULL ORDER BY id DESC LIMIT $3",
+            )
+            .bind(program)
+            .bind(version)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| Ok((r.i64("latency_ms")?, r.i64("failed")? == 1, r.f64("cost_usd")?))).collect()
+        })
+    }
+
     /// Compares a version's scores in a recent window with a baseline window.
     pub async fn detect_degradation(
         &self,
