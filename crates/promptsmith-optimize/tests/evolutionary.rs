@@ -102,8 +102,10 @@ async fn a_budget_stops_the_search_with_the_best_genome_so_far() {
 async fn bad_settings_are_refused_before_any_call() {
     let task = common::task(12, 30);
     for (bad, want) in [
-        (Evolutionary { population: 1, ..evo() }, "population 1 must be at least 2"),
-        (Evolutionary { generations: 0, ..evo() }, "generations must be at least 1"),
+        (Evolutionary { population: 1, ..evo() }, "population 1 must be between 2 and 100000"),
+        (Evolutionary { population: usize::MAX, ..evo() }, "must be between 2 and 100000"),
+        (Evolutionary { generations: 0, ..evo() }, "generations 0 must be between 1 and 10000"),
+        (Evolutionary { max_demos: 1000, ..evo() }, "max_demos 1000 must be at most 64"),
         (Evolutionary { crossover_rate: 1.5, ..evo() }, "crossover_rate 1.5 must be between 0 and 1"),
         (Evolutionary { elitism: 6, ..evo() }, "elitism 6 must be below the population 6"),
         (Evolutionary { tournament_size: 9, ..evo() }, "tournament_size 9"),

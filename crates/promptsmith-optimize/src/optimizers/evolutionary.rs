@@ -32,6 +32,13 @@ use crate::pareto::{Objective, Selection};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+/// Largest population accepted.
+pub const MAX_POPULATION: usize = 100_000;
+/// Most generations accepted.
+pub const MAX_GENERATIONS: usize = 10_000;
+/// Most demos per predictor accepted.
+pub const MAX_DEMOS: usize = 64;
+
 /// Evolutionary search settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evolutionary {
@@ -88,7 +95,7 @@ impl Evolutionary {
 
     /// Genomes scored in all: generation 0 and `population` children per generation.
     pub fn evaluations(&self) -> u64 {
-        (self.population * (self.generations + 1)) as u64
+        (self.population as u64).saturating_mul(self.generations as u64 + 1)
     }
 
     /// Upper bound on proposer calls: per predictor of a child, one LLM crossover (children
@@ -98,17 +105,20 @@ impl Evolutionary {
         let mutate = u64::from(self.mutation_rate > 0.0);
         let cross = u64::from(self.llm_crossover && self.crossover_rate > 0.0);
         let first = (self.population.saturating_sub(1) as u64) * mutate;
-        let later = (self.population * self.generations) as u64 * (mutate + cross);
-        (first + later) * predictors as u64 * 4
+        let later = (self.population as u64).saturating_mul(self.generations as u64).saturating_mul(mutate + cross);
+        first.saturating_add(later).saturating_mul(predictors as u64 * 4)
     }
 
     fn check_numbers(&self) -> Result<()> {
         let bad = |m: String| Err(OptimizeError::config(format!("evolutionary: {m}")));
-        if self.population < 2 {
-            return bad(format!("population {} must be at least 2", self.population));
+        if !(2..=MAX_POPULATION).contains(&self.population) {
+            return bad(format!("population {} must be between 2 and {MAX_POPULATION}", self.population));
         }
-        if self.generations == 0 {
-            return bad("generations must be at least 1".into());
+        if !(1..=MAX_GENERATIONS).contains(&self.generations) {
+            return bad(format!("generations {} must be between 1 and {MAX_GENERATIONS}", self.generations));
+        }
+        if self.max_demos > MAX_DEMOS {
+            return bad(format!("max_demos {} must be at most {MAX_DEMOS}", self.max_demos));
         }
         if self.tournament_size == 0 || self.tournament_size > self.population {
             return bad(format!("tournament_size {} must be between 1 and the population", self.tournament_size));
@@ -171,7 +181,7 @@ impl Optimizer for Evolutionary {
         let steps = task.program.steps.len().max(1) as u64;
         let evaluations = self.evaluations();
         Plan {
-            task_calls: evaluations * task.valset.len() as u64 * steps,
+            task_calls: evaluations.saturating_mul(task.valset.len() as u64 * steps),
             proposer_calls: self.max_proposer_calls(task.program.predictors.len()),
             trials: evaluations,
             notes: vec![
