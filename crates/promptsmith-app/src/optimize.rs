@@ -8,7 +8,8 @@ mod splits;
 
 pub use record::{RecordedRun, Registration};
 pub use request::{
-    BootstrapSpec, CoproSpec, GepaSpec, MiproSpec, OptimizeRequest, OptimizerSpec, RegisterRequest, SplitRequest,
+    BootstrapSpec, CoproSpec, EvolutionarySpec, GepaSpec, MiproSpec, OptimizeRequest, OptimizerSpec, RegisterRequest,
+    SplitRequest,
 };
 pub use service::{DryRun, OptimizeOutcome, OptimizeService, Prepared, RunContext, CONFIG_FILE, REJECTED_STATE_FILE};
 pub use splits::Splits;

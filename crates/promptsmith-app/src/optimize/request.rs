@@ -5,13 +5,16 @@ use crate::data::DataRequest;
 use crate::error::{invalid, AppError, Result};
 use promptsmith_core::{Program, ProgramState};
 use promptsmith_optimize::budget::Budget;
+use promptsmith_optimize::objectives::WithObjectives;
 use promptsmith_optimize::optimizers::bootstrap::{BootstrapFewShot, BootstrapSettings};
 use promptsmith_optimize::optimizers::copro::Copro;
+use promptsmith_optimize::optimizers::evolutionary::Evolutionary;
 use promptsmith_optimize::optimizers::gepa::{CandidateSelection, FrontierType, Gepa, ModuleSelector};
 use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
 use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
 use promptsmith_optimize::optimizers::portfolio::Portfolio;
 use promptsmith_optimize::optimizers::random_search::RandomSearch;
+use promptsmith_optimize::pareto::{Constraint, Measure, Objective, Selection};
 use promptsmith_optimize::Optimizer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,6 +51,16 @@ pub struct OptimizeRequest {
     /// Keep the optimizer's result even when it scores below the program as written.
     #[serde(default)]
     pub keep_regression: bool,
+    /// Objectives besides the metric (`score:max`, `tokens:min`, `MEASURE:max|min[:WEIGHT]`):
+    /// the run keeps the Pareto front over them and picks its result from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<Objective>,
+    /// Bounds the picked result must meet (`{"measure": "latency", "max": 200}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Constraint>,
+    /// Shorthand for a constraint: prompt plus completion tokens per LM call at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_call: Option<f64>,
     /// Register the result in the store's registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub register: Option<RegisterRequest>,
@@ -135,6 +148,8 @@ pub enum OptimizerSpec {
     Copro(CoproSpec),
     /// GEPA (reflective prompt evolution).
     Gepa(GepaSpec),
+    /// A genetic search over instructions and demo sets (NSGA-II with several objectives).
+    Evolutionary(EvolutionarySpec),
     /// Several optimizers in turn under one budget and rollout cache; the best is kept.
     Portfolio {
         /// The optimizers, in the order they run (none of them a portfolio).
@@ -408,6 +423,109 @@ impl GepaSpec {
     }
 }
 
+/// Evolutionary search settings (see the README's "Evolutionary search and multi-objective").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvolutionarySpec {
+    /// Genomes per generation (default 12).
+    #[serde(default = "default_population")]
+    pub population: usize,
+    /// Generations bred after generation 0 (default 4).
+    #[serde(default = "four")]
+    pub generations: usize,
+    /// Genomes per tournament (default 2).
+    #[serde(default = "two")]
+    pub tournament_size: usize,
+    /// Chance a child is a crossover (default 0.7).
+    #[serde(default = "default_crossover_rate")]
+    pub crossover_rate: f64,
+    /// Chance per predictor of an LLM rewrite of the instruction (default 0.3).
+    #[serde(default = "default_mutation_rate")]
+    pub mutation_rate: f64,
+    /// Chance per predictor of a demo-set mutation (default 0.3).
+    #[serde(default = "default_mutation_rate")]
+    pub demo_mutation_rate: f64,
+    /// Merge two parents' instructions with the proposer model (default true).
+    #[serde(default = "yes")]
+    pub llm_crossover: bool,
+    /// Best parents kept unchanged with the score as the only objective (default 2).
+    #[serde(default = "two")]
+    pub elitism: usize,
+    /// Most demos per predictor (default 4).
+    #[serde(default = "four")]
+    pub max_demos: usize,
+    /// Objectives selection is made on (default: the request's `objectives`, else the score).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub objectives: Vec<Objective>,
+    /// Sampling temperature of the proposer (default 1.0).
+    #[serde(default = "one_f32")]
+    pub temperature: f32,
+    /// Longest proposed instruction in characters (default 2000).
+    #[serde(default = "default_evo_instruction_chars")]
+    pub max_instruction_chars: usize,
+}
+
+impl Default for EvolutionarySpec {
+    fn default() -> Self {
+        let e = Evolutionary::default();
+        Self {
+            population: e.population,
+            generations: e.generations,
+            tournament_size: e.tournament_size,
+            crossover_rate: e.crossover_rate,
+            mutation_rate: e.mutation_rate,
+            demo_mutation_rate: e.demo_mutation_rate,
+            llm_crossover: e.llm_crossover,
+            elitism: e.elitism,
+            max_demos: e.max_demos,
+            objectives: Vec::new(),
+            temperature: e.temperature,
+            max_instruction_chars: e.max_instruction_chars,
+        }
+    }
+}
+
+fn default_population() -> usize {
+    12
+}
+fn four() -> usize {
+    4
+}
+fn two() -> usize {
+    2
+}
+fn default_crossover_rate() -> f64 {
+    0.7
+}
+fn default_mutation_rate() -> f64 {
+    0.3
+}
+fn default_evo_instruction_chars() -> usize {
+    2000
+}
+
+impl EvolutionarySpec {
+    /// The optimizer; `objectives` (the request's) apply when the spec names none.
+    pub fn build(&self, objectives: &[Objective]) -> Evolutionary {
+        let objectives = if self.objectives.is_empty() { objectives } else { &self.objectives };
+        Evolutionary {
+            population: self.population,
+            generations: self.generations,
+            tournament_size: self.tournament_size,
+            crossover_rate: self.crossover_rate,
+            mutation_rate: self.mutation_rate,
+            demo_mutation_rate: self.demo_mutation_rate,
+            llm_crossover: self.llm_crossover,
+            elitism: self.elitism,
+            max_demos: self.max_demos,
+            objectives: objectives.to_vec(),
+            temperature: self.temperature,
+            max_instruction_chars: self.max_instruction_chars,
+        }
+    }
+}
+
 impl OptimizerSpec {
     /// The optimizer's id: `labeled`, `bootstrap`, `random_search`, `mipro`, `copro`, `gepa`.
     pub fn id(&self) -> &'static str {
@@ -418,6 +536,7 @@ impl OptimizerSpec {
             OptimizerSpec::Mipro(_) => "mipro",
             OptimizerSpec::Copro(_) => "copro",
             OptimizerSpec::Gepa(_) => "gepa",
+            OptimizerSpec::Evolutionary(_) => "evolutionary",
             OptimizerSpec::Portfolio { .. } => "portfolio",
         }
     }
@@ -433,6 +552,20 @@ impl OptimizerSpec {
 
     /// The optimizer, with the teacher state read and checked against `program`.
     pub fn build(&self, program: &Program) -> Result<Box<dyn Optimizer>> {
+        self.build_with(program, &[])
+    }
+
+    /// The objectives an evolutionary spec selects on (none for the other optimizers).
+    pub fn objectives(&self) -> &[Objective] {
+        match self {
+            OptimizerSpec::Evolutionary(e) => &e.objectives,
+            _ => &[],
+        }
+    }
+
+    /// [`build`](Self::build), with the request's `objectives` for an evolutionary search that
+    /// names none of its own.
+    pub fn build_with(&self, program: &Program, objectives: &[Objective]) -> Result<Box<dyn Optimizer>> {
         let mipro = matches!(self, OptimizerSpec::Mipro(_));
         let bootstrap = |b: &BootstrapSpec| -> Result<BootstrapSettings> {
             Ok(BootstrapSettings {
@@ -472,6 +605,7 @@ impl OptimizerSpec {
                 track_stats: false,
             }),
             OptimizerSpec::Gepa(g) => Box::new(g.build()),
+            OptimizerSpec::Evolutionary(e) => Box::new(e.build(objectives)),
             OptimizerSpec::Portfolio { algorithms } => {
                 if algorithms.is_empty() {
                     invalid!("optimizer portfolio: `algorithms` names no optimizer");
@@ -482,7 +616,7 @@ impl OptimizerSpec {
                         OptimizerSpec::Portfolio { .. } => {
                             Err(AppError::invalid("optimizer portfolio: an algorithm cannot itself be a portfolio"))
                         }
-                        a => a.build(program),
+                        a => a.build_with(program, objectives),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 Box::new(Portfolio { members })
@@ -517,6 +651,9 @@ impl OptimizeRequest {
             seed: 0,
             budget: Budget::default(),
             keep_regression: false,
+            objectives: Vec::new(),
+            constraints: Vec::new(),
+            max_tokens_per_call: None,
             register: None,
             out: None,
             models: None,
@@ -540,7 +677,38 @@ impl OptimizeRequest {
                 invalid!("--promotion-margin {}: expected a relative gain such as 0.05", r.promotion_margin);
             }
         }
-        Ok(())
+        self.selection().map(|_| ())
+    }
+
+    /// The objectives (the request's, else an evolutionary spec's; score first) and the
+    /// constraints (`max_tokens_per_call` among them) the result is picked by.
+    pub fn selection(&self) -> Result<Selection> {
+        let mut constraints = self.constraints.clone();
+        if let Some(t) = self.max_tokens_per_call {
+            if !(t.is_finite() && t > 0.0) {
+                invalid!("--max-tokens-per-call {t}: expected a positive number");
+            }
+            constraints.push(Constraint { measure: Measure::Tokens, max: Some(t), min: None });
+        }
+        let objectives = if self.objectives.is_empty() { self.optimizer.objectives() } else { &self.objectives };
+        Selection::new(objectives, &constraints).map_err(|e| AppError::invalid(format!("--objective: {e}")))
+    }
+
+    /// Whether the pick may trade score for another objective (weights or constraints): then
+    /// the result is kept even when it scores below the program as written (which is on the
+    /// front itself, so the pick is a deliberate choice over it).
+    pub fn trades_score(&self) -> bool {
+        !self.constraints.is_empty()
+            || self.max_tokens_per_call.is_some()
+            || self.objectives.iter().any(|o| o.weight.is_some())
+    }
+
+    /// The optimizer, picking its result from the run's Pareto front when the request names
+    /// objectives besides the score or constraints.
+    pub fn build_optimizer(&self, program: &Program) -> Result<Box<dyn Optimizer>> {
+        let selection = self.selection()?;
+        let inner = self.optimizer.build_with(program, &self.objectives)?;
+        Ok(if selection.is_multi() { Box::new(WithObjectives { inner, selection }) } else { inner })
     }
 }
 
@@ -615,6 +783,42 @@ mod tests {
             let err = serde_json::from_value::<OptimizerSpec>(bad).unwrap_err().to_string();
             assert!(err.contains(want), "{err}");
         }
+    }
+
+    #[test]
+    fn an_evolutionary_spec_and_objectives_parse() {
+        let req: OptimizeRequest = serde_json::from_value(serde_json::json!({
+            "program": "p.json", "data": {"data": "d.jsonl"},
+            "optimizer": {"name": "evolutionary", "population": 30, "generations": 2},
+            "objectives": ["score:max", "tokens:min"], "max_tokens_per_call": 400
+        }))
+        .unwrap();
+        let OptimizerSpec::Evolutionary(e) = &req.optimizer else { panic!("{:?}", req.optimizer) };
+        assert_eq!((e.population, e.generations, e.tournament_size, e.llm_crossover), (30, 2, 2, true));
+        assert_eq!(req.optimizer.id(), "evolutionary");
+        let sel = req.selection().unwrap();
+        assert_eq!(sel.objectives.len(), 2);
+        assert_eq!(sel.constraints[0].max, Some(400.0));
+        assert!(req.trades_score() && sel.is_multi());
+        assert_eq!(e.build(&sel.objectives).objectives.len(), 2);
+        let back: OptimizeRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+        assert_eq!(back, req);
+        for (bad, want) in [
+            (serde_json::json!(["speed:min"]), "unknown objective 'speed'"),
+            (serde_json::json!(["tokens:min", "tokens:max"]), "named twice"),
+        ] {
+            let mut r = req.clone();
+            r.objectives = serde_json::from_value(bad.clone()).unwrap_or_default();
+            if r.objectives.is_empty() {
+                let err = serde_json::from_value::<Vec<Objective>>(bad).unwrap_err().to_string();
+                assert!(err.contains(want), "{err}");
+            } else {
+                assert!(r.validate().unwrap_err().message.contains(want));
+            }
+        }
+        let mut r = req.clone();
+        r.max_tokens_per_call = Some(-3.0);
+        assert!(r.validate().unwrap_err().message.contains("--max-tokens-per-call -3"));
     }
 
     #[test]

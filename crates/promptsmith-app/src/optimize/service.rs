@@ -150,7 +150,7 @@ impl OptimizeService {
         let program = program::load(&source, request.state.as_deref(), &store).await?;
         let field = metric_field(&program, request.field.as_deref())?;
         let metric = metric_spec(&request.metric)?;
-        let optimizer = request.optimizer.build(&program)?;
+        let optimizer = request.build_optimizer(&program)?;
         let inputs = program.input_fields();
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let splits = split(&request, &program::sample_dirs(&source), &inputs)?;
@@ -295,7 +295,8 @@ impl OptimizeService {
             .build(field, judge)
             .map_err(|e| AppError::from(e).context(format!("--metric {}", request.metric)))?;
         let task = OptimizeTask { program: program.clone(), trainset: splits.train, valset: splits.val, metric };
-        let options = RunOptions { keep_regression: request.keep_regression };
+        // A pick that trades score for tokens or a constraint is kept as chosen.
+        let options = RunOptions { keep_regression: request.keep_regression || request.trades_score() };
         let (state, report) =
             run_with(optimizer, &engine, &task, &splits.test, options).await.map_err(|e| match e {
                 OptimizeError::LmFailed(_) => AppError::unavailable(format!(

@@ -4,6 +4,7 @@
 //! [`promptsmith_app::OptimizeService`]; this module parses, shows progress and prints.
 //! `--program DIR` optimizes a prompt family ([`family`]).
 
+mod evolutionary;
 mod family;
 
 use crate::lm_setup::{build_lm, LmArgs};
@@ -40,6 +41,8 @@ pub(crate) enum OptimizerName {
     Copro,
     /// GEPA (reflective prompt evolution).
     Gepa,
+    /// A genetic search over instructions and demo sets (NSGA-II with several objectives).
+    Evolutionary,
 }
 
 /// GEPA's parent selection.
@@ -280,6 +283,12 @@ pub(crate) struct OptimizeArgs {
     /// GEPA's settings.
     #[command(flatten)]
     gepa: GepaArgs,
+    /// The evolutionary search's settings.
+    #[command(flatten)]
+    evolutionary: evolutionary::EvolutionaryArgs,
+    /// Objectives besides the metric and constraints on the result (any optimizer).
+    #[command(flatten)]
+    objectives: evolutionary::ObjectiveArgs,
     /// Metric: a built-in id or a metric spec file (see `eval --help`).
     #[arg(long, default_value = "exact_match")]
     metric: String,
@@ -402,6 +411,11 @@ impl OptimizeArgs {
                 bail!("{flag} applies to --optimizer gepa only");
             }
         }
+        if self.optimizer != OptimizerName::Evolutionary {
+            if let Some(flag) = self.evolutionary.first_set() {
+                bail!("{flag} applies to --optimizer evolutionary only");
+            }
+        }
         if self.auto.is_some() && !matches!(self.optimizer, OptimizerName::Mipro | OptimizerName::Gepa) {
             bail!("--auto applies to --optimizer mipro or gepa only");
         }
@@ -456,6 +470,7 @@ impl OptimizeArgs {
                 num_candidate_programs: self.num_candidate_programs,
             },
             OptimizerName::Gepa => OptimizerSpec::Gepa(self.gepa.spec(self.auto())),
+            OptimizerName::Evolutionary => OptimizerSpec::Evolutionary(self.evolutionary.spec()),
             OptimizerName::Mipro => OptimizerSpec::Mipro(MiproSpec {
                 auto: self.auto(),
                 num_candidates: self.num_candidates,
@@ -501,6 +516,7 @@ impl OptimizeArgs {
             max_seconds: self.max_time,
         };
         req.keep_regression = self.keep_regression;
+        self.objectives.apply(&mut req)?;
         req.register =
             self.register.clone().map(|name| RegisterRequest { name, promotion_margin: self.promotion_margin });
         req.out = self.out.clone();
@@ -687,6 +703,10 @@ fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path
     if report.optimizer == "gepa" {
         print_lineage(&report.details);
     }
+    if report.optimizer == "evolutionary" {
+        evolutionary::print_generations(&report.details);
+    }
+    evolutionary::print_front(&report.details);
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
