@@ -41,6 +41,7 @@ fn the_judges_and_the_rubric_scorer_plan_without_a_model() {
         plans(&format!("examples/judges/{judge}"), "judge");
     }
     plans("examples/rubric", "rubric");
+    plans("examples/modules", "numeric_match");
 }
 
 #[test]
