@@ -492,7 +492,12 @@ mod tests {
         let e = build_err(&WRAPPED.replace("\"n\": 3", "\"n\": 0"));
         assert_eq!(e, "p.json: predictors[0].wrap.n: expected 1 to 64, got 0");
         let e = build_err(&WRAPPED.replace(r#""reward": "constraints""#, r#""reward": "f1""#));
-        assert!(e.starts_with("p.json: predictors[0].wrap.reward: unknown reward 'f1' (built in: constraints"), "{e}");
+        assert!(
+            e.starts_with("p.json: predictors[0].wrap.reward: unknown reward 'f1' (built in: constraints, judge"),
+            "{e}"
+        );
+        let e = build_err(&WRAPPED.replace(r#""reward": "constraints""#, r#""reward": "judge""#));
+        assert_eq!(e, "p.json: predictors[0].wrap.rubric: the judge reward needs a rubric");
         let e = build_err(&WRAPPED.replace("\"unit\": {", "\"question\": {"));
         assert_eq!(e, "p.json: predictors[0].constraints.question: 'question' is an input; constraints apply to outputs (outputs: reasoning, answer, unit)");
         let e = build_err(&WRAPPED.replace("\"min\": 0, ", "\"min_length\": 0, "));

@@ -18,7 +18,9 @@
 //!   answer seen first, and the kept sample is the first that gave the winning answer.
 //!
 //! Constraints are hard: an attempt that breaks one is never kept. The built-in reward
-//! `constraints` scores every valid attempt 1.0 (so the first valid attempt is kept); a
+//! `constraints` scores every valid attempt 1.0 (so the first valid attempt is kept); the
+//! built-in `judge` asks the same model to rate each valid attempt against the wrapper's
+//! `rubric` from 0 to 1 (one more call per attempt, counted with the predictor's); a
 //! [`Reward`] written in Rust ranks them otherwise ([`crate::Predictor::with_reward`]).
 
 use crate::constraint::{violations_feedback, Violation};
@@ -39,7 +41,7 @@ pub const MAX_N: u32 = 64;
 pub const DEFAULT_RESAMPLE_TEMPERATURE: f32 = 1.0;
 
 /// Rewards a spec may name.
-pub const BUILTIN_REWARDS: [&str; 1] = ["constraints"];
+pub const BUILTIN_REWARDS: [&str; 2] = ["constraints", "judge"];
 
 /// The line that opens the feedback added to a retry's prompt.
 pub const FEEDBACK_HEADER: &str = "Your previous attempt was rejected:";
@@ -75,9 +77,12 @@ pub struct Wrap {
     pub module: WrapKind,
     /// Attempts (best-of-n, refine) or samples (majority vote), 1 to [`MAX_N`].
     pub n: u32,
-    /// Reward that ranks attempts (best-of-n, refine): `constraints` (default).
+    /// Reward that ranks attempts (best-of-n, refine): `constraints` (default) or `judge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward: Option<String>,
+    /// What the `judge` reward rates attempts against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rubric: Option<String>,
     /// Reward at which an attempt is kept at once, in [0, 1] (default 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
@@ -99,7 +104,7 @@ fn wrap_err(rule: &str, message: impl Into<String>) -> WrapError {
 impl Wrap {
     /// A wrapper of `module` with `n` attempts and default settings.
     pub fn new(module: WrapKind, n: u32) -> Self {
-        Self { module, n, reward: None, threshold: None, temperature: None, fields: Vec::new() }
+        Self { module, n, reward: None, rubric: None, threshold: None, temperature: None, fields: Vec::new() }
     }
 
     /// The threshold (default 1.0).
@@ -143,6 +148,13 @@ impl Wrap {
                 ),
             ));
         }
+        let judge = self.reward.as_deref() == Some("judge");
+        match &self.rubric {
+            Some(r) if !judge => return Err(wrap_err("rubric", format!("needs \"reward\": \"judge\" (rubric: {r})"))),
+            Some(r) if r.trim().is_empty() => return Err(wrap_err("rubric", "expected a non-empty rubric")),
+            None if judge => return Err(wrap_err("rubric", "the judge reward needs a rubric")),
+            _ => {}
+        }
         for (i, f) in self.fields.iter().enumerate() {
             if signature.outputs.iter().all(|o| &o.name != f) {
                 let outs = signature.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(", ");
@@ -154,12 +166,65 @@ impl Wrap {
 }
 
 /// A reward's verdict on one attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scored {
     /// Score in [0, 1]; higher is better.
     pub score: f64,
     /// Why the score is not higher, for a refine retry's prompt.
     pub feedback: Option<String>,
+    /// Tokens the reward spent (a judge's calls), added to the predictor's.
+    pub usage: Usage,
+    /// Model calls the reward made.
+    pub lm_calls: u32,
+}
+
+impl Scored {
+    /// A verdict that spent no model calls.
+    pub fn new(score: f64, feedback: Option<String>) -> Self {
+        Self { score, feedback, ..Self::default() }
+    }
+}
+
+/// The built-in `judge` reward: the model rates the outputs against a rubric from 0 to 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeReward {
+    /// What the outputs are rated against.
+    pub rubric: String,
+}
+
+/// Signature of the judge's call.
+pub const JUDGE_SIGNATURE: &str = "task: str, response: str, rubric: str -> score: float";
+
+#[async_trait]
+impl Reward for JudgeReward {
+    fn name(&self) -> String {
+        "judge".into()
+    }
+
+    async fn score(
+        &self,
+        lm: &dyn LanguageModel,
+        inputs: &Map<String, Value>,
+        outputs: &Map<String, Value>,
+    ) -> Result<Scored, String> {
+        let sig = Signature::parse(JUDGE_SIGNATURE).map_err(|e| e.to_string())?.with_instruction(
+            "Rate how well the response to the task meets the rubric, from 0.0 (not at all) to 1.0 (fully).",
+        );
+        let mut judge = Predictor::new("judge", sig);
+        judge.options.temperature = Some(0.0);
+        let lines = |m: &Map<String, Value>| {
+            m.iter().map(|(k, v)| format!("{k}: {}", crate::value_to_text(v))).collect::<Vec<_>>().join("\n")
+        };
+        let mut args = Map::new();
+        args.insert("task".into(), Value::String(lines(inputs)));
+        args.insert("response".into(), Value::String(lines(outputs)));
+        args.insert("rubric".into(), Value::String(self.rubric.clone()));
+        let (out, usage, lm_calls) = judge.call(lm, &args).await.map_err(|e| e.to_string())?;
+        let score = out.get("score").and_then(Value::as_f64).ok_or("the judge gave no score")?.clamp(0.0, 1.0);
+        let feedback =
+            Some(format!("the judge rated it {} against the rubric \"{}\"", format_number(score), self.rubric));
+        Ok(Scored { score, feedback, usage, lm_calls })
+    }
 }
 
 /// Ranks a predictor's (or an ensemble member's) outputs without labels.
@@ -365,7 +430,8 @@ async fn attempts(
                 continue;
             }
         };
-        let scored = score(p, lm, inputs, &answer.outputs).await.map_err(|e| spend.onto_err(e, i + 1))?;
+        let scored = score(p, w, lm, inputs, &answer.outputs).await.map_err(|e| spend.onto_err(e, i + 1))?;
+        spend.add(scored.usage, scored.lm_calls);
         if scored.score >= w.threshold() {
             return Ok(spend.onto(answer));
         }
@@ -386,18 +452,26 @@ async fn attempts(
     }
 }
 
-/// The reward of a valid attempt: the predictor's own [`Reward`], else 1.0 (`constraints`).
+/// The reward of a valid attempt: the predictor's own [`Reward`], else the wrapper's `judge`,
+/// else 1.0 (`constraints`).
 async fn score(
     p: &Predictor,
+    w: &Wrap,
     lm: &dyn LanguageModel,
     inputs: &Map<String, Value>,
     outputs: &Map<String, Value>,
 ) -> Result<Scored, PredictError> {
-    let Some(reward) = &p.reward else {
-        return Ok(Scored { score: 1.0, feedback: None });
+    let judge;
+    let reward: &dyn Reward = match (&p.reward, w.reward.as_deref(), &w.rubric) {
+        (Some(r), _, _) => r.0.as_ref(),
+        (None, Some("judge"), Some(rubric)) => {
+            judge = JudgeReward { rubric: rubric.clone() };
+            &judge
+        }
+        _ => return Ok(Scored::new(1.0, None)),
     };
-    let mut s = reward.0.score(lm, inputs, outputs).await.map_err(|e| {
-        PredictError::Program(format!("predictor '{}': reward '{}' failed: {e}", p.name, reward.0.name()))
+    let mut s = reward.score(lm, inputs, outputs).await.map_err(|e| {
+        PredictError::Program(format!("predictor '{}': reward '{}' failed: {e}", p.name, reward.name()))
     })?;
     if s.score.is_nan() {
         s.score = f64::NEG_INFINITY;

@@ -171,7 +171,7 @@ impl Reward for CloseTo50 {
         outputs: &Map<String, Value>,
     ) -> Result<Scored, String> {
         let x = outputs.get("answer").and_then(Value::as_f64).ok_or("no number")?;
-        Ok(Scored { score: 1.0 - (x - 50.0).abs() / 50.0, feedback: Some(format!("{x} is far from 50")) })
+        Ok(Scored::new(1.0 - (x - 50.0).abs() / 50.0, Some(format!("{x} is far from 50"))))
     }
 }
 
@@ -222,6 +222,29 @@ async fn refine_with_a_reward_feeds_back_the_low_score() {
     assert_eq!(out.get("answer"), Some(&json!(49)));
     let retry = last_user(&lm.seen()[1]).to_string();
     assert!(retry.contains("- the answer scored 0.2, below the threshold 0.9: 10 is far from 50"), "{retry}");
+}
+
+#[tokio::test]
+async fn best_of_n_with_the_judge_reward_keeps_the_best_rated() {
+    let p = program(json!({"name": "j", "predictors": [
+        {"name": "solve", "signature": "question -> answer",
+         "wrap": {"module": "best_of_n", "n": 3, "reward": "judge", "rubric": "One word.", "threshold": 0.9}}
+    ]}));
+    let lm = Scripted::new(|r| {
+        let user = last_user(r);
+        if user.contains("[[ ## rubric ## ]]") {
+            let score = if user.contains("answer: Paris\n") { 0.8 } else { 0.1 };
+            return format!("[[ ## score ## ]]\n{score}\n\n[[ ## completed ## ]]");
+        }
+        answer(if r.rollout_id == Some(1) { "Paris" } else { "It is Paris, of course" })
+    });
+    let out = p.forward(&lm, &question("Capital of France?")).await.unwrap();
+    assert_eq!(out.get("answer"), Some(&json!("Paris")));
+    assert_eq!(out.lm_calls, 6, "three attempts and three judge calls");
+    let judged = lm.seen().into_iter().filter(|r| last_user(r).contains("[[ ## rubric ## ]]")).collect::<Vec<_>>();
+    assert_eq!(judged.len(), 3);
+    assert!(last_user(&judged[0]).contains("[[ ## task ## ]]\nquestion: Capital of France?"));
+    assert_eq!(judged[0].temperature, Some(0.0));
 }
 
 #[tokio::test]
