@@ -6,6 +6,8 @@
 //! "ensemble": {"members": [{}, "state-a.json", {"predictors": {"solve": {"instruction": "Be brief."}}}],
 //!              "reducer": "majority", "fields": ["answer"]}
 //! ```
+//! `"reducer": "judge"` with a `"rubric"` keeps the member the model rates best against it
+//! (one more call per member, counted with the ensemble's).
 //! A member is a state file (relative to the spec; [`crate::ProgramSpec::load`] inlines it) or
 //! an inline state, applied over the program's own state (`{}` is the program as it stands).
 //! An ensemble is a [`crate::Program`] like any other, so it is run and evaluated the same way;
@@ -89,7 +91,7 @@ pub(crate) async fn forward(
             }
         }
     }
-    let Some(i) = reduce(&ensemble.reducer, program, lm, example, &valid).await? else {
+    let Some(i) = reduce(&ensemble.reducer, program, lm, example, &valid, &mut total).await? else {
         let mut e = first_error.unwrap_or_else(|| PredictError::Program("the ensemble has no members".into()));
         e.set_spent(total.usage, total.lm_calls);
         return Err(e);
@@ -106,6 +108,7 @@ async fn reduce(
     lm: &dyn LanguageModel,
     example: &Example,
     preds: &[Prediction],
+    total: &mut Prediction,
 ) -> Result<Option<usize>, PredictError> {
     match reducer {
         Reducer::Majority { fields } => {
@@ -121,6 +124,8 @@ async fn reduce(
                     reward.0.score(lm, &inputs, &p.fields).await.map_err(|e| {
                         PredictError::Program(format!("ensemble reward '{}' failed: {e}", reward.0.name()))
                     })?;
+                total.usage += s.usage;
+                total.lm_calls += s.lm_calls;
                 let score = if s.score.is_nan() { f64::NEG_INFINITY } else { s.score };
                 if best.is_none_or(|(b, _)| score > b) {
                     best = Some((score, i));

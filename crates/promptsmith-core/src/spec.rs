@@ -37,11 +37,12 @@ use crate::predict::{CallOptions, Predictor, PredictorKind};
 use crate::program::{Program, ProgramBuilder};
 use crate::signature::Signature;
 use crate::state::{ProgramState, STATE_FORMAT_VERSION};
-use crate::wrap::Wrap;
+use crate::wrap::{JudgeReward, SharedReward, Wrap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A program spec as written in a file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,9 +78,12 @@ pub struct ProgramSpec {
 pub struct EnsembleSpec {
     /// State files (relative to the spec) or inline states (`{}`: the program's own state).
     pub members: Vec<Value>,
-    /// `majority` (default).
+    /// `majority` (default) or `judge` (the member the model rates best against `rubric`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reducer: Option<String>,
+    /// What the `judge` reducer rates the members' outputs against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rubric: Option<String>,
     /// Program outputs voted on (default every output but `reasoning`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
@@ -330,12 +334,28 @@ impl EnsembleSpec {
                 ));
             }
         }
-        let reducer = match self.reducer.as_deref() {
-            None | Some("majority") => Reducer::Majority { fields: self.fields.clone() },
-            Some(other) => {
+        let judge = self.reducer.as_deref() == Some("judge");
+        let at_rubric = |m: &str| Err(("ensemble.rubric".to_string(), m.to_string()));
+        match &self.rubric {
+            Some(_) if !judge => return at_rubric("needs \"reducer\": \"judge\""),
+            Some(r) if r.trim().is_empty() => return at_rubric("expected a non-empty rubric"),
+            None if judge => return at_rubric("the judge reducer needs a rubric"),
+            _ => {}
+        }
+        if judge && !self.fields.is_empty() {
+            return Err(("ensemble.fields".into(), "applies to the majority reducer, not judge".into()));
+        }
+        let reducer = match (self.reducer.as_deref(), &self.rubric) {
+            (None | Some("majority"), _) => Reducer::Majority { fields: self.fields.clone() },
+            (Some("judge"), Some(rubric)) => {
+                Reducer::Best(SharedReward(Arc::new(JudgeReward { rubric: rubric.clone() })))
+            }
+            (Some(other), _) => {
                 return Err((
                     "ensemble.reducer".into(),
-                    format!("unknown reducer '{other}' (expected majority; Rust programs may reduce by a reward with Reducer::Best)"),
+                    format!(
+                        "unknown reducer '{other}' (expected majority or judge; Rust programs may reduce by any reward with Reducer::Best)"
+                    ),
                 ))
             }
         };

@@ -295,6 +295,22 @@ async fn an_ensemble_reduces_its_members_by_majority() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[tokio::test]
+async fn an_ensemble_keeps_the_member_the_judge_rates_best() {
+    let mut spec = ensemble_spec(json!([{}, {"predictors": {"solve": {"instruction": "Variant B."}}}]));
+    spec["ensemble"] = json!({"members": spec["ensemble"]["members"].clone(), "reducer": "judge", "rubric": "Even."});
+    let p = program(spec);
+    let lm = Scripted::new(|r| {
+        if last_user(r).contains("[[ ## rubric ## ]]") {
+            let even = last_user(r).contains("answer: 2\n");
+            return format!("[[ ## score ## ]]\n{}\n\n[[ ## completed ## ]]", if even { 1.0 } else { 0.0 });
+        }
+        by_instruction(r)
+    });
+    let out = p.forward(&lm, &question("?")).await.unwrap();
+    assert_eq!((out.get("answer"), out.lm_calls), (Some(&json!(2)), 4), "two members and two judge calls");
+}
+
 #[test]
 fn ensemble_members_that_do_not_fit_are_named() {
     let e = |members: Value| {
@@ -311,6 +327,10 @@ fn ensemble_members_that_do_not_fit_are_named() {
     );
     assert!(e(json!(["missing.json"])).starts_with("p.json: ensemble.members[0]: cannot read state file missing.json"));
     assert!(e(json!([3])).ends_with("expected a state file name or an inline state object"));
+    let mut spec = ensemble_spec(json!([{}]));
+    spec["ensemble"]["reducer"] = json!("judge");
+    let e = ProgramSpec::parse(&spec.to_string(), false, "p.json").unwrap().build("p.json").unwrap_err();
+    assert_eq!(e.to_string(), "p.json: ensemble.rubric: the judge reducer needs a rubric");
 }
 
 #[tokio::test]
