@@ -497,6 +497,23 @@ impl Engine {
         self.trials.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// Drops the cached rollouts of `candidates`, freeing their memory (a long search does this
+    /// for the candidates it discarded). Scoring one of them again runs it again, its calls
+    /// answered from the journal (counted against the budget like any journaled call).
+    pub fn forget_rollouts(&self, candidates: &std::collections::HashSet<String>) {
+        if candidates.is_empty() {
+            return;
+        }
+        if let Ok(mut cache) = self.rollouts.lock() {
+            cache.retain(|(c, _, _), _| !candidates.contains(c));
+        }
+    }
+
+    /// Rollouts in the cache (for memory reports).
+    pub fn cached_rollouts(&self) -> usize {
+        self.rollouts.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
     /// From now on, keeps the Pareto front over `selection`'s objectives of every candidate a
     /// trial scores on the whole validation set (only the front is kept).
     pub fn keep_front(&self, selection: Selection) {

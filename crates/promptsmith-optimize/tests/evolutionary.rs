@@ -66,6 +66,8 @@ async fn the_search_improves_on_the_program_as_written_within_its_plan() {
     assert!(s.task.calls <= plan.task_calls, "{} > {}", s.task.calls, plan.task_calls);
     assert!(s.proposer.calls <= plan.proposer_calls, "{} > {}", s.proposer.calls, plan.proposer_calls);
     assert!(s.proposer.calls > 0, "instructions were rewritten by the proposer");
+    // Only the survivors' rollouts (and the program as written's) stay cached.
+    assert!(engine.cached_rollouts() <= 7 * 30, "{} rollouts cached", engine.cached_rollouts());
     let d = &report.details;
     assert_eq!(d["generations"].as_array().unwrap().len(), 4);
     assert!(d["rejected_proposals_count"].as_u64().unwrap() > 0, "the placeholder answer is dropped: {d}");

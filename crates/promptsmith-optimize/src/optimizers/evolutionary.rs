@@ -19,8 +19,10 @@
 //! dropped: the parent's instruction stays). Every random choice comes from streams derived
 //! from the run seed and is drawn before the calls it leads to, and every proposer call has its
 //! own rollout id, so a resumed run replays identically from the journal. Only the population
-//! lives between generations (and the engine's front when the run keeps one), so memory does
-//! not grow with the number of generations beyond the engine's call journal and rollout cache.
+//! lives between generations (and the engine's front when the run keeps one), and the engine's
+//! rollouts of discarded genomes are dropped after each generation, so memory does not grow
+//! with the generations beyond the engine's call journal (every answer, kept for exact resume)
+//! and trial log.
 
 mod ops;
 mod search;

@@ -65,6 +65,8 @@ pub(super) struct Search<'a> {
     task: &'a OptimizeTask,
     objectives: Vec<Objective>,
     names: Vec<String>,
+    /// The program as written's candidate id.
+    seed_id: String,
     population: Vec<Genome>,
     rng: ChaCha8Rng,
     generation: usize,
@@ -83,6 +85,7 @@ impl<'a> Search<'a> {
             task,
             objectives: selection.objectives,
             names: task.program.predictors.iter().map(|p| p.name.clone()).collect(),
+            seed_id: crate::engine::state_hash(&task.program.state()),
             population: Vec::with_capacity(evo.population),
             rng: engine.rng("evolutionary"),
             generation: 0,
@@ -356,6 +359,7 @@ impl Search<'_> {
     fn survive(&mut self, children: Vec<Genome>) {
         let p = self.evo.population;
         let parents = std::mem::take(&mut self.population);
+        let discarded: HashSet<String> = parents.iter().chain(&children).map(|g| g.id.clone()).collect();
         let pool: Vec<Genome> = if self.objectives.len() > 1 {
             parents.into_iter().chain(children).collect()
         } else {
@@ -375,7 +379,17 @@ impl Search<'_> {
             let short = p.saturating_sub(elites.len() + kids.len());
             elites.into_iter().chain(kids).chain(rest.into_iter().take(short)).collect()
         };
-        self.population = self.best(pool, p);
+        let population = self.best(pool, p);
+        self.forget_discarded(&population, &discarded);
+        self.population = population;
+    }
+
+    /// Frees the rollouts of the genomes that did not survive (the program as written stays:
+    /// the report scores it again), so the cache holds about two generations, not all of them.
+    fn forget_discarded(&self, survivors: &[Genome], discarded: &HashSet<String>) {
+        let keep: HashSet<&str> = survivors.iter().map(|g| g.id.as_str()).chain([self.seed_id.as_str()]).collect();
+        let gone: HashSet<String> = discarded.iter().filter(|id| !keep.contains(id.as_str())).cloned().collect();
+        self.engine.forget_rollouts(&gone);
     }
 
     /// The `n` first genomes of `genomes` in selection order.
