@@ -56,9 +56,21 @@ impl Optimizer for WithObjectives {
 
     fn plan(&self, task: &OptimizeTask) -> Plan {
         let mut plan = self.inner.plan(task);
+        let bounds: Vec<String> = self
+            .selection
+            .constraints
+            .iter()
+            .map(|c| match (c.max, c.min) {
+                (Some(m), _) => format!("{} <= {m}", c.measure.as_str()),
+                (_, Some(m)) => format!("{} >= {m}", c.measure.as_str()),
+                _ => c.measure.as_str().to_string(),
+            })
+            .collect();
+        let within = if bounds.is_empty() { String::new() } else { format!(" within {}", bounds.join(", ")) };
         plan.notes.push(format!(
-            "objectives {}: the front is kept over every candidate scored on the whole validation set; the program \
-             as written and the optimizer's result join it (the report scores both there anyway: no extra calls)",
+            "objectives {}{within}: the front is kept over every candidate scored on the whole validation set; the \
+             program as written and the optimizer's result join it (the report scores both there anyway: no extra \
+             calls)",
             self.selection.objectives.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
         ));
         plan
