@@ -12,6 +12,7 @@
 //!   p-value; [`decide`] turns it and the stopping rules into a decision.
 
 use crate::error::{AppError, Result};
+use crate::rollout::{check_guardrails, GuardrailCheck, Guardrails};
 use crate::tenant::Tenant;
 use promptsmith_eval::stats::sequential::{confidence_sequence, mixing_for, ArmStats, SequentialInterval};
 use promptsmith_store::{ArmTotals, Experiment, NewExperiment, ProgramRef, Store, VersionSelector};
@@ -56,6 +57,11 @@ pub struct ExperimentRequest {
     /// When the challenger wins, start a gradual rollout of it at once (default true).
     #[serde(default = "yes")]
     pub auto_rollout: bool,
+    /// Limits on the challenger's error rate, p95 latency and cost per call; a breach ends the
+    /// experiment (`guardrail_breached`). Quality is the experiment's own test, so `quality`
+    /// is not read here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<Guardrails>,
 }
 
 fn yes() -> bool {
@@ -108,6 +114,8 @@ pub enum Decision {
     NoDifference,
     /// Stopped by hand.
     Stopped,
+    /// A guardrail on the challenger (errors, latency, cost) was breached.
+    GuardrailBreached,
 }
 
 impl Decision {
@@ -119,6 +127,7 @@ impl Decision {
             Decision::ControlWins => "control_wins",
             Decision::NoDifference => "no_difference",
             Decision::Stopped => "stopped",
+            Decision::GuardrailBreached => "guardrail_breached",
         }
     }
 }
@@ -228,6 +237,8 @@ pub struct ExperimentView {
     pub decision: Decision,
     /// Whether the challenger should be deployed.
     pub deployment_recommended: bool,
+    /// The guardrails' readings, when the experiment has guardrails.
+    pub guardrails: Vec<GuardrailCheck>,
     /// Start (RFC 3339).
     pub created_at: String,
     /// End (RFC 3339).
@@ -317,7 +328,7 @@ impl ExperimentService {
             traffic: req.traffic,
             metric: req.metric.clone(),
             settings: json!({"rules": rules, "control": req.control, "challenger": req.challenger,
-                "auto_rollout": req.auto_rollout, "optimization_id": optimization_id}),
+                "auto_rollout": req.auto_rollout, "optimization_id": optimization_id, "guardrails": req.guardrails}),
             kind: "experiment".into(),
         };
         let e = self.store.insert_experiment(&new).await.map_err(|e| rename(e.into(), &new.program, &req.program))?;
@@ -377,6 +388,10 @@ impl ExperimentService {
             (totals.get(CONTROL).copied().unwrap_or_default(), totals.get(CHALLENGER).copied().unwrap_or_default());
         let stats = |t: &ArmTotals| ArmStats { n: t.n.max(0) as u64, sum: t.sum, sum_sq: t.sum_sq };
         let (mut decision, cs) = decide(&stats(&c), &stats(&h), &rules, now - e.created_at);
+        let guardrails = self.guardrails(&e, &c, &h, &rules).await?;
+        if decision == Decision::Continue && guardrails.iter().any(|g| g.breached) {
+            decision = Decision::GuardrailBreached;
+        }
         match e.status.as_str() {
             "running" if decision != Decision::Continue => {
                 if self.store.end_experiment(&e.spec.id, "completed", decision.as_str()).await? {
@@ -404,6 +419,7 @@ impl ExperimentService {
             p_value: cs.map(|cs| always_valid_p(&cs, planned_mixing(&rules))),
             decision,
             deployment_recommended: decision == Decision::ChallengerWins,
+            guardrails,
             created_at: promptsmith_core::clock::rfc3339(e.created_at),
             ended_at: e.ended_at.map(promptsmith_core::clock::rfc3339),
         })
@@ -453,12 +469,31 @@ impl ExperimentService {
     }
 }
 
+impl ExperimentService {
+    /// The readings of the experiment's guardrails (none configured: none).
+    async fn guardrails(
+        &self,
+        e: &Experiment,
+        c: &ArmTotals,
+        h: &ArmTotals,
+        rules: &StoppingRules,
+    ) -> Result<Vec<GuardrailCheck>> {
+        let Some(g) = e.spec.settings.get("guardrails").filter(|g| !g.is_null()) else { return Ok(Vec::new()) };
+        let g: Guardrails = serde_json::from_value(g.clone())
+            .map_err(|err| AppError::internal(format!("experiment {}: stored guardrails: {err}", e.spec.id)))?;
+        let g = Guardrails { quality: false, ..g };
+        let p95 = crate::rollout::challenger_p95(&self.store, &e.spec.id).await?;
+        Ok(check_guardrails(&g, c, h, p95, rules.min_samples))
+    }
+}
+
 fn parse_decision(s: Option<&str>) -> Decision {
     match s {
         Some("challenger_wins") => Decision::ChallengerWins,
         Some("control_wins") => Decision::ControlWins,
         Some("no_difference") => Decision::NoDifference,
         Some("continue") => Decision::Continue,
+        Some("guardrail_breached") => Decision::GuardrailBreached,
         _ => Decision::Stopped,
     }
 }

@@ -433,12 +433,7 @@ impl RolloutService {
     }
 
     async fn checks(&self, e: &Experiment, plan: &Plan, c: &ArmTotals, h: &ArmTotals) -> Result<Vec<GuardrailCheck>> {
-        let mut latencies = self.store.arm_latencies(&e.spec.id, CHALLENGER, LATENCY_WINDOW).await?;
-        latencies.sort_unstable();
-        let p95 = (!latencies.is_empty()).then(|| {
-            let rank = ((latencies.len() as f64) * 0.95).ceil() as usize;
-            latencies[rank.clamp(1, latencies.len()) - 1] as f64
-        });
+        let p95 = challenger_p95(&self.store, &e.spec.id).await?;
         Ok(check_guardrails(&plan.settings.guardrails, c, h, p95, plan.settings.min_samples_per_step))
     }
 
@@ -499,6 +494,16 @@ impl RolloutService {
             ended_at: e.ended_at.map(promptsmith_core::clock::rfc3339),
         })
     }
+}
+
+/// The p95 latency of the challenger's last predictions in experiment or rollout `id`.
+pub(crate) async fn challenger_p95(store: &Store, id: &str) -> Result<Option<f64>> {
+    let mut latencies = store.arm_latencies(id, CHALLENGER, LATENCY_WINDOW).await?;
+    latencies.sort_unstable();
+    Ok((!latencies.is_empty()).then(|| {
+        let rank = ((latencies.len() as f64) * 0.95).ceil() as usize;
+        latencies[rank.clamp(1, latencies.len()) - 1] as f64
+    }))
 }
 
 fn arms(totals: &std::collections::BTreeMap<String, ArmTotals>) -> (ArmTotals, ArmTotals) {

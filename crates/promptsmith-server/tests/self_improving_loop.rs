@@ -392,3 +392,43 @@ async fn drift_triggers_a_reoptimization_whose_result_becomes_production_and_a_b
     stop.cancel();
     server.await.unwrap().unwrap();
 }
+
+/// An experiment's guardrail: a challenger whose every prediction fails (its output constraint
+/// can never hold) ends the experiment as `guardrail_breached` at the next pass, whatever the
+/// quality test says, and starts no rollout.
+#[tokio::test]
+async fn an_experiment_guardrail_ends_it_when_the_challenger_fails() {
+    let settings =
+        ServerSettings { monitor_interval: Duration::ZERO, webhook_poll: Duration::ZERO, ..ServerSettings::default() };
+    let w = world(settings).await;
+    let mut spec_json = common::spec_json();
+    spec_json["predictors"][0]["constraints"] = json!({"answer": {"max": -1}});
+    spec_json["predictors"][0]["max_retries"] = json!(0);
+    let spec = promptsmith_core::ProgramSpec::parse(&spec_json.to_string(), false, "test").unwrap();
+    let state = spec.build("test").unwrap().state();
+    let broken =
+        w.store.register_version(&promptsmith_store::NewVersion::new("add", spec, state, "tester")).await.unwrap();
+    let body = json!({"program": "add", "challenger": broken.version.to_string(), "traffic": 0.5,
+        "guardrails": {"max_error_rate": 0.2, "min_predictions": 5}});
+    let (s, exp) = call(&w, "POST", "/v1/experiments", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{exp}");
+    let mut failed = 0;
+    for i in 0..30 {
+        let q = json!({"inputs": {"question": format!("What is {i} + 1?")}, "caller_key": format!("g{i}")});
+        let (s, _) = call(&w, "POST", "/v1/programs/add/predict", Some(q)).await;
+        failed += usize::from(s != StatusCode::OK);
+    }
+    assert!(failed >= 5, "the challenger's predictions fail: {failed}");
+    let actions = Supervisor::new(w.store.clone()).tick(promptsmith_core::clock::now_ms()).await.unwrap();
+    assert_eq!(actions[0].what, "guardrail_breached", "{actions:?}");
+    let (_, st) = call(&w, "GET", &format!("/v1/experiments/{}", exp["id"].as_str().unwrap()), None).await;
+    assert_eq!(
+        (st["status"].as_str(), st["decision"].as_str()),
+        (Some("completed"), Some("guardrail_breached")),
+        "{st}"
+    );
+    let g = st["guardrails"].as_array().unwrap().iter().find(|g| g["name"] == "error_rate").unwrap().clone();
+    assert_eq!((g["value"].as_f64(), g["breached"].as_bool()), (Some(1.0), Some(true)), "{st}");
+    let (_, rollouts) = call(&w, "GET", "/v1/rollouts", None).await;
+    assert!(rollouts["rollouts"].as_array().unwrap().is_empty(), "{rollouts}");
+}

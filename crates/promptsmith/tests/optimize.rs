@@ -335,3 +335,57 @@ fn tiny_bootstrap_run_on_local_model_then_resume_from_journal() {
     assert!(err3.contains("Resume with the same --model"), "{err3}");
     assert_eq!(std::fs::read(run.join("journal.jsonl")).unwrap(), journal);
 }
+
+/// GEPA end to end on the real local model with a tiny budget (the baseline on 2 validation
+/// questions and one reflection on a minibatch of 2): it reflects, stays within its metric-call
+/// budget and writes a state that loads.
+#[test]
+fn tiny_gepa_run_on_local_model() {
+    let url = lm_url();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let state = tmp.path().join("state.json");
+    let args = [
+        "--lm-base-url",
+        &url,
+        "--no-cache",
+        "optimize",
+        "--program",
+        PROGRAM,
+        "--data",
+        "gsm8k:train",
+        "--train-size",
+        "4",
+        "--val-size",
+        "2",
+        "--optimizer",
+        "gepa",
+        "--max-metric-calls",
+        "8",
+        "--max-instruction-chars",
+        "300",
+        "--reflection-minibatch-size",
+        "2",
+        "--metric",
+        "numeric_match",
+        "--seed",
+        "1",
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--out",
+        state.to_str().unwrap(),
+        "--quiet",
+        "--no-store",
+    ];
+    let out = promptsmith(&args, tmp.path());
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{err}");
+    assert!(stdout.contains("gepa finished in"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let task = report["spent"]["task"]["calls"].as_u64().unwrap();
+    assert!(task <= 8, "metric-call budget exceeded: {report}");
+    assert!(report["spent"]["proposer"]["calls"].as_u64().unwrap() >= 1, "it reflected at least once: {report}");
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(st["predictors"]["solve"].is_object(), "{st}");
+    assert!(!report["trials"].as_array().unwrap().is_empty(), "{report}");
+}

@@ -5,6 +5,7 @@ use super::registry::StoreArgs;
 use anyhow::Result;
 use clap::Subcommand;
 use promptsmith_app::experiments::{ArmView, ExperimentRequest, ExperimentService, ExperimentView};
+use promptsmith_app::rollout::Guardrails;
 use promptsmith_app::Tenant;
 use std::process::ExitCode;
 
@@ -44,6 +45,16 @@ pub(crate) enum ExperimentCommand {
         /// Do not start a gradual rollout of the challenger when it wins.
         #[arg(long)]
         no_auto_rollout: bool,
+        /// Guardrail: end the experiment when more than this share of the challenger's
+        /// predictions fail.
+        #[arg(long)]
+        max_error_rate: Option<f64>,
+        /// Guardrail: the challenger's highest p95 latency, ms.
+        #[arg(long)]
+        max_p95_latency_ms: Option<f64>,
+        /// Guardrail: the challenger's highest mean cost per prediction, USD.
+        #[arg(long)]
+        max_cost_per_call: Option<f64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -92,9 +103,19 @@ pub(crate) async fn experiment(command: ExperimentCommand) -> Result<ExitCode> {
             max_hours,
             alpha,
             no_auto_rollout,
+            max_error_rate,
+            max_p95_latency_ms,
+            max_cost_per_call,
             json,
             store,
         } => {
+            let any = max_error_rate.is_some() || max_p95_latency_ms.is_some() || max_cost_per_call.is_some();
+            let guardrails = any.then(|| Guardrails {
+                max_error_rate: max_error_rate.unwrap_or(1.0),
+                max_p95_latency_ms,
+                max_cost_per_call_usd: max_cost_per_call,
+                ..Guardrails::default()
+            });
             let service = ExperimentService::new(store.open_existing().await?);
             let req = ExperimentRequest {
                 program,
@@ -107,6 +128,7 @@ pub(crate) async fn experiment(command: ExperimentCommand) -> Result<ExitCode> {
                 max_duration_hours: max_hours,
                 alpha,
                 auto_rollout: !no_auto_rollout,
+                guardrails,
             };
             print(&service.start(&tenant, &req).await?, json);
         }
@@ -160,6 +182,10 @@ fn print(e: &ExperimentView, json: bool) {
             d.confidence * 100.0
         ),
         _ => println!("  difference: not yet (each arm needs two outcomes)"),
+    }
+    for g in &e.guardrails {
+        let mark = if g.breached { "BREACHED" } else { "ok" };
+        println!("  guardrail {}: {:.4} (limit {:.4}) {mark}", g.name, g.value, g.limit);
     }
     let deploy = if e.deployment_recommended { ": deploy the challenger" } else { "" };
     println!("  decision:   {}{deploy}", e.decision.as_str());
