@@ -553,7 +553,12 @@ pub(crate) struct RolloutLm {
 impl LanguageModel for RolloutLm {
     async fn chat(&self, request: &ChatRequest) -> std::result::Result<ChatResponse, LmError> {
         let mut r = request.clone();
-        r.rollout_id = Some(self.rollout_id);
+        // A request that carries its own rollout id (an inference-time module's resample) keeps
+        // it apart from the others of this rollout.
+        r.rollout_id = Some(match request.rollout_id {
+            None | Some(0) => self.rollout_id,
+            Some(k) => self.rollout_id.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k),
+        });
         self.inner.chat(&r).await
     }
     fn model_name(&self) -> String {

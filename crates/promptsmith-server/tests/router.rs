@@ -267,7 +267,7 @@ async fn predict_feedback_gateway_and_registry() {
     assert_eq!(call(&w, "GET", "/v1/programs/nosuch", None, None).await.0, StatusCode::NOT_FOUND);
     let (s, o) = call(&w, "GET", "/v1/optimizers", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(o["optimizers"].as_array().unwrap().len(), 6, "every optimizer is listed: {o}");
+    assert_eq!(o["optimizers"].as_array().unwrap().len(), 7, "every optimizer is listed: {o}");
     let mipro = o["optimizers"].as_array().unwrap().iter().find(|x| x["name"] == "mipro").unwrap().clone();
     assert!(mipro["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "minibatch"), "{mipro}");
 }

@@ -8,6 +8,7 @@ use crate::error::{invalid, io_error, Result};
 use crate::optimize::{OptimizeRequest, OptimizerSpec, RegisterRequest, SplitRequest};
 use crate::tenant::Tenant;
 use promptsmith_optimize::budget::Budget;
+use promptsmith_optimize::pareto::{Constraint, Objective};
 use promptsmith_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -59,6 +60,17 @@ pub struct JobRequest {
     /// Keep the result even when it scores below the program as written.
     #[serde(default)]
     pub keep_regression: bool,
+    /// Objectives besides the metric (`score:max`, `tokens:min`, `MEASURE:max|min[:WEIGHT]`):
+    /// the run keeps the Pareto front over them and picks its result from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub objectives: Vec<Objective>,
+    /// Bounds the picked result must meet (`{"measure": "latency", "max": 200}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Constraint>,
+    /// Shorthand for a constraint: prompt plus completion tokens per LM call at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_call: Option<f64>,
     /// Register the result under this name (default: the program's own name when it is a
     /// registered version; nothing for an inline spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +84,7 @@ pub const DEFAULT_ALGORITHMS: [&str; 2] = ["miprov2", "gepa"];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum AlgorithmInput {
-    /// `labeled`, `bootstrap`, `random_search`, `mipro` (or `miprov2`), `copro`, `gepa`.
+    /// `labeled`, `bootstrap`, `random_search`, `mipro` (or `miprov2`), `copro`, `gepa`, `evolutionary`.
     Name(String),
     /// `{"name": ..., settings}`, as `optimizer` takes.
     Spec(OptimizerSpec),
@@ -85,7 +97,7 @@ impl AlgorithmInput {
             AlgorithmInput::Name(n) => serde_json::from_value(serde_json::json!({ "name": n })).map_err(|_| {
                 crate::AppError::invalid(format!(
                     "algorithms: unknown optimizer '{n}'; expected labeled, bootstrap, random_search, mipro \
-                     (miprov2), copro or gepa"
+                     (miprov2), copro, gepa or evolutionary"
                 ))
             }),
         }
@@ -182,6 +194,9 @@ impl JobRequest {
         request.seed = self.seed;
         request.budget = self.budget;
         request.keep_regression = self.keep_regression;
+        request.objectives = self.objectives.clone();
+        request.constraints = self.constraints.clone();
+        request.max_tokens_per_call = self.max_tokens_per_call;
         request.register = self.register_request(tenant)?;
         Ok(request)
     }
@@ -290,5 +305,20 @@ mod tests {
         assert!(unknown.message.contains("unknown optimizer 'simba'"), "{}", unknown.message);
         let empty = request(json!({"algorithms": []})).unwrap().optimizer_spec().unwrap_err();
         assert!(empty.message.contains("at least one"), "{}", empty.message);
+    }
+
+    #[tokio::test]
+    async fn objectives_and_constraints_reach_the_optimize_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let r = request(json!({"dataset": [{"question": "q", "answer": 1}], "optimizer": {"name": "evolutionary"},
+            "objectives": ["score:max", "tokens:min"], "max_tokens_per_call": 400.0,
+            "constraints": [{"measure": "latency", "max": 200.0}]}))
+        .unwrap();
+        let o = r.materialize(&Tenant::default(), &store, dir.path()).await.unwrap();
+        assert_eq!(o.objectives.len(), 2);
+        assert_eq!((o.constraints.len(), o.max_tokens_per_call), (1, Some(400.0)));
+        let bad = request(json!({"objectives": ["speed:max"]}));
+        assert!(bad.is_err(), "an unknown measure is refused");
     }
 }

@@ -66,6 +66,7 @@ pub(super) async fn optimizers() -> Json<OptimizerList> {
         ("mipro", "MIPROv2 (instructions and demos, TPE search)"),
         ("copro", "COPRO (coordinate ascent over instructions)"),
         ("gepa", "GEPA (reflective prompt evolution on a Pareto frontier)"),
+        ("evolutionary", "Genetic search over instructions and demos (NSGA-II with several objectives)"),
     ];
     let optimizers: Vec<OptimizerInfo> = names
         .into_iter()
