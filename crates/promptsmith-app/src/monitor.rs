@@ -1,7 +1,8 @@
 //! [`QualityMonitor`]: watches every program's production version for a drop in quality, from
 //! the feedback its predictions get. The last `window` ratings are compared with the `window`
 //! before them (count-based windows, so a quiet program is judged on as much evidence as a busy
-//! one); degradation is a relative drop beyond the threshold (default 15%) that Welch's t-test
+//! one); degradation is a relative drop beyond the threshold (the program's policy's
+//! `performance_degradation_threshold`, default 15%) that Welch's t-test
 //! also finds significant ([`promptsmith_store::snapshots::degradation`]). An alert is logged,
 //! emitted as a `monitor.degradation` event for webhooks, and returned to the caller (the server
 //! counts it in `/metrics`); the same version alerts again only once its window has renewed.
@@ -84,6 +85,14 @@ impl QualityMonitor {
         Ok(alerts)
     }
 
+    /// The degradation test for `stored`: its policy's `performance_degradation_threshold` when
+    /// it has one, else the monitor's.
+    async fn policy_of(&self, stored: &str) -> Result<DegradationPolicy> {
+        let threshold =
+            self.store.policy(stored).await?.and_then(|p| p.policy["performance_degradation_threshold"].as_f64());
+        Ok(DegradationPolicy { min_relative_drop: threshold.unwrap_or(self.policy.min_relative_drop), ..self.policy })
+    }
+
     /// Every production version's rolling health (versions that served nothing left out).
     pub async fn health(&self) -> Result<Vec<VersionHealth>> {
         let mut out = Vec::new();
@@ -126,7 +135,7 @@ impl QualityMonitor {
         }
         let recent: Vec<f64> = ratings[..self.window].iter().map(|r| r.1).collect();
         let baseline: Vec<f64> = ratings[self.window..].iter().map(|r| r.1).collect();
-        let report = degradation(&baseline, &recent, &self.policy);
+        let report = degradation(&baseline, &recent, &self.policy_of(stored).await?);
         if !report.degraded {
             return Ok(None);
         }

@@ -9,7 +9,8 @@
 //! 2. Otherwise, at most once per `optimization_interval_hours`: when production's quality
 //!    degraded (the quality monitor's alert) or `feedback_volume_threshold` new labelled
 //!    feedback examples arrived, build a training set from the feedback (corrections become
-//!    labels) merged with the policy's stored dataset, deduplicated, and queue an optimization
+//!    labels; predictions rated at least `approved_rating` keep their own outputs as labels)
+//!    merged with the policy's stored dataset, deduplicated, and queue an optimization
 //!    that starts from the production version (a warm start).
 //!
 //! Every decision goes to the program's timeline with its reason (`GET
@@ -72,11 +73,18 @@ pub struct Policy {
     /// Share of traffic the experiment of a deployed result gives it (default 0.1).
     #[serde(default = "default_traffic")]
     pub experiment_traffic: f64,
+    /// Predictions rated at least this without a correction join the training set with their
+    /// own outputs as labels (default 1.0: only those rated fully right).
+    #[serde(default = "default_approved")]
+    pub approved_rating: f64,
     /// Outcomes each arm of that experiment needs before a decision (default 100).
     #[serde(default = "default_experiment_samples")]
     pub experiment_min_samples: u64,
 }
 
+fn default_approved() -> f64 {
+    1.0
+}
 fn default_experiment_samples() -> u64 {
     100
 }
@@ -275,6 +283,8 @@ impl PolicyEngine {
             rows.extend(crate::datasets::stored_rows(&self.store, id).await?);
         }
         rows.extend(feedback.iter().map(|f| f.example.clone()));
+        let approved = self.store.approved_examples(&p.program, policy.approved_rating).await?;
+        rows.extend(approved.into_iter().map(|f| f.example));
         let rows = dedup(rows);
         if rows.len() < MIN_EXAMPLES {
             let reason = format!("skipped: {why}, but only {} examples (at least {MIN_EXAMPLES})", rows.len());

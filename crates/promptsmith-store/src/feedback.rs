@@ -322,6 +322,35 @@ impl Store {
         })
     }
 
+    /// Predictions of `program` rated at least `min_rating` without a correction or label, as
+    /// examples: their inputs plus their own outputs. Oldest first.
+    pub async fn approved_examples(&self, program: &str, min_rating: f64) -> Result<Vec<FeedbackExample>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT e.id, e.program, e.inputs_json, e.outputs_json FROM feedback f \
+                 JOIN evaluations e ON e.id = f.evaluation_id \
+                 WHERE f.status = 'received' AND f.corrected_json IS NULL AND f.label IS NULL \
+                 AND f.rating IS NOT NULL AND f.rating >= $1 AND e.outputs_json IS NOT NULL AND e.program = $2 \
+                 ORDER BY f.received_at, f.id",
+            )
+            .bind(min_rating)
+            .bind(program)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let mut example: Map<String, Value> =
+                        parse_json(&self.keyring.open(&r.string("inputs_json")?)?, "evaluation inputs")?;
+                    if let Some(o) = r.opt_string("outputs_json")? {
+                        let outputs: Map<String, Value> = parse_json(&self.keyring.open(&o)?, "evaluation outputs")?;
+                        example.extend(outputs);
+                    }
+                    Ok(FeedbackExample { evaluation_id: r.i64("id")?, program: r.string("program")?, example })
+                })
+                .collect()
+        })
+    }
+
     /// The last `limit` ratings given to predictions of `program`'s `version`, newest first,
     /// with their feedback ids.
     pub async fn recent_ratings(&self, program: &str, version: i64, limit: i64) -> Result<Vec<(i64, f64)>> {

@@ -57,6 +57,22 @@ async fn arms_are_summed(engine: Engine) {
     assert!(store.running_experiment("qa").await.unwrap().is_none());
     store.insert_experiment(&experiment("exp_3")).await.unwrap();
     assert_eq!(store.experiments("default", 10).await.unwrap().len(), 2);
+    // Training examples from feedback: a correction gives the corrected outputs; a prediction
+    // rated fully right without one gives its own outputs (the approved examples).
+    let out = |a: i64| json!({"answer": a}).as_object().cloned().unwrap();
+    let served = |a: i64| NewEvaluation { outputs: Some(out(a)), ..row("control", false, 5) };
+    let ids = store.insert_predictions(&[served(3), served(4), served(5)]).await.unwrap();
+    let rated = |r: f64| FeedbackInput { rating: Some(r), ..FeedbackInput::default() };
+    store.record_feedback(ids[0], &rated(1.0)).await.unwrap();
+    store.record_feedback(ids[1], &rated(0.5)).await.unwrap();
+    let fixed = FeedbackInput { corrected: Some(out(9)), ..rated(1.0) };
+    store.record_feedback(ids[2], &fixed).await.unwrap();
+    let approved = store.approved_examples("qa", 1.0).await.unwrap();
+    assert_eq!(approved.len(), 1, "{approved:?}");
+    assert_eq!((approved[0].example["answer"].as_i64(), approved[0].example["q"].as_str()), (Some(3), Some("x")));
+    assert_eq!(store.approved_examples("qa", 0.5).await.unwrap().len(), 2);
+    let corrected = store.feedback_examples(Some("qa")).await.unwrap();
+    assert_eq!(corrected.iter().map(|f| f.example["answer"].as_i64()).collect::<Vec<_>>(), [Some(9)]);
 }
 
 #[tokio::test]
