@@ -28,7 +28,9 @@ pub struct Alert {
     pub version: i64,
     /// The program's registry name.
     pub stored: String,
-    /// Baseline against recent ratings.
+    /// `feedback` (ratings) or `evaluation` (stored scores).
+    pub source: String,
+    /// Baseline against recent window (the p-value Holm-corrected over the sources tested).
     pub report: DegradationReport,
 }
 
@@ -51,6 +53,9 @@ pub struct VersionHealth {
     pub quality: Option<f64>,
 }
 
+/// Program (registry name), version and source of an alert.
+type AlertKey = (String, i64, &'static str);
+
 /// Predictions the rolling health is computed over.
 const HEALTH_WINDOW: i64 = 200;
 
@@ -62,8 +67,8 @@ pub struct QualityMonitor {
     pub window: usize,
     /// Threshold and significance level.
     pub policy: DegradationPolicy,
-    /// Per program and version, the newest feedback id at the last alert.
-    alerted: Arc<Mutex<HashMap<(String, i64), i64>>>,
+    /// Per program, version and source, the newest row id at the last alert.
+    alerted: Arc<Mutex<HashMap<AlertKey, i64>>>,
 }
 
 impl QualityMonitor {
@@ -78,9 +83,7 @@ impl QualityMonitor {
         let mut alerts = Vec::new();
         for p in self.store.list_programs().await? {
             let Some(&version) = p.aliases.get(PRODUCTION) else { continue };
-            if let Some(alert) = self.check_one(&p.name, version, now).await? {
-                alerts.push(alert);
-            }
+            alerts.extend(self.check_one(&p.name, version, now).await?);
         }
         Ok(alerts)
     }
@@ -119,39 +122,103 @@ impl QualityMonitor {
         Ok(out)
     }
 
-    async fn check_one(&self, stored: &str, version: i64, now: i64) -> Result<Option<Alert>> {
-        let ratings = self.store.recent_ratings(stored, version, 2 * self.window as i64).await?;
-        if ratings.len() < 2 * self.window {
-            return Ok(None);
+    /// Both sources of `stored`'s production version (feedback ratings, evaluation scores),
+    /// each on fresh windows; the two p-values are Holm-corrected when both tests ran.
+    async fn check_one(&self, stored: &str, version: i64, now: i64) -> Result<Vec<Alert>> {
+        let w = self.window as i64;
+        let sources = [
+            ("feedback", self.store.recent_ratings(stored, version, 2 * w).await?),
+            ("evaluation", self.store.recent_scores(stored, version, 2 * w).await?),
+        ];
+        let policy = self.policy_of(stored).await?;
+        let mut tested = Vec::new();
+        for (source, rows) in sources {
+            if rows.len() < 2 * self.window || !self.renewed(stored, version, source, &rows) {
+                continue;
+            }
+            let recent: Vec<f64> = rows[..self.window].iter().map(|r| r.1).collect();
+            let baseline: Vec<f64> = rows[self.window..].iter().map(|r| r.1).collect();
+            let report = degradation(&baseline, &recent, &DegradationPolicy { alpha: 1.0, ..policy });
+            if let Some(p) = report.p_value {
+                tested.push((source, rows[0].0, report, p));
+            }
         }
-        let newest = ratings[0].0;
-        let key = (stored.to_string(), version);
-        let renewed = self.alerted.lock().ok().and_then(|a| a.get(&key).copied()).is_none_or(|last| {
-            // The window renewed when every rating in it is newer than the last alert's.
-            ratings[self.window - 1].0 > last
-        });
-        if !renewed {
-            return Ok(None);
+        let adjusted = promptsmith_eval::stats::multiple::holm(&tested.iter().map(|t| t.3).collect::<Vec<_>>());
+        let mut alerts = Vec::new();
+        for ((source, newest, mut report, _), p) in tested.into_iter().zip(adjusted) {
+            report.p_value = Some(p);
+            report.degraded = report.relative_drop >= policy.min_relative_drop && p < policy.alpha;
+            if !report.degraded {
+                continue;
+            }
+            if let Ok(mut a) = self.alerted.lock() {
+                a.insert((stored.to_string(), version, source), newest);
+            }
+            alerts.push(self.alert(stored, version, source, report, &policy, now).await);
         }
-        let recent: Vec<f64> = ratings[..self.window].iter().map(|r| r.1).collect();
-        let baseline: Vec<f64> = ratings[self.window..].iter().map(|r| r.1).collect();
-        let report = degradation(&baseline, &recent, &self.policy_of(stored).await?);
-        if !report.degraded {
-            return Ok(None);
-        }
-        if let Ok(mut a) = self.alerted.lock() {
-            a.insert(key, newest);
-        }
+        Ok(alerts)
+    }
+
+    /// Whether every row of the recent window is newer than the last alert on this source.
+    fn renewed(&self, stored: &str, version: i64, source: &'static str, rows: &[(i64, f64)]) -> bool {
+        let key = (stored.to_string(), version, source);
+        self.alerted.lock().ok().and_then(|a| a.get(&key).copied()).is_none_or(|last| rows[self.window - 1].0 > last)
+    }
+
+    async fn alert(
+        &self,
+        stored: &str,
+        version: i64,
+        source: &str,
+        report: DegradationReport,
+        policy: &DegradationPolicy,
+        now: i64,
+    ) -> Alert {
         let (tenant, program) = match stored.split_once(':') {
             Some((t, p)) => (t.to_string(), p.to_string()),
             None => (Tenant::default().name().to_string(), stored.to_string()),
         };
-        tracing::warn!(program = %stored, version, drop = report.relative_drop, p = ?report.p_value, "quality degraded");
-        let data = json!({"program": program, "version": version, "window": self.window,
+        tracing::warn!(program = %stored, version, source, drop = report.relative_drop, p = ?report.p_value, "quality degraded");
+        let data = json!({"program": program, "version": version, "source": source, "window": self.window,
             "baseline_mean": report.baseline_mean, "recent_mean": report.recent_mean,
             "relative_drop": report.relative_drop, "p_value": report.p_value,
-            "threshold": self.policy.min_relative_drop});
+            "threshold": policy.min_relative_drop});
         webhooks::emit(&self.store, &tenant, "monitor.degradation", data, now).await;
-        Ok(Some(Alert { tenant, program, version, stored: stored.to_string(), report }))
+        Alert { tenant, program, version, stored: stored.to_string(), source: source.to_string(), report }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use promptsmith_core::ProgramSpec;
+    use promptsmith_store::{NewEvaluation, NewVersion};
+
+    #[tokio::test]
+    async fn stored_evaluation_scores_are_watched_too_and_alert_once_per_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let spec =
+            ProgramSpec::parse(r#"{"name": "qa", "predictors": [{"name": "p", "signature": "q -> a"}]}"#, false, "t")
+                .unwrap();
+        let state = spec.build("t").unwrap().state();
+        let v = store.register_version(&NewVersion::new("qa", spec, state, "me")).await.unwrap();
+        store.activate("qa", v.version, "me", "test").await.unwrap();
+        let row = |score: f64| NewEvaluation {
+            program: "qa".into(),
+            version: Some(v.version),
+            score,
+            ..NewEvaluation::default()
+        };
+        let mut rows: Vec<NewEvaluation> = (0..50).map(|_| row(1.0)).collect();
+        rows.extend((0..50).map(|i| row(if i % 2 == 0 { 1.0 } else { 0.0 })));
+        store.insert_evaluations(&rows).await.unwrap();
+        let monitor = QualityMonitor::new(store.clone());
+        let alerts = monitor.check(0).await.unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!((alerts[0].source.as_str(), alerts[0].version), ("evaluation", v.version));
+        assert!((alerts[0].report.relative_drop - 0.5).abs() < 1e-9, "{:?}", alerts[0].report);
+        assert!(monitor.check(0).await.unwrap().is_empty(), "the same window alerts once");
     }
 }

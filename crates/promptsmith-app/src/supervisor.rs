@@ -88,8 +88,9 @@ impl Supervisor {
             id: format!("{}@{}", a.program, a.version),
             kind: "monitor".into(),
             what: format!(
-                "degraded: {:.1}% drop, p = {:.2e}",
+                "degraded: {:.1}% drop in {}, p = {:.2e}",
                 a.report.relative_drop * 100.0,
+                a.source,
                 a.report.p_value.unwrap_or(1.0)
             ),
         }));

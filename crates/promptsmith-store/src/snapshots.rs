@@ -258,6 +258,23 @@ impl Store {
         })
     }
 
+    /// The last `limit` scored evaluations of `program`'s `version` (scored predictions and
+    /// `eval` runs alike), newest first, with their ids.
+    pub async fn recent_scores(&self, program: &str, version: i64, limit: i64) -> Result<Vec<(i64, f64)>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, score FROM evaluations WHERE program = $1 AND version = $2 AND unscored = 0 \
+                 AND error IS NULL ORDER BY id DESC LIMIT $3",
+            )
+            .bind(program)
+            .bind(version)
+            .bind(limit.max(0))
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|r| Ok((r.i64("id")?, r.f64("score")?))).collect()
+        })
+    }
+
     /// Compares a version's scores in a recent window with a baseline window.
     pub async fn detect_degradation(
         &self,
