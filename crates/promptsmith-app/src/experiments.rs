@@ -12,7 +12,7 @@
 //!   p-value; [`decide`] turns it and the stopping rules into a decision.
 
 use crate::error::{AppError, Result};
-use crate::rollout::{check_guardrails, GuardrailCheck, Guardrails};
+use crate::rollout::{check_guardrails, GuardrailCheck, Guardrails, RolloutSettings};
 use crate::tenant::Tenant;
 use promptsmith_eval::stats::sequential::{confidence_sequence, mixing_for, ArmStats, SequentialInterval};
 use promptsmith_store::{ArmTotals, Experiment, NewExperiment, ProgramRef, Store, VersionSelector};
@@ -62,6 +62,9 @@ pub struct ExperimentRequest {
     /// is not read here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<Guardrails>,
+    /// How the winner's automatic rollout moves (default: the rollout defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSettings>,
 }
 
 fn yes() -> bool {
@@ -304,6 +307,9 @@ impl ExperimentService {
         if req.metric != "feedback" && req.metric != "evaluation" {
             return Err(AppError::invalid(format!("metric '{}': use feedback or evaluation", req.metric)));
         }
+        if let Some(r) = &req.rollout {
+            crate::rollout::check_settings(r).map_err(|e| e.context("rollout"))?;
+        }
         let program = tenant.qualify(&req.program)?;
         let control = self.version(&program, &req.program, &req.control).await?;
         let challenger = self.version(&program, &req.program, &req.challenger).await?;
@@ -328,7 +334,8 @@ impl ExperimentService {
             traffic: req.traffic,
             metric: req.metric.clone(),
             settings: json!({"rules": rules, "control": req.control, "challenger": req.challenger,
-                "auto_rollout": req.auto_rollout, "optimization_id": optimization_id, "guardrails": req.guardrails}),
+                "auto_rollout": req.auto_rollout, "optimization_id": optimization_id, "guardrails": req.guardrails,
+                "rollout": req.rollout}),
             kind: "experiment".into(),
         };
         let e = self.store.insert_experiment(&new).await.map_err(|e| rename(e.into(), &new.program, &req.program))?;

@@ -314,9 +314,16 @@ impl RolloutService {
         self.insert(tenant, &program, control, challenger, req.settings.clone(), None, now).await
     }
 
-    /// Starts the rollout an experiment recommended, with default settings.
+    /// Starts the rollout an experiment recommended, with the experiment's `rollout` settings
+    /// (default: the defaults, on the experiment's metric).
     pub(crate) async fn start_after(&self, tenant: &Tenant, e: &Experiment, now: i64) -> Result<RolloutView> {
-        let settings = RolloutSettings { metric: e.spec.metric.clone(), ..RolloutSettings::default() };
+        let asked = e.spec.settings.get("rollout").filter(|r| !r.is_null()).cloned();
+        let settings = match asked {
+            Some(r) => serde_json::from_value(r).map_err(|err| {
+                AppError::internal(format!("experiment {}: stored rollout settings: {err}", e.spec.id))
+            })?,
+            None => RolloutSettings { metric: e.spec.metric.clone(), ..RolloutSettings::default() },
+        };
         let (c, h) = (e.spec.control_version, e.spec.challenger_version);
         self.insert(tenant, &e.spec.program, c, h, settings, Some(e.spec.id.clone()), now).await
     }
@@ -526,7 +533,7 @@ async fn emit_step(store: &Store, tenant: &Tenant, e: &Experiment, plan: &Plan, 
     webhooks::emit(store, tenant.name(), "rollout.step", data, now).await;
 }
 
-fn check_settings(s: &RolloutSettings) -> Result<()> {
+pub(crate) fn check_settings(s: &RolloutSettings) -> Result<()> {
     let increasing = s.steps.windows(2).all(|w| w[0] < w[1]);
     let in_range = s.steps.iter().all(|x| *x > 0.0 && *x <= 1.0);
     if s.steps.is_empty() || !increasing || !in_range || s.steps.last() != Some(&1.0) {

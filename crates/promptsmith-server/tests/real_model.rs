@@ -1,8 +1,9 @@
 //! The service on the real local model (the llama-server that scripts/test.sh starts; the tests
 //! fail, never skip, without it): over loopback HTTP, a prediction of a registered program and
 //! the same program through the OpenAI-compatible gateway, both stored; and the self-improving
-//! loop's policy on a tiny budget: feedback triggers an optimization that the server's worker
-//! runs on the model, and the policy decides on its deployment.
+//! loop on a tiny budget: feedback triggers an optimization that the server's worker runs on the
+//! model, its result wins an experiment, rolls out and becomes production, and a bad version's
+//! rollout rolls back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +18,7 @@ use promptsmith_server::{serve, ServeConfig, ServerSettings};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The local model's stack (no response cache).
@@ -78,15 +80,45 @@ async fn predict_and_gateway_on_the_local_model() {
     server.await.unwrap().unwrap();
 }
 
+/// Sentences and their code-word labels: the model cannot know the words zero-shot, and labeled
+/// demos teach them, so an optimization has something real to find.
+const CODES: [(&str, &str); 16] = [
+    ("I love this movie, it was wonderful", "zork"),
+    ("This is terrible, I hate it", "blip"),
+    ("What a fantastic day, I am so happy", "zork"),
+    ("The food was awful and cold", "blip"),
+    ("Great product, works perfectly", "zork"),
+    ("Worst service I have ever had", "blip"),
+    ("Absolutely brilliant, highly recommended", "zork"),
+    ("It broke after one day, very disappointing", "blip"),
+    ("I really enjoyed the concert", "zork"),
+    ("This was a waste of money", "blip"),
+    ("Beautiful and delightful experience", "zork"),
+    ("Horrible, I want a refund", "blip"),
+    ("Such a lovely gift, thank you", "zork"),
+    ("The movie was boring and bad", "blip"),
+    ("Excellent quality and fast delivery", "zork"),
+    ("I am angry and upset about this", "blip"),
+];
+
+/// The deployment loop on the real local model with a tiny budget and no person: feedback with
+/// corrections triggers the program's policy, the server's worker optimizes it on the model
+/// (LabeledFewShot), the result wins its experiment on live traffic, rolls out and becomes
+/// production; then a bad version's rollout is rolled back by its quality guardrail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_policy_reoptimizes_from_feedback_on_the_local_model() {
+async fn the_self_improving_loop_on_the_local_model() {
     let w = common::world(ServerSettings::default()).await;
-    let lm = local_lm().await;
-    let quiet = ServerSettings {
-        monitor_interval: std::time::Duration::ZERO,
-        webhook_poll: std::time::Duration::ZERO,
-        ..ServerSettings::default()
-    };
+    let spec = json!({"name": "codes", "predictors": [{"name": "tag", "signature": "text -> label"}]});
+    let spec = promptsmith_core::ProgramSpec::parse(&spec.to_string(), false, "test").unwrap();
+    let state = spec.build("test").unwrap().state();
+    let v1 = w
+        .store
+        .register_version(&promptsmith_store::NewVersion::new("codes", spec.clone(), state.clone(), "t"))
+        .await
+        .unwrap();
+    w.store.activate("codes", v1.version, "t", "test").await.unwrap();
+    let quiet =
+        ServerSettings { monitor_interval: Duration::ZERO, webhook_poll: Duration::ZERO, ..ServerSettings::default() };
     let config = ServeConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         settings: quiet,
@@ -97,52 +129,100 @@ async fn the_policy_reoptimizes_from_feedback_on_the_local_model() {
     let (tx, rx) = tokio::sync::oneshot::channel::<SocketAddr>();
     let stop = CancellationToken::new();
     let target = StoreTarget::new(Some(w.url.clone()));
-    let server = tokio::spawn(serve(config, w.store.clone(), target.clone(), lm, stop.clone(), Some(tx)));
+    let server = tokio::spawn(serve(config, w.store.clone(), target.clone(), local_lm().await, stop.clone(), Some(tx)));
     let base = format!("http://{}", rx.await.unwrap());
     let client = reqwest::Client::new();
-    let policy = json!({"enable_automatic_optimization": true, "feedback_volume_threshold": 10,
-        "optimization_interval_hours": 0, "optimizer": {"name": "labeled", "k": 2}, "metric": "numeric_match",
-        "field": "answer", "max_calls": 80});
-    let resp = client.put(format!("{base}/v1/programs/add/policy")).json(&policy).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    for i in 0..12 {
-        let q = json!({"inputs": {"question": format!("What is {} + {}?", 3 * i + 4, i % 5 + 2)}});
-        let p: Value =
-            client.post(format!("{base}/v1/programs/add/predict")).json(&q).send().await.unwrap().json().await.unwrap();
-        let right = 3 * i + 4 + i % 5 + 2;
-        let fb = json!({"score": if p["outputs"]["answer"] == right { 1.0 } else { 0.0 }, "correct_outputs": {"answer": right}});
+    // One rated prediction of sentence `i` from `caller`; whether it was right.
+    let rated = async |i: usize, caller: String| -> bool {
+        let (text, label) = CODES[i % CODES.len()];
+        let q = json!({"inputs": {"text": text}, "caller_key": caller});
+        let p: Value = client
+            .post(format!("{base}/v1/programs/codes/predict"))
+            .json(&q)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let right = p["outputs"]["label"].as_str().is_some_and(|l| l.trim().eq_ignore_ascii_case(label));
+        let fb = json!({"score": if right { 1.0 } else { 0.0 }, "correct_outputs": {"label": label}});
         let path = format!("{base}/v1/predictions/{}/feedback", p["prediction_id"]);
         assert_eq!(client.post(path).json(&fb).send().await.unwrap().status(), 201, "{p}");
+        right
+    };
+    let policy = json!({"enable_automatic_optimization": true, "feedback_volume_threshold": 16,
+        "optimization_interval_hours": 0, "optimizer": {"name": "labeled", "k": 4}, "metric": "exact_match",
+        "field": "label", "max_calls": 120, "min_offline_gain": 0.0, "min_confidence_for_deployment": 0.0,
+        "experiment_traffic": 0.5, "experiment_min_samples": 6,
+        "rollout": {"steps": [0.5, 1.0], "min_samples_per_step": 4, "min_step_minutes": 0, "metric": "feedback"}});
+    let resp = client.put(format!("{base}/v1/programs/codes/policy")).json(&policy).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let mut right = 0;
+    for i in 0..16 {
+        right += usize::from(rated(i, format!("f{i}")).await);
     }
+    assert!(right <= 4, "zero-shot, the model cannot know the code words: {right} of 16 right");
+
     let jobs = JobService::new(w.store.clone(), target, QueueLimits::default(), w.dir.path().join("work"));
     let supervisor =
         Supervisor::new(w.store.clone()).with_policies(PolicyEngine::new(w.store.clone(), jobs, Default::default()));
-    let now = promptsmith_core::clock::now_ms();
+    let mut now = promptsmith_core::clock::now_ms();
     let actions = supervisor.tick(now).await.unwrap();
     let started = actions.iter().find(|a| a.kind == "policy").expect("the policy acted");
-    assert!(started.what.starts_with("started: 12 new feedback examples"), "{actions:?}");
+    assert!(started.what.starts_with("started: 16 new feedback examples"), "{actions:?}");
     let job = started.what.split("(job ").nth(1).unwrap().trim_end_matches(')').to_string();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     while !matches!(w.store.job(&job).await.unwrap().status.as_str(), "completed" | "failed") {
         assert!(tokio::time::Instant::now() < deadline, "the automatic optimization did not finish in 10 minutes");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        w.store.job(&job).await.unwrap().status.as_str(),
-        "completed",
-        "{:?}",
-        w.store.job(&job).await.unwrap().error
-    );
-    supervisor.tick(now + 60_000).await.unwrap();
-    let timeline: Value =
-        client.get(format!("{base}/v1/programs/add/timeline")).send().await.unwrap().json().await.unwrap();
-    let entries = timeline["entries"].as_array().unwrap();
-    // Whether the result is deployed depends on what the model did; either way the policy said
-    // so, with its reason.
-    let deployment = entries.iter().find(|e| e["kind"] == "deployment").expect("a deployment decision");
-    assert!(["experiment_started", "not_deployed"].contains(&deployment["decision"].as_str().unwrap()), "{timeline}");
-    assert!(!deployment["reason"].as_str().unwrap().is_empty());
-    assert!(entries.iter().any(|e| e["kind"] == "optimization" && e["decision"] == "finished"), "{timeline}");
+    let finished = w.store.job(&job).await.unwrap();
+    assert_eq!(finished.status.as_str(), "completed", "{:?}", finished.error);
+    now += 60_000;
+    let actions = supervisor.tick(now).await.unwrap();
+    assert!(actions.iter().any(|a| a.what.starts_with("experiment exp_")), "{actions:?} {:?}", finished.result);
+
+    // Live traffic: the experiment, then the rollout, until the result is production.
+    let mut status = String::new();
+    for round in 0..12 {
+        for i in 0..8 {
+            rated(i + round, format!("r{round}-{i}")).await;
+        }
+        now += 60_000;
+        supervisor.tick(now).await.unwrap();
+        let r: Value = client.get(format!("{base}/v1/rollouts")).send().await.unwrap().json().await.unwrap();
+        status = r["rollouts"][0]["status"].as_str().unwrap_or("").to_string();
+        if status == "completed" {
+            break;
+        }
+    }
+    assert_eq!(status, "completed", "the winner's rollout did not complete");
+    let program: Value = client.get(format!("{base}/v1/programs/codes")).send().await.unwrap().json().await.unwrap();
+    let winner = program["aliases"]["production"].as_i64().unwrap();
+    assert_ne!(winner, v1.version, "{program}");
+
+    // A version without the demos rolled out against it: quality falls, it rolls back.
+    let bad = w.store.register_version(&promptsmith_store::NewVersion::new("codes", spec, state, "t")).await.unwrap();
+    let body = json!({"program": "codes", "challenger": bad.version.to_string(), "steps": [0.5, 1.0],
+        "min_samples_per_step": 30, "min_step_minutes": 0});
+    let ro: Value = client.post(format!("{base}/v1/rollouts")).json(&body).send().await.unwrap().json().await.unwrap();
+    let path = format!("{base}/v1/rollouts/{}", ro["id"].as_str().unwrap());
+    for round in 0..6 {
+        for i in 0..8 {
+            rated(i + round, format!("x{round}-{i}")).await;
+        }
+        now += 60_000;
+        supervisor.tick(now).await.unwrap();
+        let r: Value = client.get(&path).send().await.unwrap().json().await.unwrap();
+        if r["status"] != "running" {
+            break;
+        }
+    }
+    let r: Value = client.get(&path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["status"], "rolled_back", "{r}");
+    let program: Value = client.get(format!("{base}/v1/programs/codes")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(program["aliases"]["production"], winner, "{program}");
     stop.cancel();
     server.await.unwrap().unwrap();
 }

@@ -18,11 +18,14 @@ pub struct PromotionPolicy {
     pub alpha: f64,
     /// Seed of the bootstrap interval reported with the decision (decisions are reproducible).
     pub seed: u64,
+    /// Whether a winning version may move `production` (false: it becomes `candidate`, for an
+    /// experiment to decide).
+    pub allow_promotion: bool,
 }
 
 impl Default for PromotionPolicy {
     fn default() -> Self {
-        PromotionPolicy { min_relative_gain: 0.05, alpha: 0.05, seed: 0 }
+        PromotionPolicy { min_relative_gain: 0.05, alpha: 0.05, seed: 0, allow_promotion: true }
     }
 }
 
@@ -149,6 +152,8 @@ impl Store {
                 let d = decide_promotion(candidate_scores, scores, policy)?;
                 let (alias, why) = if current != Some(v) {
                     (CANDIDATE, format!("production no longer points at version {v}; {}", d.reason))
+                } else if d.promote && !policy.allow_promotion {
+                    (CANDIDATE, format!("beats version {v}, left to an experiment: {}", d.reason))
                 } else if d.promote {
                     (PRODUCTION, format!("beats version {v}: {}", d.reason))
                 } else {

@@ -108,8 +108,12 @@ pub(crate) async fn register(
             rejected.val.score * 100.0
         ));
     }
-    let policy =
-        PromotionPolicy { min_relative_gain: r.promotion_margin, seed: request.seed, ..PromotionPolicy::default() };
+    let policy = PromotionPolicy {
+        min_relative_gain: r.promotion_margin,
+        seed: request.seed,
+        allow_promotion: r.promote,
+        ..PromotionPolicy::default()
+    };
     let outcome = store
         .register_optimized(&new, &final_scores, active.as_ref().map(|(v, s)| (*v, s.as_slice())), &policy)
         .await?;

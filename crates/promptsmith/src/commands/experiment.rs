@@ -129,6 +129,7 @@ pub(crate) async fn experiment(command: ExperimentCommand) -> Result<ExitCode> {
                 alpha,
                 auto_rollout: !no_auto_rollout,
                 guardrails,
+                rollout: None,
             };
             print(&service.start(&tenant, &req).await?, json);
         }
