@@ -13,6 +13,7 @@ pub mod error;
 pub mod eval;
 pub mod events;
 pub mod experiments;
+pub mod health;
 pub mod ids;
 pub mod jobs;
 pub mod keys;
@@ -25,6 +26,7 @@ pub mod program;
 pub mod rollout;
 pub mod rundir;
 pub mod supervisor;
+pub mod synthesize;
 pub mod tenant;
 pub mod webhooks;
 

@@ -8,13 +8,14 @@
 //! counts it in `/metrics`); the same version alerts again only once its window has renewed.
 
 use crate::error::Result;
+use crate::health::{Breach, HealthLimits};
 use crate::tenant::Tenant;
 use crate::webhooks;
 use promptsmith_store::snapshots::degradation;
 use promptsmith_store::{DegradationPolicy, DegradationReport, Store, PRODUCTION};
 use serde::Serialize;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// A degradation found.
@@ -53,6 +54,21 @@ pub struct VersionHealth {
     pub quality: Option<f64>,
 }
 
+/// A production version over one of its health limits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthAlert {
+    /// The tenant.
+    pub tenant: String,
+    /// The program (as the tenant names it).
+    pub program: String,
+    /// The production version.
+    pub version: i64,
+    /// Predictions in the window.
+    pub predictions: usize,
+    /// The exceeded limit.
+    pub breach: Breach,
+}
+
 /// Program (registry name), version and source of an alert.
 type AlertKey = (String, i64, &'static str);
 
@@ -69,13 +85,15 @@ pub struct QualityMonitor {
     pub policy: DegradationPolicy,
     /// Per program, version and source, the newest row id at the last alert.
     alerted: Arc<Mutex<HashMap<AlertKey, i64>>>,
+    /// Program, version and measure of the health limits exceeded at the last check.
+    breached: Arc<Mutex<HashSet<AlertKey>>>,
 }
 
 impl QualityMonitor {
     /// A monitor over `store` with the defaults: windows of 50 ratings, a 15% drop at 0.05.
     pub fn new(store: Store) -> Self {
         let policy = DegradationPolicy { min_relative_drop: 0.15, alpha: 0.05 };
-        Self { store, window: 50, policy, alerted: Arc::default() }
+        Self { store, window: 50, policy, alerted: Arc::default(), breached: Arc::default() }
     }
 
     /// Checks every production version at time `now`; the new alerts.
@@ -94,6 +112,43 @@ impl QualityMonitor {
         let threshold =
             self.store.policy(stored).await?.and_then(|p| p.policy["performance_degradation_threshold"].as_f64());
         Ok(DegradationPolicy { min_relative_drop: threshold.unwrap_or(self.policy.min_relative_drop), ..self.policy })
+    }
+
+    /// Checks every production version's health against its program's policy's `health`
+    /// limits (default: at most 5% failed predictions); a limit alerts when it is first exceeded,
+    /// and again only after the version was back within it.
+    pub async fn check_health(&self, now: i64) -> Result<Vec<HealthAlert>> {
+        let mut alerts = Vec::new();
+        let mut still = HashSet::new();
+        for h in self.health().await? {
+            let limits = self.limits_of(&h.stored).await?;
+            for breach in limits.breaches(&h) {
+                let key: AlertKey = (h.stored.clone(), h.version, breach.measure);
+                let new = self.breached.lock().map(|b| !b.contains(&key)).unwrap_or(true);
+                still.insert(key);
+                if new {
+                    alerts.push(self.health_alert(&h, breach, now).await);
+                }
+            }
+        }
+        if let Ok(mut b) = self.breached.lock() {
+            *b = still;
+        }
+        Ok(alerts)
+    }
+
+    async fn limits_of(&self, stored: &str) -> Result<HealthLimits> {
+        let asked = self.store.policy(stored).await?.map(|p| p.policy["health"].clone()).filter(|v| !v.is_null());
+        Ok(asked.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default())
+    }
+
+    async fn health_alert(&self, h: &VersionHealth, breach: Breach, now: i64) -> HealthAlert {
+        let (tenant, program) = split_stored(&h.stored);
+        tracing::warn!(program = %h.stored, version = h.version, breach = %breach.describe(), "health limit exceeded");
+        let data = json!({"program": program, "version": h.version, "source": breach.measure,
+            "observed": breach.observed, "limit": breach.limit, "window": h.predictions});
+        webhooks::emit(&self.store, &tenant, "monitor.degradation", data, now).await;
+        HealthAlert { tenant, program, version: h.version, predictions: h.predictions, breach }
     }
 
     /// Every production version's rolling health (versions that served nothing left out).
@@ -174,10 +229,7 @@ impl QualityMonitor {
         policy: &DegradationPolicy,
         now: i64,
     ) -> Alert {
-        let (tenant, program) = match stored.split_once(':') {
-            Some((t, p)) => (t.to_string(), p.to_string()),
-            None => (Tenant::default().name().to_string(), stored.to_string()),
-        };
+        let (tenant, program) = split_stored(stored);
         tracing::warn!(program = %stored, version, source, drop = report.relative_drop, p = ?report.p_value, "quality degraded");
         let data = json!({"program": program, "version": version, "source": source, "window": self.window,
             "baseline_mean": report.baseline_mean, "recent_mean": report.recent_mean,
@@ -185,6 +237,14 @@ impl QualityMonitor {
             "threshold": policy.min_relative_drop});
         webhooks::emit(&self.store, &tenant, "monitor.degradation", data, now).await;
         Alert { tenant, program, version, stored: stored.to_string(), source: source.to_string(), report }
+    }
+}
+
+/// A registry name's tenant and program (`TENANT:NAME`, or the default tenant's `NAME`).
+fn split_stored(stored: &str) -> (String, String) {
+    match stored.split_once(':') {
+        Some((t, p)) => (t.to_string(), p.to_string()),
+        None => (Tenant::default().name().to_string(), stored.to_string()),
     }
 }
 
@@ -220,5 +280,38 @@ mod tests {
         assert_eq!((alerts[0].source.as_str(), alerts[0].version), ("evaluation", v.version));
         assert!((alerts[0].report.relative_drop - 0.5).abs() < 1e-9, "{:?}", alerts[0].report);
         assert!(monitor.check(0).await.unwrap().is_empty(), "the same window alerts once");
+    }
+
+    #[tokio::test]
+    async fn health_limits_alert_once_per_breach_and_again_after_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let spec =
+            ProgramSpec::parse(r#"{"name": "qa", "predictors": [{"name": "p", "signature": "q -> a"}]}"#, false, "t")
+                .unwrap();
+        let state = spec.build("t").unwrap().state();
+        let v = store.register_version(&NewVersion::new("qa", spec, state, "me")).await.unwrap();
+        store.activate("qa", v.version, "me", "test").await.unwrap();
+        let served = |failed: bool| NewEvaluation {
+            program: "qa".into(),
+            version: Some(v.version),
+            error: failed.then(|| "timeout".to_string()),
+            latency_ms: 40,
+            ..NewEvaluation::default()
+        };
+        let monitor = QualityMonitor::new(store.clone());
+        // 40 predictions with 20 failures: too few for the limits to apply.
+        store.insert_evaluations(&(0..40).map(|i| served(i % 2 == 0)).collect::<Vec<_>>()).await.unwrap();
+        assert!(monitor.check_health(0).await.unwrap().is_empty());
+        store.insert_evaluations(&(0..20).map(|_| served(false)).collect::<Vec<_>>()).await.unwrap();
+        let alerts = monitor.check_health(0).await.unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!((alerts[0].breach.measure, alerts[0].predictions), ("error_rate", 60));
+        assert!((alerts[0].breach.observed - 20.0 / 60.0).abs() < 1e-9);
+        assert!(monitor.check_health(0).await.unwrap().is_empty(), "one alert per breach");
+        store.insert_evaluations(&(0..200).map(|_| served(false)).collect::<Vec<_>>()).await.unwrap();
+        assert!(monitor.check_health(0).await.unwrap().is_empty(), "recovered");
+        store.insert_evaluations(&(0..40).map(|_| served(true)).collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(monitor.check_health(0).await.unwrap().len(), 1, "a new breach alerts again");
     }
 }

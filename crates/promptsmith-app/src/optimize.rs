@@ -5,6 +5,7 @@ mod record;
 mod request;
 mod service;
 mod splits;
+mod warm;
 
 pub use record::{RecordedRun, Registration};
 pub use request::{

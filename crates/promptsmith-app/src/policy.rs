@@ -80,6 +80,13 @@ pub struct Policy {
     /// Outcomes each arm of that experiment needs before a decision (default 100).
     #[serde(default = "default_experiment_samples")]
     pub experiment_min_samples: u64,
+    /// How a winning result's rollout moves (default: the rollout defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutSettings>,
+    /// Limits on the production version's error rate, p95 latency and cost per call that the
+    /// monitor alerts on (default: at most 5% failed predictions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::HealthLimits>,
 }
 
 fn default_approved() -> f64 {
@@ -140,6 +147,9 @@ impl Policy {
             return Err(AppError::invalid(
                 "experiment_traffic must be in (0, 1) and feedback_volume_threshold at least 1",
             ));
+        }
+        if let Some(h) = &self.health {
+            h.check().map_err(AppError::invalid)?;
         }
         Ok(())
     }
@@ -314,7 +324,7 @@ impl PolicyEngine {
             "metric": policy.metric,
             "field": policy.field,
             "budget": {"max_calls": policy.max_calls},
-            "register": {"name": name, "promotion_margin": 1.0e9},
+            "register": {"name": name, "promote": false},
         }))
         .map_err(|e| AppError::internal(format!("automatic optimization request: {e}")))?;
         let job = self.jobs.submit(&tenant, request, &self.pricing).await?;
@@ -379,6 +389,7 @@ impl PolicyEngine {
         let req: ExperimentRequest = serde_json::from_value(json!({
             "program": name, "challenger": version.unwrap_or_default().to_string(),
             "traffic": policy.experiment_traffic, "min_samples": policy.experiment_min_samples,
+            "rollout": policy.rollout,
         }))
         .map_err(|e| AppError::internal(format!("experiment request: {e}")))?;
         let experiments = ExperimentService::new(self.store.clone());

@@ -94,6 +94,15 @@ impl Supervisor {
                 a.report.p_value.unwrap_or(1.0)
             ),
         }));
+        let unhealthy = self.monitor.check_health(now).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "health monitor");
+            Vec::new()
+        });
+        actions.extend(unhealthy.into_iter().map(|a| Action {
+            id: format!("{}@{}", a.program, a.version),
+            kind: "monitor".into(),
+            what: format!("unhealthy: {} over the last {} predictions", a.breach.describe(), a.predictions),
+        }));
         if let Some(engine) = &self.policies {
             match engine.tick(now, &degraded).await {
                 Ok(done) => {

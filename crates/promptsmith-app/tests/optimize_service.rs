@@ -121,7 +121,7 @@ async fn a_saved_config_reproduces_the_run_and_the_run_is_recorded_and_registere
     let store = StoreTarget::new(Some(db.display().to_string()));
     let service = OptimizeService::new(Some(store.clone()));
     let mut req = request(&program, &data);
-    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05 });
+    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05, promote: true });
 
     let lm = stack(Arc::new(AtomicUsize::new(0)), None);
     let first_dir = tmp.path().join("first");
@@ -178,7 +178,7 @@ async fn bad_requests_fail_before_any_call_with_their_kind() {
     assert!(err.message.contains("missing.json"), "{err}");
 
     let mut req = request(&program, &data);
-    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05 });
+    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05, promote: true });
     let err = service.prepare(req).await.unwrap_err();
     assert!(err.message.contains("needs the store"), "{err}");
 
@@ -245,4 +245,49 @@ async fn a_family_shares_one_budget_and_writes_one_report() {
         .unwrap_err();
     assert!(err.message.contains("family member 'right'"), "{}", err.message);
     assert_eq!(calls.load(Ordering::SeqCst), before, "nothing ran");
+}
+
+/// `warm_start` loads the related program before any call: one that matches no predictor, and
+/// an optimizer without a candidate pool, are refused; a match reaches MIPROv2's pool.
+#[tokio::test]
+async fn warm_starts_are_matched_before_any_call_and_reach_the_pool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (program, data) = world(tmp.path());
+    let related = tmp.path().join("related.json");
+    std::fs::write(&related, r#"{"name": "sum", "predictors": [{"name": "adder", "signature": "question -> answer: int", "instruction": "Add the numbers and give the sum."}]}"#).unwrap();
+    let unrelated = tmp.path().join("unrelated.json");
+    std::fs::write(&unrelated, r#"{"name": "x", "predictors": [{"name": "p", "signature": "text -> label"}]}"#)
+        .unwrap();
+    let service = OptimizeService::new(None);
+
+    let mut req = request(&program, &data);
+    req.warm_start = vec![related.display().to_string()];
+    let err = service.prepare(req).await.unwrap_err();
+    assert!(err.message.contains("--warm-start seeds MIPROv2's candidate pool"), "{err}");
+
+    let mipro = OptimizerSpec::Mipro(
+        serde_json::from_value(serde_json::json!({"num_candidates": 2, "num_trials": 2})).unwrap(),
+    );
+    let mut req = request(&program, &data);
+    req.optimizer = mipro;
+    req.warm_start = vec![unrelated.display().to_string()];
+    let err = service.prepare(req.clone()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert!(
+        err.message.contains("none of its predictors has the same fields")
+            && err.message.contains("solve: question -> answer: int"),
+        "{err}"
+    );
+
+    req.warm_start = vec![related.display().to_string()];
+    let lm = stack(Arc::new(AtomicUsize::new(0)), None);
+    let outcome = service
+        .run(service.prepare(req).await.unwrap(), ctx(&lm, &tmp.path().join("run"), CancellationToken::new()))
+        .await
+        .unwrap();
+    let instructions = &outcome.report.details["instructions"]["solve"];
+    assert!(
+        instructions.as_array().unwrap().iter().any(|i| i == "Add the numbers and give the sum."),
+        "{instructions}"
+    );
 }

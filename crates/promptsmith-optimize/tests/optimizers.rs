@@ -422,3 +422,29 @@ async fn a_portfolio_shares_one_budget_and_skips_the_members_after_it_runs_out()
     assert_eq!(runs[1]["ran"], false, "{runs:?}");
     assert!(runs[1]["why"].as_str().unwrap().starts_with("not run"), "{runs:?}");
 }
+
+#[tokio::test]
+async fn mipro_warm_start_seeds_the_pool_and_is_tried_right_after_the_baseline() {
+    use promptsmith_optimize::optimizers::warm::WarmStart;
+    let task = common::task(20, 30);
+    let mut related = common::program();
+    related.predictors[0].name = "add".into();
+    related.predictors[0].signature.instruction = Some("Think step by step, add carefully, then give the sum.".into());
+    related.predictors[0].demos = common::examples(2, 500).iter().map(|e| e.fields.clone()).collect();
+    let warm = WarmStart::matching("adder@production", &task.program, &related).unwrap();
+    let cold = MiproV2 { auto: None, num_candidates: Some(2), num_trials: Some(3), ..MiproV2::default() };
+    let warmed = MiproV2 { warm_start: vec![warm], ..cold.clone() };
+    let (_, cold_report) = run(&cold, &engine(common::lm(), 4, Budget::default()), &task, &[]).await.unwrap();
+    let (state, report) = run(&warmed, &engine(common::lm(), 4, Budget::default()), &task, &[]).await.unwrap();
+    assert_eq!(report.details["warm_start"], serde_json::json!(["adder@production"]));
+    assert!(report.details["demo_sets"].as_array().unwrap().iter().any(|s| s == "warm:adder@production"));
+    // Trial 1 is the baseline's search trial, trial 2 the warm start's combination.
+    let second = &report.trials[2];
+    assert_eq!(second.params["solve"]["demos"], "warm:adder@production", "{:?}", second.params);
+    let p = &state.predictors["solve"];
+    assert!(p.instruction.as_deref().unwrap().contains("step by step, add carefully"), "{p:?}");
+    let (warm_score, cold_score) =
+        (report.final_val.as_ref().unwrap().score, cold_report.final_val.as_ref().unwrap().score);
+    assert!(warm_score > cold_score, "warm {warm_score} vs cold {cold_score}");
+    assert_eq!(warm_score, measure(&task, &state).await);
+}

@@ -22,6 +22,10 @@ pub struct JobRequest {
     pub program: ProgramInput,
     /// A stored dataset id (`ds_…`) or inline rows.
     pub dataset: DatasetInput,
+    /// Registered versions of related programs (`NAME@production`, `NAME@3`) whose instructions
+    /// and demos seed MIPROv2's candidate pool (matched to this program's predictors by fields).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warm_start: Vec<String>,
     /// Validation data (default: drawn from `dataset`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_dataset: Option<DatasetInput>,
@@ -75,6 +79,14 @@ pub struct JobRequest {
     /// registered version; nothing for an inline spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub register: Option<RegisterRequest>,
+}
+
+/// A warm start's `NAME@SELECTOR`, with the name in the tenant's namespace.
+fn warm_ref(tenant: &Tenant, text: &str) -> Result<String> {
+    let Some((name, selector)) = text.rsplit_once('@').filter(|(n, s)| !n.is_empty() && !s.is_empty()) else {
+        invalid!("warm_start '{text}': expected a registered version, NAME@VERSION or NAME@ALIAS");
+    };
+    Ok(format!("{}@{selector}", tenant.qualify(name)?))
 }
 
 /// The optimizers a request without `optimizer` and `algorithms` runs.
@@ -198,6 +210,7 @@ impl JobRequest {
         request.constraints = self.constraints.clone();
         request.max_tokens_per_call = self.max_tokens_per_call;
         request.register = self.register_request(tenant)?;
+        request.warm_start = self.warm_start.iter().map(|w| warm_ref(tenant, w)).collect::<Result<_>>()?;
         Ok(request)
     }
 
@@ -206,7 +219,7 @@ impl JobRequest {
         let asked = match (&self.register, &self.program) {
             (Some(r), _) => Some(r.clone()),
             (None, ProgramInput::Registered(_)) => {
-                Some(RegisterRequest { name: self.program_name(), promotion_margin: 0.05 })
+                Some(RegisterRequest { name: self.program_name(), promotion_margin: 0.05, promote: true })
             }
             (None, ProgramInput::Inline(_)) => None,
         };

@@ -14,6 +14,7 @@ use promptsmith_optimize::optimizers::labeled::LabeledFewShot;
 use promptsmith_optimize::optimizers::mipro::{Auto, MiproV2};
 use promptsmith_optimize::optimizers::portfolio::Portfolio;
 use promptsmith_optimize::optimizers::random_search::RandomSearch;
+use promptsmith_optimize::optimizers::warm::WarmStart;
 use promptsmith_optimize::pareto::{Constraint, Measure, Objective, Selection};
 use promptsmith_optimize::Optimizer;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,10 @@ pub struct OptimizeRequest {
     /// Start from this state instead of the program's own instructions and demos.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<PathBuf>,
+    /// Related programs (`NAME@production`, `OTHER@3`, spec files) whose instructions and demos
+    /// seed the candidate pool, matched to this program's predictors by their fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warm_start: Vec<String>,
     /// Training data, and the pool validation and test examples are drawn from.
     pub data: DataRequest,
     /// How the examples are split.
@@ -114,6 +119,14 @@ pub struct RegisterRequest {
     /// Relative gain over production needed to promote.
     #[serde(default = "default_margin")]
     pub promotion_margin: f64,
+    /// Whether a winner may move `production` (default true; false registers it as
+    /// `candidate`, for an experiment to decide).
+    #[serde(default = "promote_default")]
+    pub promote: bool,
+}
+
+fn promote_default() -> bool {
+    true
 }
 
 fn default_margin() -> f64 {
@@ -552,7 +565,7 @@ impl OptimizerSpec {
 
     /// The optimizer, with the teacher state read and checked against `program`.
     pub fn build(&self, program: &Program) -> Result<Box<dyn Optimizer>> {
-        self.build_with(program, &[])
+        self.build_with(program, &[], &[])
     }
 
     /// The objectives an evolutionary spec selects on (none for the other optimizers).
@@ -563,9 +576,24 @@ impl OptimizerSpec {
         }
     }
 
+    /// Whether a warm start seeds this optimizer (MIPROv2, or a portfolio holding it).
+    pub fn takes_warm_start(&self) -> bool {
+        match self {
+            OptimizerSpec::Mipro(_) => true,
+            OptimizerSpec::Portfolio { algorithms } => algorithms.iter().any(OptimizerSpec::takes_warm_start),
+            _ => false,
+        }
+    }
+
     /// [`build`](Self::build), with the request's `objectives` for an evolutionary search that
     /// names none of its own.
-    pub fn build_with(&self, program: &Program, objectives: &[Objective]) -> Result<Box<dyn Optimizer>> {
+    /// `warm` seeds MIPROv2's candidate pool.
+    pub fn build_with(
+        &self,
+        program: &Program,
+        objectives: &[Objective],
+        warm: &[WarmStart],
+    ) -> Result<Box<dyn Optimizer>> {
         let mipro = matches!(self, OptimizerSpec::Mipro(_));
         let bootstrap = |b: &BootstrapSpec| -> Result<BootstrapSettings> {
             Ok(BootstrapSettings {
@@ -595,6 +623,7 @@ impl OptimizerSpec {
                     minibatch: m.minibatch,
                     minibatch_size: m.minibatch_size,
                     search_adapter: m.search_adapter,
+                    warm_start: warm.to_vec(),
                     ..MiproV2::default()
                 })
             }
@@ -616,7 +645,7 @@ impl OptimizerSpec {
                         OptimizerSpec::Portfolio { .. } => {
                             Err(AppError::invalid("optimizer portfolio: an algorithm cannot itself be a portfolio"))
                         }
-                        a => a.build_with(program, objectives),
+                        a => a.build_with(program, objectives, warm),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 Box::new(Portfolio { members })
@@ -643,6 +672,7 @@ impl OptimizeRequest {
         Self {
             program: program.into(),
             state: None,
+            warm_start: Vec::new(),
             data,
             splits: SplitRequest::default(),
             optimizer,
@@ -705,9 +735,13 @@ impl OptimizeRequest {
 
     /// The optimizer, picking its result from the run's Pareto front when the request names
     /// objectives besides the score or constraints.
-    pub fn build_optimizer(&self, program: &Program) -> Result<Box<dyn Optimizer>> {
+    /// `warm` (the loaded `warm_start`) needs an optimizer with a candidate pool to seed.
+    pub fn build_optimizer(&self, program: &Program, warm: &[WarmStart]) -> Result<Box<dyn Optimizer>> {
         let selection = self.selection()?;
-        let inner = self.optimizer.build_with(program, &self.objectives)?;
+        if !warm.is_empty() && !self.optimizer.takes_warm_start() {
+            invalid!("--warm-start seeds MIPROv2's candidate pool: use --optimizer mipro (or a portfolio with it)");
+        }
+        let inner = self.optimizer.build_with(program, &self.objectives, warm)?;
         Ok(if selection.is_multi() { Box::new(WithObjectives { inner, selection }) } else { inner })
     }
 }
@@ -726,7 +760,7 @@ mod tests {
         );
         req.splits.val_size = Some(12);
         req.budget.max_calls = Some(60);
-        req.register = Some(RegisterRequest { name: "qa".into(), promotion_margin: 0.1 });
+        req.register = Some(RegisterRequest { name: "qa".into(), promotion_margin: 0.1, promote: true });
         let text = serde_json::to_string(&req).unwrap();
         assert_eq!(serde_json::from_str::<OptimizeRequest>(&text).unwrap(), req);
 

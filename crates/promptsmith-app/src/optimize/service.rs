@@ -150,7 +150,8 @@ impl OptimizeService {
         let program = program::load(&source, request.state.as_deref(), &store).await?;
         let field = metric_field(&program, request.field.as_deref())?;
         let metric = metric_spec(&request.metric)?;
-        let optimizer = request.build_optimizer(&program)?;
+        let warm = super::warm::load(&request.warm_start, &program, &store).await?;
+        let optimizer = request.build_optimizer(&program, &warm)?;
         let inputs = program.input_fields();
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let splits = split(&request, &program::sample_dirs(&source), &inputs)?;

@@ -22,6 +22,7 @@
 use super::bootstrap::BootstrapSettings;
 use super::proposer::{dataset_summary, program_description, propose, Grounding, ProposerSettings};
 use super::random_search::{demo_sets, DemoSet};
+use super::warm::{seed_pool, WarmPick, WarmStart};
 use super::{require_examples, Candidate, OptimizeTask, Optimizer, Outcome, Plan};
 use crate::engine::{Engine, Stop};
 use crate::error::{OptimizeError, Result};
@@ -90,6 +91,9 @@ pub struct MiproV2 {
     pub proposer: ProposerSettings,
     /// Also search the prompt layout (chat, json, plain) per predictor (beyond DSPy).
     pub search_adapter: bool,
+    /// Related versions whose instructions and demos join the candidate pool, each tried as a
+    /// trial right after the baseline.
+    pub warm_start: Vec<WarmStart>,
 }
 
 impl Default for MiproV2 {
@@ -104,6 +108,7 @@ impl Default for MiproV2 {
             minibatch_full_eval_steps: 5,
             proposer: ProposerSettings::default(),
             search_adapter: false,
+            warm_start: Vec::new(),
         }
     }
 }
@@ -136,7 +141,7 @@ impl MiproV2 {
         r: &Resolved,
     ) -> Result<std::result::Result<Candidates, Stop>> {
         // 2. Demo-set candidates.
-        let sets: Vec<DemoSet> = if r.fewshot_candidates == 0 {
+        let mut sets: Vec<DemoSet> = if r.fewshot_candidates == 0 {
             vec![DemoSet { label: "zero_shot".into(), demos: names.iter().map(|n| (n.clone(), Vec::new())).collect() }]
         } else {
             match demo_sets(engine, task, &self.bootstrap, r.fewshot_candidates, "mipro").await? {
@@ -181,7 +186,8 @@ impl MiproV2 {
                 Err(stop) => return Ok(Err(stop)),
             }
         }
-        Ok(Ok(Candidates { sets, grounding, instructions, rejected }))
+        let warm = seed_pool(&self.warm_start, names, &mut instructions, &mut sets);
+        Ok(Ok(Candidates { sets, grounding, instructions, rejected, warm }))
     }
 
     /// The TPE trials: minibatches of the validation set with a full evaluation of the best
@@ -382,6 +388,8 @@ struct Candidates {
     grounding: Grounding,
     instructions: BTreeMap<String, Vec<String>>,
     rejected: BTreeMap<String, Vec<Value>>,
+    /// Where each warm start landed in the pool.
+    warm: Vec<WarmPick>,
 }
 
 /// The search's progress: the best fully evaluated state, every full evaluation, why it stopped.
@@ -407,7 +415,8 @@ impl Combos<'_> {
     }
 
     /// The search space (per predictor: instruction, demo set when there are several, adapter
-    /// when searched), with the program as written queued as the first trial.
+    /// when searched), with the program as written queued as the first trial and each warm
+    /// start's picks after it.
     fn tpe(&self, seed: u64) -> Result<Tpe> {
         let cfg = |e: crate::tpe::TpeError| OptimizeError::config(e.to_string());
         let mut space = SearchSpace::new();
@@ -427,7 +436,20 @@ impl Combos<'_> {
             }
         }
         let mut tpe = Tpe::new(space, TpeConfig::default(), seed).map_err(cfg)?;
-        tpe.enqueue(baseline_params).map_err(cfg)?;
+        tpe.enqueue(baseline_params.clone()).map_err(cfg)?;
+        for pick in &self.c.warm {
+            let mut params = baseline_params.clone();
+            for (i, name) in self.names.iter().enumerate() {
+                let Some((instruction, demos)) = pick.get(name) else { continue };
+                if let Some(x) = instruction {
+                    params.insert(dim("instruction", i), ParamValue::Index(*x));
+                }
+                if let Some(d) = demos {
+                    params.insert(dim("demos", i), ParamValue::Index(*d));
+                }
+            }
+            tpe.enqueue(params).map_err(cfg)?;
+        }
         Ok(tpe)
     }
 
@@ -475,6 +497,7 @@ impl Optimizer for MiproV2 {
             "minibatch_size": self.minibatch_size,
             "minibatch_full_eval_steps": self.minibatch_full_eval_steps,
             "search_adapter": self.search_adapter,
+            "warm_start": self.warm_start.iter().map(|w| w.source.clone()).collect::<Vec<_>>(),
         })
     }
 
@@ -552,6 +575,7 @@ impl Optimizer for MiproV2 {
             "rejected_proposals": candidates.rejected,
             "demo_sets": candidates.sets.iter().map(|s| s.label.clone()).collect::<Vec<_>>(),
             "baseline_score": baseline_score,
+            "warm_start": self.warm_start.iter().map(|w| w.source.clone()).collect::<Vec<_>>(),
         });
 
         // 4. TPE search.

@@ -12,6 +12,7 @@ pub mod portfolio;
 pub(crate) mod proposal_guard;
 pub mod proposer;
 pub mod random_search;
+pub mod warm;
 
 use crate::engine::{mean_score, state_hash, Engine, Rollout, Stop};
 use crate::error::{OptimizeError, Result};

@@ -17,6 +17,7 @@ mod rollout;
 mod run;
 mod runs;
 mod serve;
+mod synthesize;
 mod webhook;
 
 use crate::lm_setup::LmArgs;
@@ -91,7 +92,7 @@ pub(crate) async fn dispatch(command: Command, lm: LmArgs) -> Result<ExitCode> {
         Command::Compare(a) => compare::compare(a, lm).await,
         Command::History(a) => history::history(a, &lm),
         Command::Lm(c) => lm::lm(c, lm).await,
-        Command::Data(c) => data::data(c),
+        Command::Data(c) => data::data(c, lm).await,
         Command::Registry(c) => registry::registry(c).await,
         Command::Runs(c) => runs::runs(c).await,
         Command::Feedback(c) => feedback::feedback(c).await,

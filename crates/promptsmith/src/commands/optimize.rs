@@ -197,6 +197,11 @@ pub(crate) struct OptimizeArgs {
     /// Start from this program state instead of the program's own instructions and demos.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Seed MIPROv2's candidate pool with a related program's instructions and demos: a
+    /// registered version (NAME@production, NAME@3) or a spec file; its predictors are matched
+    /// to this program's by field names and types (repeatable).
+    #[arg(long = "warm-start", value_name = "NAME@VERSION|ALIAS")]
+    warm_start: Vec<String>,
     /// Training data (and the pool validation/test examples are drawn from when no
     /// --val-data/--test-data is given): a dataset name, spec file or data file (see `eval --help`).
     /// Not needed for a family (each member's data is in its directory).
@@ -499,6 +504,7 @@ impl OptimizeArgs {
         };
         let mut req = OptimizeRequest::new(program.display().to_string(), data, self.optimizer_spec());
         req.state = self.state.clone();
+        req.warm_start = self.warm_start.clone();
         req.splits = SplitRequest {
             val_data: self.val_data.clone(),
             test_data: self.test_data.clone(),
@@ -517,8 +523,11 @@ impl OptimizeArgs {
         };
         req.keep_regression = self.keep_regression;
         self.objectives.apply(&mut req)?;
-        req.register =
-            self.register.clone().map(|name| RegisterRequest { name, promotion_margin: self.promotion_margin });
+        req.register = self.register.clone().map(|name| RegisterRequest {
+            name,
+            promotion_margin: self.promotion_margin,
+            promote: true,
+        });
         req.out = self.out.clone();
         Ok(req)
     }
