@@ -8,7 +8,9 @@
 //! time at once with probability at least `1 − α` (asymptotically, as the variance estimates
 //! settle), so stopping as soon as it excludes 0 keeps the false-win rate at `α` however often
 //! it is checked. `m` sets where the sequence is tightest: [`mixing_for`] picks it for a
-//! planned information (the planned samples per arm).
+//! planned information (the planned samples per arm). The boundary and `mixing_for` are
+//! checked against confseq's `normal_mixture_bound` (two-sided), the reference implementation by
+//! Howard, Ramdas et al., in `confseq_fixture.json` (written by `scripts/stats/confseq_fixture.py`).
 
 use crate::error::{EvalError, Result};
 use serde::{Deserialize, Serialize};
@@ -116,6 +118,31 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    #[derive(serde::Deserialize)]
+    struct ConfseqCase {
+        a: ArmStats,
+        b: ArmStats,
+        alpha: f64,
+        planned_information: f64,
+        information: f64,
+        lower: f64,
+        upper: f64,
+    }
+
+    /// The boundary and its tuning match confseq's two-sided normal mixture
+    /// (`scripts/stats/confseq_fixture.py` wrote the fixture with confseq 0.0.11).
+    #[test]
+    fn matches_confseq_normal_mixture_bound() {
+        let cases: Vec<ConfseqCase> = serde_json::from_str(include_str!("confseq_fixture.json")).unwrap();
+        assert!(cases.len() >= 20);
+        for c in &cases {
+            let cs = confidence_sequence(&c.a, &c.b, c.alpha, mixing_for(c.planned_information, c.alpha)).unwrap();
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + y.abs());
+            assert!(close(cs.information, c.information), "information {} vs {}", cs.information, c.information);
+            assert!(close(cs.lower, c.lower) && close(cs.upper, c.upper), "{cs:?} vs [{}, {}]", c.lower, c.upper);
+        }
+    }
 
     /// Runs one experiment, checked every `every` samples per arm up to `max` per arm; returns
     /// the decision and the samples per arm it was taken at.
