@@ -80,3 +80,12 @@ fn the_four_judges_plan_as_one_family() {
     let (_, err) = text(&out);
     assert!(!out.status.success() && err.contains("no subdirectory holds a program.json"), "{err}");
 }
+
+#[test]
+fn the_extraction_and_hotpotqa_examples_plan_without_a_model() {
+    // The metric's field defaults to the program's last output: `entities`, `relations`, and
+    // the two-step HotpotQA program's `answer`.
+    plans("examples/entities", "set_f1");
+    plans("examples/relations", "set_f1");
+    plans("examples/hotpotqa", "f1");
+}
