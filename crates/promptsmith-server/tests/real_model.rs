@@ -152,7 +152,7 @@ async fn the_self_improving_loop_on_the_local_model() {
         right
     };
     let policy = json!({"enable_automatic_optimization": true, "feedback_volume_threshold": 16,
-        "optimization_interval_hours": 0, "optimizer": {"name": "labeled", "k": 4}, "metric": "exact_match",
+        "optimization_interval_hours": 24, "optimizer": {"name": "labeled", "k": 4}, "metric": "exact_match",
         "field": "label", "max_calls": 120, "min_offline_gain": 0.0, "min_confidence_for_deployment": 0.0,
         "experiment_traffic": 0.5, "experiment_min_samples": 6,
         "rollout": {"steps": [0.5, 1.0], "min_samples_per_step": 4, "min_step_minutes": 0, "metric": "feedback"}});
@@ -207,7 +207,7 @@ async fn the_self_improving_loop_on_the_local_model() {
     let body = json!({"program": "codes", "challenger": bad.version.to_string(), "steps": [0.5, 1.0],
         "min_samples_per_step": 30, "min_step_minutes": 0});
     let ro: Value = client.post(format!("{base}/v1/rollouts")).json(&body).send().await.unwrap().json().await.unwrap();
-    let path = format!("{base}/v1/rollouts/{}", ro["id"].as_str().unwrap());
+    let path = format!("{base}/v1/rollouts/{}", ro["id"].as_str().unwrap_or_else(|| panic!("no rollout: {ro}")));
     for round in 0..6 {
         for i in 0..8 {
             rated(i + round, format!("x{round}-{i}")).await;
