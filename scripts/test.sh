@@ -55,7 +55,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log_tests=$(mktemp)
 set +e
-cargo test --workspace --locked 2>&1 | tee "$log_tests"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log_tests"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over all test binaries (cargo prints one per binary, the last often a

@@ -9,8 +9,8 @@ mod warm;
 
 pub use record::{RecordedRun, Registration};
 pub use request::{
-    BootstrapSpec, CoproSpec, EvolutionarySpec, GepaSpec, MiproSpec, OptimizeRequest, OptimizerSpec, RegisterRequest,
-    SplitRequest,
+    BootstrapSpec, CoproSpec, EnsembleRequest, EvolutionarySpec, GepaSpec, MiproSpec, OptimizeRequest, OptimizerSpec,
+    RegisterRequest, SplitRequest,
 };
 pub use service::{DryRun, OptimizeOutcome, OptimizeService, Prepared, RunContext, CONFIG_FILE, REJECTED_STATE_FILE};
 pub use splits::Splits;

@@ -7,7 +7,7 @@
 use crate::error::{AppError, Result};
 use crate::experiments::{assign, CHALLENGER, CONTROL};
 use crate::tenant::Tenant;
-use promptsmith_core::{Example, LanguageModel, Module, Program};
+use promptsmith_core::{Example, LanguageModel, Module, PredictError, Program};
 use promptsmith_lm::LmConfig;
 use promptsmith_store::{
     Experiment, Feedback, FeedbackInput, NewEvaluation, ProgramRef, Store, VersionSelector, PRODUCTION,
@@ -158,10 +158,11 @@ impl PredictService {
         let started = Instant::now();
         let result = program.forward(lm, &Example::from_inputs(req.inputs.clone())).await;
         let latency_ms = started.elapsed().as_millis() as i64;
-        let (outputs, usage, error) = match result {
+        let (outputs, usage, failure) = match result {
             Ok(p) => (Some(p.fields), p.usage, None),
-            Err(e) => (None, Default::default(), Some(e.to_string())),
+            Err(e) => (None, e.spent().0, Some(e)),
         };
+        let error = failure.as_ref().map(ToString::to_string);
         let cost_usd = pricing.cost_usd(usage.prompt_tokens, usage.completion_tokens).unwrap_or(0.0);
         let row = NewEvaluation {
             program: tenant.qualify(name)?,
@@ -185,8 +186,8 @@ impl PredictService {
             arm: routed.as_ref().map(|(s, _)| s.arm.clone()),
         };
         let id = self.store_row(row).await?;
-        if let Some(e) = error {
-            return Err(AppError::unavailable(format!("prediction {id}: the program failed: {e}")));
+        if let Some(e) = failure {
+            return Err(program_failure(id, &e));
         }
         Ok(PredictResponse {
             prediction_id: id,
@@ -268,6 +269,22 @@ pub fn check_inputs(program: &Program, name: &str, inputs: &Map<String, Value>) 
         missing.join(", "),
         program.input_fields().join(", ")
     )))
+}
+
+/// The error answered for a stored prediction whose program failed: the model endpoint
+/// failing is `unavailable` (503, worth a retry); an answer that breaks the program's output
+/// constraints or cannot be parsed after its retries is `invalid_input` (422: these inputs did
+/// not get a valid answer, and the same call would most likely fail again).
+fn program_failure(id: i64, e: &PredictError) -> AppError {
+    match e {
+        PredictError::Lm { .. } => AppError::unavailable(format!("prediction {id}: the program failed: {e}")),
+        PredictError::Constraint { .. } | PredictError::Parse { .. } => {
+            AppError::invalid(format!("prediction {id}: the model's answer was not valid output for the program: {e}"))
+        }
+        PredictError::MissingInput { .. } | PredictError::Program(_) => {
+            AppError::invalid(format!("prediction {id}: the program failed: {e}"))
+        }
+    }
 }
 
 /// Stores queued predictions in batches, answering each with its id once committed.

@@ -103,7 +103,9 @@ async fn a_cancelled_run_resumes_to_the_uninterrupted_state_without_repeating_ca
     let resumed_calls = Arc::new(AtomicUsize::new(0));
     let lm = stack(resumed_calls.clone(), None);
     let resumed = service.resume(ctx(&lm, &dir, CancellationToken::new())).await.unwrap();
-    assert!(resumed.replayed_calls >= 20, "{}", resumed.replayed_calls);
+    // The calls in flight when the token fired (at most the stack's concurrency, 2, the call that
+    // fired it included) may end before their answers are journaled; they are made again.
+    assert!(resumed.replayed_calls >= 20 - 2, "{}", resumed.replayed_calls);
     assert_eq!(resumed.state, full.state, "the resumed run ends where the uninterrupted one did");
     assert_eq!(resumed.report.final_val, full.report.final_val);
     let first = first_calls.load(Ordering::SeqCst);
@@ -121,7 +123,7 @@ async fn a_saved_config_reproduces_the_run_and_the_run_is_recorded_and_registere
     let store = StoreTarget::new(Some(db.display().to_string()));
     let service = OptimizeService::new(Some(store.clone()));
     let mut req = request(&program, &data);
-    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05, promote: true });
+    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05, promote: true, actor: None });
 
     let lm = stack(Arc::new(AtomicUsize::new(0)), None);
     let first_dir = tmp.path().join("first");
@@ -178,7 +180,7 @@ async fn bad_requests_fail_before_any_call_with_their_kind() {
     assert!(err.message.contains("missing.json"), "{err}");
 
     let mut req = request(&program, &data);
-    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05, promote: true });
+    req.register = Some(RegisterRequest { name: "add".into(), promotion_margin: 0.05, promote: true, actor: None });
     let err = service.prepare(req).await.unwrap_err();
     assert!(err.message.contains("needs the store"), "{err}");
 

@@ -181,7 +181,12 @@ fn import_dspy_inner(program: &Program, saved: &Value, file: &str) -> Result<Pro
             .collect::<Result<Vec<_>, String>>()?;
         predictors.insert(p.name.clone(), PredictorState { instruction, fields: descs, demos, adapter: None });
     }
-    let state = ProgramState { format_version: STATE_FORMAT_VERSION, program: Some(program.name.clone()), predictors };
+    let state = ProgramState {
+        format_version: STATE_FORMAT_VERSION,
+        program: Some(program.name.clone()),
+        predictors,
+        ensemble: None,
+    };
     program.with_state(&state).map_err(|e| format!("{file}: {e}"))?;
     Ok(state)
 }

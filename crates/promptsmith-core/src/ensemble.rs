@@ -42,6 +42,9 @@ pub struct Ensemble {
     pub members: Vec<ProgramState>,
     /// How the members' predictions are reduced.
     pub reducer: Reducer,
+    /// Whether the members came from a program state (an optimizer's ensemble of its best
+    /// candidates), so [`Program::state`] carries them; a spec's members stay in the spec.
+    pub in_state: bool,
 }
 
 impl Ensemble {

@@ -36,5 +36,5 @@ pub use predict::{CallOptions, Predictor, PredictorKind};
 pub use program::{Program, ProgramBuilder, Source, Step};
 pub use signature::{Field, FieldType, Signature, SignatureBuilder, SignatureError};
 pub use spec::{load_program, ProgramSpec, SpecError};
-pub use state::{PredictorState, ProgramState, StateError, StateFileError, STATE_FORMAT_VERSION};
+pub use state::{EnsembleState, PredictorState, ProgramState, StateError, StateFileError, STATE_FORMAT_VERSION};
 pub use wrap::{Reward, Scored, Wrap, WrapKind};

@@ -9,7 +9,7 @@ use crate::example::{Example, Prediction, TraceStep};
 use crate::lm::{ChatMessage, ChatRequest, LanguageModel, Usage};
 use crate::module::Module;
 use crate::signature::{Field, FieldType, Signature};
-use crate::wrap::{Attempt, Reward, SharedReward, Wrap};
+use crate::wrap::{Attempt, Reward, SharedReward, Wrap, WrapKind};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -171,6 +171,24 @@ impl Predictor {
         };
         let per_attempt = if self.adapter.adapter().fallback().is_some() { 2 } else { 1 };
         attempts.saturating_mul(per_attempt)
+    }
+
+    /// The model calls one [`Predictor::call`] makes at most when every answer parses (for
+    /// planned budgets; a JSON-mode retry after an unparsable answer comes on top): every
+    /// attempt of the wrapper or of the constraint retries, and per attempt one more call when
+    /// a judge ranks it (a custom Rust [`Reward`] is counted as making none).
+    pub fn planned_calls(&self) -> u32 {
+        let attempts = match &self.wrap {
+            Some(w) => w.n,
+            None if self.constraints.is_empty() => 1,
+            None => self.constraints.max_retries.saturating_add(1),
+        };
+        let judged = self.reward.is_none()
+            && self
+                .wrap
+                .as_ref()
+                .is_some_and(|w| w.module != WrapKind::MajorityVote && w.reward.as_deref() == Some("judge"));
+        attempts.saturating_mul(if judged { 2 } else { 1 })
     }
 
     /// The signature sent to the model: for chain of thought, `reasoning` is prepended

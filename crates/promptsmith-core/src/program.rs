@@ -163,6 +163,23 @@ impl Program {
         hex::encode(h.finalize())
     }
 
+    /// The model calls one run on one example makes at most when every answer parses (for
+    /// planned budgets): each step's [`Predictor::planned_calls`], times the members of an
+    /// ensemble, plus one call per member when a judge picks among them.
+    pub fn planned_calls_per_run(&self) -> u64 {
+        let one: u64 =
+            self.steps.iter().map(|s| self.predictor(&s.predictor).map_or(1, |p| u64::from(p.planned_calls()))).sum();
+        let one = one.max(1);
+        match &self.ensemble {
+            None => one,
+            Some(e) => {
+                let members = e.members.len().max(1) as u64;
+                let judge = if matches!(e.reducer, crate::ensemble::Reducer::Best(_)) { members } else { 0 };
+                one.saturating_mul(members).saturating_add(judge)
+            }
+        }
+    }
+
     /// Checks the wiring: steps name known predictors, inputs come from the example or
     /// from earlier steps' outputs, outputs come from steps that ran.
     pub fn validate(&self) -> Result<(), WiringError> {

@@ -359,7 +359,7 @@ impl EnsembleSpec {
                 ))
             }
         };
-        Ok(Ensemble { members, reducer })
+        Ok(Ensemble { members, reducer, in_state: false })
     }
 }
 
@@ -461,6 +461,34 @@ mod tests {
         assert!(e.to_string().contains("predictors[1].descriptions.anser: no field 'anser'"), "{e}");
     }
 
+    #[test]
+    fn planned_calls_count_steps_attempts_judges_and_members() {
+        let build = |v: serde_json::Value| {
+            ProgramSpec::parse(&v.to_string(), false, "p.json").unwrap().build("p.json").unwrap()
+        };
+        let pred = |extra: serde_json::Value| {
+            let mut p = serde_json::json!({"name": "solve", "signature": "question -> answer: int"});
+            p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            p
+        };
+        let one = |extra| build(serde_json::json!({"name": "x", "predictors": [pred(extra)]}));
+        assert_eq!(one(serde_json::json!({})).planned_calls_per_run(), 1);
+        assert_eq!(one(serde_json::json!({"wrap": {"module": "majority_vote", "n": 5}})).planned_calls_per_run(), 5);
+        let judged = serde_json::json!({"wrap": {"module": "best_of_n", "n": 3, "reward": "judge", "rubric": "right"}});
+        assert_eq!(one(judged).planned_calls_per_run(), 6, "each attempt and its rating");
+        let constrained = serde_json::json!({"constraints": {"answer": {"min": 0}}, "max_retries": 2});
+        assert_eq!(one(constrained).planned_calls_per_run(), 3);
+        let two = ProgramSpec::parse(TWO_STEP, false, "p.json").unwrap().build("p.json").unwrap();
+        assert_eq!(two.planned_calls_per_run(), 2);
+        let ensemble = |reducer: serde_json::Value| {
+            let mut e = serde_json::json!({"members": [{}, {}, {}]});
+            e.as_object_mut().unwrap().extend(reducer.as_object().unwrap().clone());
+            build(serde_json::json!({"name": "x", "predictors": [pred(serde_json::json!({}))], "ensemble": e}))
+        };
+        assert_eq!(ensemble(serde_json::json!({"reducer": "majority"})).planned_calls_per_run(), 3);
+        assert_eq!(ensemble(serde_json::json!({"reducer": "judge", "rubric": "best"})).planned_calls_per_run(), 6);
+    }
+
     const WRAPPED: &str = r#"{
   "name": "w",
   "predictors": [
@@ -484,6 +512,8 @@ mod tests {
         assert_eq!(solve.constraints.rules().len(), 2);
         assert_eq!(solve.constraints.max_retries, 1);
         assert_eq!(solve.max_lm_calls(), 6, "three attempts, each with its JSON retry");
+        assert_eq!(solve.planned_calls(), 3, "three attempts, ranked by the constraints (no call)");
+        assert_eq!(p.planned_calls_per_run(), 3);
         let text = serde_json::to_string(&spec).unwrap();
         let back = ProgramSpec::parse(&text, false, "p.json").unwrap();
         assert_eq!(back, spec);

@@ -3,6 +3,7 @@
 //! version. Applying a state returns a new program; the original is never mutated.
 
 use crate::adapter::{AdapterKind, Demo};
+use crate::ensemble::{Ensemble, Reducer};
 use crate::predict::REASONING_FIELD;
 use crate::program::Program;
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,22 @@ pub struct ProgramState {
     pub program: Option<String>,
     /// Per predictor, by name.
     pub predictors: BTreeMap<String, PredictorState>,
+    /// An ensemble of states (an optimizer's best candidates, `optimize --ensemble K`): the
+    /// program then runs once per member and keeps the majority answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleState>,
+}
+
+/// The members of an ensemble kept in a state, and what they vote on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleState {
+    /// Each member's state, applied over the program's own.
+    pub members: Vec<ProgramState>,
+    /// Outputs voted on (empty: every output but `reasoning`); a spec's own ensemble keeps its
+    /// reducer instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// A state file that cannot be read: malformed JSON or an unsupported format version. The
@@ -111,7 +128,14 @@ impl Program {
                 (p.name.clone(), st)
             })
             .collect();
-        ProgramState { format_version: STATE_FORMAT_VERSION, program: Some(self.name.clone()), predictors }
+        let ensemble = self.ensemble.as_ref().filter(|e| e.in_state).map(|e| EnsembleState {
+            members: e.members.clone(),
+            fields: match &e.reducer {
+                Reducer::Majority { fields } => fields.clone(),
+                Reducer::Best(_) => Vec::new(),
+            },
+        });
+        ProgramState { format_version: STATE_FORMAT_VERSION, program: Some(self.name.clone()), predictors, ensemble }
     }
 
     /// A copy of the program with `state` applied. Predictors absent from the state keep
@@ -156,7 +180,35 @@ impl Program {
                 p.adapter = a;
             }
         }
+        if let Some(e) = &state.ensemble {
+            out.ensemble = Some(self.state_ensemble(e).map_err(err)?);
+        }
         Ok(out)
+    }
+
+    /// The ensemble a state's members make: each must fit the program and be no ensemble
+    /// itself; a spec's own reducer is kept, else the majority vote over `fields`.
+    fn state_ensemble(&self, e: &EnsembleState) -> Result<Ensemble, String> {
+        let members = &e.members;
+        if members.is_empty() {
+            return Err("ensemble: no member".into());
+        }
+        let outputs = self.output_fields();
+        if let Some(f) = e.fields.iter().find(|f| !outputs.contains(f)) {
+            return Err(format!("ensemble: '{f}' is not an output of the program (outputs: {})", outputs.join(", ")));
+        }
+        let base = Program { ensemble: None, ..self.clone() };
+        for (i, m) in members.iter().enumerate() {
+            if m.ensemble.is_some() {
+                return Err(format!("ensemble member {i} is an ensemble itself"));
+            }
+            base.with_state(m).map_err(|e| format!("ensemble member {i}: {}", e.message))?;
+        }
+        let reducer = match &self.ensemble {
+            Some(spec) => spec.reducer.clone(),
+            None => Reducer::Majority { fields: e.fields.clone() },
+        };
+        Ok(Ensemble { members: members.to_vec(), reducer, in_state: true })
     }
 }
 
@@ -181,6 +233,36 @@ mod tests {
 
     fn program() -> Program {
         Program::single(Predictor::chain_of_thought("solve", Signature::parse("question -> answer: int").unwrap()))
+    }
+
+    #[test]
+    fn an_ensemble_of_states_applies_and_round_trips() {
+        let p = program();
+        let member = |i: &str| {
+            let mut st = p.state();
+            st.predictors.get_mut("solve").unwrap().instruction = Some(i.into());
+            st
+        };
+        let mut st = member("Base.");
+        st.ensemble = Some(EnsembleState { members: vec![member("A."), member("B.")], fields: vec!["answer".into()] });
+        let text = st.to_json();
+        assert_eq!(ProgramState::from_json(&text, "s.json").unwrap(), st);
+        let p2 = p.with_state(&st).unwrap();
+        let e = p2.ensemble.as_ref().unwrap();
+        assert_eq!((e.members.len(), e.in_state), (2, true));
+        assert_eq!(e.reducer, Reducer::Majority { fields: vec!["answer".into()] });
+        assert_eq!(p2.state(), st, "the state carries its members");
+        assert!(p.ensemble.is_none() && p.state().ensemble.is_none());
+        // Members must fit, be no ensembles, and vote on outputs.
+        let mut bad = st.clone();
+        bad.ensemble.as_mut().unwrap().fields = vec!["question".into()];
+        assert!(p.with_state(&bad).unwrap_err().to_string().contains("'question' is not an output"));
+        let mut nested = st.clone();
+        nested.ensemble.as_mut().unwrap().members[1] = st.clone();
+        assert!(p.with_state(&nested).unwrap_err().to_string().contains("member 1 is an ensemble itself"));
+        let mut unknown = st.clone();
+        unknown.ensemble.as_mut().unwrap().members[0].predictors.insert("nope".into(), PredictorState::default());
+        assert!(p.with_state(&unknown).unwrap_err().to_string().contains("ensemble member 0"));
     }
 
     #[test]

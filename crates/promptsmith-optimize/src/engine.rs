@@ -4,6 +4,7 @@
 
 use crate::budget::{Budget, Meter, Spend};
 use crate::checkpoint::Checkpoint;
+use crate::ensemble::TopCandidates;
 use crate::error::{OptimizeError, Result};
 use crate::events::{Event, EventSink, TrialKind, TrialRecord};
 use crate::journal::{Journal, JournalEntry};
@@ -252,6 +253,8 @@ pub struct Engine {
     trial_counter: AtomicUsize,
     /// The Pareto front over the run's objectives, when it keeps one ([`Engine::keep_front`]).
     front: Mutex<Option<Archive>>,
+    /// The best candidates scored on the validation set, when kept ([`Engine::keep_best`]).
+    best: Mutex<Option<TopCandidates>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -309,6 +312,7 @@ impl Engine {
             trials: Mutex::new(Vec::new()),
             trial_counter: AtomicUsize::new(0),
             front: Mutex::new(None),
+            best: Mutex::new(None),
         })
     }
 
@@ -539,6 +543,35 @@ impl Engine {
     /// The front kept so far.
     pub fn front(&self) -> Option<Archive> {
         self.front.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Makes the engine keep the `size` best distinct candidates scored on the whole
+    /// validation set (for an ensemble of them).
+    pub fn keep_best(&self, size: usize) {
+        if let Ok(mut b) = self.best.lock() {
+            *b = Some(TopCandidates::new(size));
+        }
+    }
+
+    /// Offers a candidate scored on the whole validation set to the front and to the best
+    /// candidates, where they are kept.
+    pub fn offer_scored(&self, point: FrontPoint) {
+        if let Ok(mut b) = self.best.lock() {
+            if let Some(best) = b.as_mut() {
+                best.offer(&point);
+            }
+        }
+        self.offer_to_front(point);
+    }
+
+    /// Whether anything scored on the validation set is kept (a front or the best candidates).
+    pub fn keeps_scored(&self) -> bool {
+        self.keeps_front() || self.best.lock().is_ok_and(|b| b.is_some())
+    }
+
+    /// The best candidates kept so far, best first.
+    pub fn best(&self) -> Vec<FrontPoint> {
+        self.best.lock().ok().and_then(|b| b.as_ref().map(|b| b.points().to_vec())).unwrap_or_default()
     }
 }
 

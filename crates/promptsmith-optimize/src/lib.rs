@@ -8,7 +8,9 @@
 //!   end to end and reports.
 //! - [`pareto`]: objectives besides the metric (tokens, latency, cost, prompt length),
 //!   non-dominated sorting, crowding distance, hypervolume and the front a run keeps;
-//!   [`objectives`] wraps any optimizer so that its result is picked from that front.
+//!   [`objectives`] wraps any optimizer so that its result is picked from that front;
+//!   [`ensemble`] wraps any optimizer so that its result may be a majority-vote ensemble of
+//!   its best candidates.
 //! - [`tpe`]: a Tree-structured Parzen Estimator with an ask/tell interface, faithful to Optuna's
 //!   `TPESampler` (the sampler MIPROv2 uses), deterministic from a seed and serializable so that an
 //!   optimization can checkpoint after every trial and resume.
@@ -18,6 +20,7 @@
 pub mod budget;
 pub mod checkpoint;
 pub mod engine;
+pub mod ensemble;
 pub mod error;
 pub mod events;
 pub mod journal;

@@ -106,13 +106,17 @@ impl Optimizer for WithObjectives {
 }
 
 /// Scores `state` on the whole validation set (the rollout cache answers what was scored) and
-/// offers it to the front.
-async fn offer(engine: &Engine, task: &OptimizeTask, state: ProgramState) -> Result<std::result::Result<(), Stop>> {
+/// offers it to the front and the best candidates, where kept.
+pub(crate) async fn offer(
+    engine: &Engine,
+    task: &OptimizeTask,
+    state: ProgramState,
+) -> Result<std::result::Result<(), Stop>> {
     let c = Candidate::new(&task.program, state)?;
     match engine.evaluate(&c.program, &c.id, &task.valset, &task.metric, LmRole::Task, 0).await {
         Ok(rollouts) => {
             let measures = Measures::of(&rollouts, &c.program);
-            engine.offer_to_front(FrontPoint { candidate: c.id, trial: None, measures, state: c.state });
+            engine.offer_scored(FrontPoint { candidate: c.id, trial: None, measures, state: c.state });
             Ok(Ok(()))
         }
         Err(stop) => Ok(Err(stop)),
@@ -205,7 +209,7 @@ mod tests {
     fn the_report_lists_every_point_and_says_why() {
         let sel = Selection::new(&["tokens:min".parse::<Objective>().unwrap()], &[]).unwrap();
         let mut a = Archive::new(sel);
-        let state = ProgramState { format_version: 1, program: None, predictors: Default::default() };
+        let state = ProgramState { format_version: 1, program: None, predictors: Default::default(), ensemble: None };
         for (id, score, tokens) in [("a", 0.5, 10.0), ("b", 0.9, 40.0)] {
             let measures = Measures { score, tokens, ..Measures::default() };
             a.offer(FrontPoint { candidate: id.into(), trial: Some(1), measures, state: state.clone() });

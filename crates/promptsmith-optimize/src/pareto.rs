@@ -701,7 +701,7 @@ mod tests {
 
     fn point(id: &str, score: f64, tokens: f64, length: f64) -> FrontPoint {
         let measures = Measures { score, tokens, length, ..Measures::default() };
-        let state = ProgramState { format_version: 1, program: None, predictors: Default::default() };
+        let state = ProgramState { format_version: 1, program: None, predictors: Default::default(), ensemble: None };
         FrontPoint { candidate: id.into(), trial: None, measures, state }
     }
 

@@ -135,7 +135,7 @@ pub fn check(optimizer: &dyn Optimizer, task: &OptimizeTask) -> Result<(Plan, Ve
     if total < WARN_EXAMPLES {
         warnings.push(format!("only {total} examples: the result may not generalise (50 or more are recommended)"));
     }
-    Ok((optimizer.plan(task), warnings))
+    Ok((optimizer.plan(task).in_model_calls(task.program.planned_calls_per_run()), warnings))
 }
 
 /// Scores `state` on `examples` through the engine (rollout cache, budget); `None` when there

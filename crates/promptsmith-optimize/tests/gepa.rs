@@ -14,7 +14,7 @@ use promptsmith_lm::ScriptedLm;
 use promptsmith_optimize::budget::Budget;
 use promptsmith_optimize::checkpoint::{Checkpoint, NoCheckpoint, RunDirCheckpoint, JOURNAL_FILE};
 use promptsmith_optimize::events::{NoEvents, TrialKind};
-use promptsmith_optimize::optimizers::gepa::{auto_metric_calls, Gepa};
+use promptsmith_optimize::optimizers::gepa::{auto_metric_calls, FrontierType, Gepa};
 use promptsmith_optimize::optimizers::mipro::Auto;
 use promptsmith_optimize::optimizers::{OptimizeTask, Optimizer};
 use promptsmith_optimize::run::{check, run};
@@ -155,6 +155,31 @@ async fn gepa_fixes_the_predictor_whose_failures_the_feedback_explains() {
     // Re-proposing the instruction a candidate already has is turned away, not scored.
     let rejected = d["rejected_proposals"].as_array().unwrap();
     assert!(rejected.iter().all(|r| r["defect"] == "repeats the current instruction"), "{rejected:?}");
+}
+
+/// With the instance frontier the seed, beaten by the fix on every instance it is best on, is
+/// pruned; with an objective frontier over the score and the prompt length the seed (the
+/// shortest prompt) stays beside the fix (the best score), and a hybrid one keeps both too.
+#[tokio::test]
+async fn objective_and_hybrid_frontiers_keep_the_best_on_each_objective() {
+    let task = task(true);
+    let front =
+        |d: &Value| d["pareto_front"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect::<Vec<_>>();
+    let (_, report) = run(&gepa(150), &engine(lm()), &task, &[]).await.unwrap();
+    assert!(!front(&report.details).contains(&0), "{:?}", report.details["pareto_front"]);
+    let length = "length:min".parse().unwrap();
+    for frontier in [FrontierType::Objective, FrontierType::Hybrid] {
+        let g = Gepa { frontier_type: frontier, objectives: vec![length], ..gepa(150) };
+        let (state, report) = run(&g, &engine(lm()), &task, &[]).await.unwrap();
+        assert_eq!(state.predictors["solve"].instruction.as_deref(), Some(FIX), "{frontier:?}");
+        let f = front(&report.details);
+        let best = report.details["best_candidate"].as_u64().unwrap();
+        assert!(f.contains(&0) && f.contains(&best) && best != 0, "{frontier:?}: {f:?}");
+    }
+    // Without an objective besides the score there is nothing to keep a front over.
+    let g = Gepa { frontier_type: FrontierType::Objective, ..gepa(150) };
+    let err = check(&g, &task).unwrap_err().to_string();
+    assert!(err.contains("frontier_type objective") && err.contains("besides the score"), "{err}");
 }
 
 #[tokio::test]

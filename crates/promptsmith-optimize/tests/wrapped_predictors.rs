@@ -65,3 +65,17 @@ async fn labeled_few_shot_fills_the_wrapped_predictor() {
     assert_eq!(state.predictors["solve"].demos.len(), 3);
     assert_eq!(report.final_val.as_ref().unwrap().score, 1.0, "the vote makes every answer right");
 }
+
+#[tokio::test]
+async fn the_plan_counts_every_call_of_a_wrapped_predictor() {
+    let task = task();
+    let opt = BootstrapFewShot::default();
+    let (plan, _) = promptsmith_optimize::run::check(&opt, &task).unwrap();
+    // Three samples per run: the program as written and the result on 6 validation examples.
+    assert_eq!(plan.task_calls, 2 * 6 * 3);
+    assert_eq!(plan.teacher_calls, opt.settings.max_rounds as u64 * 10 * 3);
+    let e = common::engine(Arc::new(ScriptedLm::from_fn(answer)), 1, Budget::default());
+    let (_, report) = run(&opt, &e, &task, &[]).await.unwrap();
+    assert_eq!(report.spent.task.calls, plan.task_calls, "every validation run votes over three samples");
+    assert!(report.spent.teacher.calls <= plan.teacher_calls);
+}

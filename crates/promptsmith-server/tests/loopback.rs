@@ -130,6 +130,10 @@ async fn full_loop(world: common::World) {
     let versions: Value =
         client.get(format!("{base}/v1/programs/add/versions")).send().await.unwrap().json().await.unwrap();
     assert!(versions["versions"].as_array().unwrap().iter().any(|v| v["version"] == version));
+    // The registration's alias move names the job that made it.
+    let log: Value = client.get(format!("{base}/v1/programs/add/aliases")).send().await.unwrap().json().await.unwrap();
+    let by_job = log["moves"].as_array().unwrap().iter().find(|m| m["to_version"] == version).expect("moved");
+    assert_eq!(by_job["actor"], format!("job {id}"), "{log}");
     // Serve predictions and collect feedback.
     let p: Value = client
         .post(format!("{base}/v1/programs/add/predict"))

@@ -469,3 +469,35 @@ async fn experiments_route_sticky_by_caller_and_decide_on_feedback() {
     assert_eq!(list["experiments"][0]["id"], id.as_str());
     assert_eq!(call(&w, "GET", "/v1/experiments/exp_nope", None, None).await.0, StatusCode::NOT_FOUND);
 }
+
+/// An answer that breaks the program's output constraints after its retries is a 422 naming
+/// the violation and the stored prediction (whose tokens and error are kept), not a 503.
+#[tokio::test]
+async fn a_constraint_failure_is_422_and_stored() {
+    let w = world(ServerSettings::default()).await;
+    let spec = json!({"name": "small", "predictors": [{"name": "solve", "signature": "question -> answer: int",
+        "constraints": {"answer": {"max": 3}}, "max_retries": 1}]});
+    let spec = promptsmith_core::ProgramSpec::parse(&spec.to_string(), false, "test").unwrap();
+    let program = spec.build("test").unwrap();
+    let v = w
+        .store
+        .register_version(&promptsmith_store::NewVersion::new("small", spec, program.state(), "t"))
+        .await
+        .unwrap();
+    w.store.activate("small", v.version, "t", "test").await.unwrap();
+    let (s, v) =
+        call(&w, "POST", "/v1/programs/small/predict", None, Some(json!({"inputs": {"question": "What is 4 + 4?"}})))
+            .await;
+    assert_eq!((s, kind(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("breaks max") && message.contains("after 2 attempts"), "{message}");
+    let id: i64 = message.trim_start_matches("prediction ").split(':').next().unwrap().parse().unwrap();
+    let stored = w.store.evaluation(id).await.unwrap();
+    assert!(stored.error.unwrap().contains("breaks max"));
+    assert!(stored.prompt_tokens > 0, "the failed attempts' tokens are counted");
+    // Within its constraints the same program answers.
+    let (s, v) =
+        call(&w, "POST", "/v1/programs/small/predict", None, Some(json!({"inputs": {"question": "What is 2 + 1?"}})))
+            .await;
+    assert_eq!((s, v["outputs"]["answer"].as_i64()), (StatusCode::OK, Some(3)), "{v}");
+}

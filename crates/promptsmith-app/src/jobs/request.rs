@@ -5,7 +5,7 @@
 
 use crate::data::DataRequest;
 use crate::error::{invalid, io_error, Result};
-use crate::optimize::{OptimizeRequest, OptimizerSpec, RegisterRequest, SplitRequest};
+use crate::optimize::{EnsembleRequest, OptimizeRequest, OptimizerSpec, RegisterRequest, SplitRequest};
 use crate::tenant::Tenant;
 use promptsmith_optimize::budget::Budget;
 use promptsmith_optimize::pareto::{Constraint, Objective};
@@ -75,6 +75,10 @@ pub struct JobRequest {
     /// Shorthand for a constraint: prompt plus completion tokens per LM call at most this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens_per_call: Option<f64>,
+    /// Ensemble the best candidates (`{"size": 3, "fields": ["answer"]}`): the result is their
+    /// majority vote when it scores above the optimizer's own result on the validation set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleRequest>,
     /// Register the result under this name (default: the program's own name when it is a
     /// registered version; nothing for an inline spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,6 +213,7 @@ impl JobRequest {
         request.objectives = self.objectives.clone();
         request.constraints = self.constraints.clone();
         request.max_tokens_per_call = self.max_tokens_per_call;
+        request.ensemble = self.ensemble.clone();
         request.register = self.register_request(tenant)?;
         request.warm_start = self.warm_start.iter().map(|w| warm_ref(tenant, w)).collect::<Result<_>>()?;
         Ok(request)
@@ -219,7 +224,7 @@ impl JobRequest {
         let asked = match (&self.register, &self.program) {
             (Some(r), _) => Some(r.clone()),
             (None, ProgramInput::Registered(_)) => {
-                Some(RegisterRequest { name: self.program_name(), promotion_margin: 0.05, promote: true })
+                Some(RegisterRequest { name: self.program_name(), promotion_margin: 0.05, promote: true, actor: None })
             }
             (None, ProgramInput::Inline(_)) => None,
         };

@@ -218,7 +218,10 @@ impl Worker {
         let request: JobRequest = serde_json::from_value(job.payload.get("request").cloned().unwrap_or_default())
             .map_err(|e| AppError::internal(format!("job '{}': stored request is not valid: {e}", job.id)))?;
         let dir = self.config.workdir.join(&job.id);
-        let optimize = request.materialize(&tenant, &self.store, &dir.join("input")).await?;
+        let mut optimize = request.materialize(&tenant, &self.store, &dir.join("input")).await?;
+        if let Some(r) = optimize.register.as_mut() {
+            r.actor = Some(format!("job {}", job.id));
+        }
         let service = OptimizeService::new(Some(self.target.clone()));
         let prepared = service.prepare(optimize).await?;
         let run_dir = dir.join("run");

@@ -91,7 +91,7 @@ pub(crate) async fn register(
             Some((v.version, scores.scores))
         }
     };
-    let actor = crate::actor(None);
+    let actor = crate::actor(r.actor.as_deref());
     let mut new = NewVersion::new(&r.name, spec, state.clone(), &actor);
     new.parent_version = parent.or(production.as_ref().map(|v| v.version));
     new.optimizer = Some(report.optimizer.clone());

@@ -5,6 +5,7 @@ use crate::data::DataRequest;
 use crate::error::{invalid, AppError, Result};
 use promptsmith_core::{Program, ProgramState};
 use promptsmith_optimize::budget::Budget;
+use promptsmith_optimize::ensemble::WithEnsemble;
 use promptsmith_optimize::objectives::WithObjectives;
 use promptsmith_optimize::optimizers::bootstrap::{BootstrapFewShot, BootstrapSettings};
 use promptsmith_optimize::optimizers::copro::Copro;
@@ -66,6 +67,10 @@ pub struct OptimizeRequest {
     /// Shorthand for a constraint: prompt plus completion tokens per LM call at most this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens_per_call: Option<f64>,
+    /// Ensemble the best candidates: the result is their majority vote when it scores above
+    /// the optimizer's own result on the validation set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleRequest>,
     /// Register the result in the store's registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub register: Option<RegisterRequest>,
@@ -84,6 +89,17 @@ pub struct OptimizeRequest {
 
 fn default_metric() -> String {
     "exact_match".to_string()
+}
+
+/// An ensemble of the run's best candidates (`--ensemble K`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleRequest {
+    /// Members: the best distinct candidates scored on the validation set (2 to 15).
+    pub size: usize,
+    /// Outputs voted on (default: every output but `reasoning`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// Where validation and test examples come from and how many of each are used.
@@ -123,6 +139,10 @@ pub struct RegisterRequest {
     /// `candidate`, for an experiment to decide).
     #[serde(default = "promote_default")]
     pub promote: bool,
+    /// Who registers, for the registry's alias log (set by the service to `job ID`; never read
+    /// from a request body; `None`: `$USER`, else `cli`).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 fn promote_default() -> bool {
@@ -319,7 +339,7 @@ pub struct GepaSpec {
     /// pareto (default), current_best or epsilon_greedy.
     #[serde(default)]
     pub candidate_selection_strategy: CandidateSelection,
-    /// instance (the only frontier built).
+    /// instance (default), objective or hybrid (these two need `objectives` besides the score).
     #[serde(default)]
     pub frontier_type: FrontierType,
     /// round_robin (default) or all.
@@ -633,7 +653,7 @@ impl OptimizerSpec {
                 init_temperature: c.init_temperature,
                 track_stats: false,
             }),
-            OptimizerSpec::Gepa(g) => Box::new(g.build()),
+            OptimizerSpec::Gepa(g) => Box::new(Gepa { objectives: objectives.to_vec(), ..g.build() }),
             OptimizerSpec::Evolutionary(e) => Box::new(e.build(objectives)),
             OptimizerSpec::Portfolio { algorithms } => {
                 if algorithms.is_empty() {
@@ -684,6 +704,7 @@ impl OptimizeRequest {
             objectives: Vec::new(),
             constraints: Vec::new(),
             max_tokens_per_call: None,
+            ensemble: None,
             register: None,
             out: None,
             models: None,
@@ -742,7 +763,15 @@ impl OptimizeRequest {
             invalid!("--warm-start seeds MIPROv2's candidate pool: use --optimizer mipro (or a portfolio with it)");
         }
         let inner = self.optimizer.build_with(program, &self.objectives, warm)?;
-        Ok(if selection.is_multi() { Box::new(WithObjectives { inner, selection }) } else { inner })
+        let multi = selection.is_multi();
+        let inner = if multi { Box::new(WithObjectives { inner, selection }) } else { inner };
+        Ok(match &self.ensemble {
+            None => inner,
+            Some(_) if multi => {
+                invalid!("--ensemble picks by score, --objective/--constraint by a Pareto front: use one or the other")
+            }
+            Some(e) => Box::new(WithEnsemble { inner, size: e.size, fields: e.fields.clone() }),
+        })
     }
 }
 
@@ -760,7 +789,7 @@ mod tests {
         );
         req.splits.val_size = Some(12);
         req.budget.max_calls = Some(60);
-        req.register = Some(RegisterRequest { name: "qa".into(), promotion_margin: 0.1, promote: true });
+        req.register = Some(RegisterRequest { name: "qa".into(), promotion_margin: 0.1, promote: true, actor: None });
         let text = serde_json::to_string(&req).unwrap();
         assert_eq!(serde_json::from_str::<OptimizeRequest>(&text).unwrap(), req);
 
@@ -811,7 +840,7 @@ mod tests {
         assert_eq!(GepaSpec::default().build().auto, Some(Auto::Light));
         for (bad, want) in [
             (serde_json::json!({"name": "gepa", "breadth": 2}), "unknown field `breadth`"),
-            (serde_json::json!({"name": "gepa", "frontier_type": "hybrid"}), "unknown variant `hybrid`"),
+            (serde_json::json!({"name": "gepa", "frontier_type": "cartesian"}), "unknown variant `cartesian`"),
             (serde_json::json!({"name": "gepa", "module_selector": "random"}), "unknown variant `random`"),
         ] {
             let err = serde_json::from_value::<OptimizerSpec>(bad).unwrap_err().to_string();

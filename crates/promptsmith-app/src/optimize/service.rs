@@ -174,12 +174,13 @@ impl OptimizeService {
     /// What the run would do and cost at `pricing`'s prices.
     pub fn plan(&self, p: &Prepared, pricing: &LmConfig) -> DryRun {
         let tokens = estimate_tokens(&p.program, &p.splits.train);
-        let calls = p.plan.total_calls();
+        let plan = p.plan.clone().with_test_split(p.splits.test.len(), p.program.planned_calls_per_run());
+        let calls = plan.total_calls();
         DryRun {
             optimizer: p.optimizer.name().to_string(),
             sizes: (p.splits.train.len(), p.splits.val.len(), p.splits.test.len()),
             seed: p.request.seed,
-            plan: p.plan.clone(),
+            plan,
             tokens_per_call: tokens,
             estimated_cost_usd: pricing.cost_usd(tokens.0 * calls, tokens.1 * calls),
             call_cap_below_plan: p.request.budget.max_calls.filter(|max| *max < calls),

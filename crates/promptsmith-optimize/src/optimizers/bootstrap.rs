@@ -203,11 +203,11 @@ impl Optimizer for BootstrapFewShot {
     fn plan(&self, task: &OptimizeTask) -> Plan {
         Plan {
             teacher_calls: self.settings.max_teacher_calls(task.trainset.len()),
-            task_calls: task.valset.len() as u64,
+            task_calls: 2 * task.valset.len() as u64,
             trials: 1,
             notes: vec![
                 "teacher calls: at most one per training example per round (fewer once enough demos are found)".into(),
-                "task calls: one full evaluation of the result".into(),
+                "task calls: the program as written and the result, each on the validation set".into(),
             ],
             ..Plan::default()
         }

@@ -405,9 +405,8 @@ impl Optimizer for Copro {
     fn plan(&self, task: &OptimizeTask) -> Plan {
         let predictors = task.program.predictors.len();
         let trials = self.max_trials(predictors);
-        let steps = task.program.steps.len().max(1) as u64;
         Plan {
-            task_calls: trials * task.valset.len() as u64 * steps,
+            task_calls: trials * task.valset.len() as u64,
             proposer_calls: self.max_proposer_calls(predictors),
             trials,
             notes: vec![
@@ -422,7 +421,7 @@ impl Optimizer for Copro {
                 } else {
                     "one predictor: each round scores only its new candidates".into()
                 },
-                "upper bounds: duplicate proposals and programs already scored cost nothing, and task calls count one call per step and example (a JSON-mode retry after an unparsable answer comes on top)".into(),
+                "upper bounds: duplicate proposals and programs already scored cost nothing, and task calls count one program run per example (a JSON-mode retry after an unparsable answer comes on top)".into(),
             ],
             ..Plan::default()
         }

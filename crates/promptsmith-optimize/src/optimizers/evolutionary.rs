@@ -180,10 +180,9 @@ impl Optimizer for Evolutionary {
     }
 
     fn plan(&self, task: &OptimizeTask) -> Plan {
-        let steps = task.program.steps.len().max(1) as u64;
         let evaluations = self.evaluations();
         Plan {
-            task_calls: evaluations.saturating_mul(task.valset.len() as u64 * steps),
+            task_calls: evaluations.saturating_mul(task.valset.len() as u64),
             proposer_calls: self.max_proposer_calls(task.program.predictors.len()),
             trials: evaluations,
             notes: vec![

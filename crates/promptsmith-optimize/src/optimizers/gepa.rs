@@ -31,6 +31,7 @@ use super::mipro::Auto;
 use super::{require_examples, OptimizeTask, Optimizer, Outcome, Plan};
 use crate::engine::Engine;
 use crate::error::{OptimizeError, Result};
+use crate::pareto::{Measure, Objective};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -65,14 +66,19 @@ pub enum ModuleSelector {
     All,
 }
 
-/// What the frontier is kept over. Only the per-instance frontier is built (the reference's
-/// `objective` and `hybrid` frontiers need objectives besides the metric).
+/// What the frontier is kept over: parents are drawn from the candidates best on some column
+/// of a score table, and these are its columns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FrontierType {
     /// Per validation instance, the candidates best on it.
     #[default]
     Instance,
+    /// Per objective of the run (`--objective`: the validation mean, tokens, latency, cost,
+    /// prompt length), the candidates best on it.
+    Objective,
+    /// Both: every validation instance and every objective is a column.
+    Hybrid,
 }
 
 /// GEPA settings (the reference's names and defaults; the caps and stop conditions are ours).
@@ -119,6 +125,9 @@ pub struct Gepa {
     pub stop_file: Option<PathBuf>,
     /// Stop once the reflection model's calls cost this many US dollars.
     pub max_reflection_cost_usd: Option<f64>,
+    /// The run's objectives, the columns of the `objective` and `hybrid` frontiers (the
+    /// validation mean is always one).
+    pub objectives: Vec<Objective>,
 }
 
 impl Default for Gepa {
@@ -144,6 +153,7 @@ impl Default for Gepa {
             score_threshold: None,
             stop_file: None,
             max_reflection_cost_usd: None,
+            objectives: Vec::new(),
         }
     }
 }
@@ -160,6 +170,14 @@ pub struct Resolved {
 }
 
 impl Gepa {
+    /// The objective columns of the `objective` and `hybrid` frontiers: the validation mean
+    /// first, then the run's other objectives.
+    pub(crate) fn objective_columns(&self) -> Vec<Objective> {
+        let mut out = vec![Objective::natural(Measure::Score)];
+        out.extend(self.objectives.iter().filter(|o| o.measure != Measure::Score).copied());
+        out
+    }
+
     /// The budget in metric calls, the step costs and the proposals they buy.
     pub fn resolve(&self, task: &OptimizeTask) -> Result<Resolved> {
         let set = [self.auto.is_some(), self.max_metric_calls.is_some(), self.max_full_evals.is_some()];
@@ -252,11 +270,19 @@ impl Optimizer for Gepa {
             "score_threshold": self.score_threshold,
             "stop_file": self.stop_file,
             "max_reflection_cost_usd": self.max_reflection_cost_usd,
+            "objectives": self.objectives,
         })
     }
 
     fn validate(&self, task: &OptimizeTask) -> Result<()> {
         require_examples(task, 1, "gepa")?;
+        if self.frontier_type != FrontierType::Instance && self.objective_columns().len() < 2 {
+            return Err(OptimizeError::config(format!(
+                "gepa: frontier_type {} keeps the candidates best on each objective: give an objective besides the \
+                 score (--objective tokens:min, latency:min, cost:min or length:min)",
+                serde_json::to_value(self.frontier_type).unwrap_or_default().as_str().unwrap_or_default()
+            )));
+        }
         if task.program.predictors.is_empty() {
             return Err(OptimizeError::config("gepa: the program has no predictor"));
         }
@@ -283,10 +309,9 @@ impl Optimizer for Gepa {
 
     fn plan(&self, task: &OptimizeTask) -> Plan {
         let Ok(r) = self.resolve(task) else { return Plan::default() };
-        let steps = task.program.steps.len().max(1) as u64;
         let (least, most) = r.proposals;
         Plan {
-            task_calls: r.max_metric_calls * steps,
+            task_calls: r.max_metric_calls,
             proposer_calls: most * self.predictors_per_iteration(task) * 4,
             trials: r.costs.max_trials(r.max_metric_calls),
             notes: vec![
@@ -302,7 +327,7 @@ impl Optimizer for Gepa {
                     2 * r.costs.minibatch,
                     r.costs.valset
                 ),
-                "upper bounds: task calls count one call per step and metric call (cached rollouts cost none; a \
+                "upper bounds: task calls count one program run per metric call (cached rollouts cost none; a \
                  JSON-mode retry after an unparsable answer comes on top), proposer calls count a re-ask and a \
                  JSON-mode retry for every proposal"
                     .into(),

@@ -46,9 +46,9 @@ impl Optimizer for LabeledFewShot {
 
     fn plan(&self, task: &OptimizeTask) -> Plan {
         Plan {
-            task_calls: task.valset.len() as u64,
+            task_calls: 2 * task.valset.len() as u64,
             trials: 1,
-            notes: vec!["one full evaluation of the demo'd program".into()],
+            notes: vec!["the program as written and the demo'd program, each on the validation set".into()],
             ..Plan::default()
         }
     }

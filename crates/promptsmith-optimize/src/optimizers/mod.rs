@@ -1,6 +1,7 @@
 //! The optimizers, thin strategies over the shared [`Engine`]. A trial that scores a candidate
-//! on the whole validation set offers it to the engine's Pareto front when the run keeps one
-//! ([`Engine::keep_front`]), whichever optimizer runs.
+//! on the whole validation set offers it to the engine's Pareto front and its best candidates
+//! when the run keeps them ([`Engine::keep_front`], [`Engine::keep_best`]), whichever optimizer
+//! runs.
 
 pub mod bootstrap;
 pub mod copro;
@@ -50,10 +51,13 @@ impl std::fmt::Debug for OptimizeTask {
     }
 }
 
-/// Planned spending, for `--dry-run`: upper bounds on calls by role.
+/// Planned spending, for `--dry-run`: upper bounds on calls by role. An optimizer's
+/// [`Optimizer::plan`] counts program runs (one example through the whole program) for the
+/// task and teacher roles; [`crate::run::check`] turns them into model calls with
+/// [`Plan::in_model_calls`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Program calls (evaluations, bootstrapping with the task model as teacher excluded).
+    /// Task-model calls (evaluations; bootstrapping with the task model as teacher excluded).
     pub task_calls: u64,
     /// Teacher calls (bootstrapping).
     pub teacher_calls: u64,
@@ -69,6 +73,31 @@ impl Plan {
     /// All calls.
     pub fn total_calls(&self) -> u64 {
         self.task_calls + self.teacher_calls + self.proposer_calls
+    }
+
+    /// The plan with the held-out test split scored for the report: the program as written and
+    /// the result, `n` program runs each, at `calls_per_run` model calls a run.
+    pub fn with_test_split(mut self, n: usize, calls_per_run: u64) -> Plan {
+        if n > 0 {
+            self.task_calls = self.task_calls.saturating_add((2 * n as u64).saturating_mul(calls_per_run));
+            self.notes
+                .push(format!("the report scores the program as written and the result on the {n} test examples"));
+        }
+        self
+    }
+
+    /// The plan with task and teacher program runs turned into model calls, at
+    /// `calls_per_run` calls each (see [`promptsmith_core::Program::planned_calls_per_run`]).
+    pub fn in_model_calls(mut self, calls_per_run: u64) -> Plan {
+        if calls_per_run > 1 {
+            self.task_calls = self.task_calls.saturating_mul(calls_per_run);
+            self.teacher_calls = self.teacher_calls.saturating_mul(calls_per_run);
+            self.notes.push(format!(
+                "task and teacher calls: {calls_per_run} model calls per program run (every step, every attempt \
+                 of a wrapper or of constraint retries, judge rewards, ensemble members)"
+            ));
+        }
+        self
     }
 }
 
@@ -140,8 +169,8 @@ pub(crate) async fn trial(
         Ok(rollouts) => {
             let score = mean_score(&rollouts);
             let record = engine.record_trial(kind, &candidate.id, params, score, rollouts.len())?;
-            if kind == TrialKind::Full && examples.len() == task.valset.len() && engine.keeps_front() {
-                engine.offer_to_front(FrontPoint {
+            if kind == TrialKind::Full && examples.len() == task.valset.len() && engine.keeps_scored() {
+                engine.offer_scored(FrontPoint {
                     candidate: candidate.id.clone(),
                     trial: Some(record.number),
                     measures: Measures::of(&rollouts, &candidate.program),

@@ -18,7 +18,7 @@ use promptsmith_app::rundir::create_run_dir;
 use promptsmith_app::{DataRequest, OptimizeRequest, OptimizeService, OptimizerSpec, StoreTarget};
 use promptsmith_optimize::budget::Budget;
 use promptsmith_optimize::events::{Event, EventSink, TrialKind};
-use promptsmith_optimize::optimizers::gepa::{CandidateSelection, ModuleSelector};
+use promptsmith_optimize::optimizers::gepa::{CandidateSelection, FrontierType, ModuleSelector};
 use promptsmith_optimize::optimizers::mipro::Auto;
 use promptsmith_optimize::run::{RunReport, SplitScore};
 use std::path::{Path, PathBuf};
@@ -58,6 +58,17 @@ pub(crate) enum SelectionName {
     EpsilonGreedy,
 }
 
+/// What GEPA's frontier is kept over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FrontierName {
+    /// Each validation instance.
+    Instance,
+    /// Each objective of the run (needs --objective besides the score).
+    Objective,
+    /// Both.
+    Hybrid,
+}
+
 /// GEPA's choice of predictors per iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ModuleSelectorName {
@@ -83,6 +94,9 @@ pub(crate) struct GepaArgs {
     /// GEPA: how parents are chosen (default pareto).
     #[arg(long, value_enum)]
     candidate_selection_strategy: Option<SelectionName>,
+    /// GEPA: what the frontier parents are drawn from is kept over (default instance).
+    #[arg(long, value_enum)]
+    frontier_type: Option<FrontierName>,
     /// GEPA: which predictors an iteration changes (default round_robin).
     #[arg(long, value_enum)]
     module_selector: Option<ModuleSelectorName>,
@@ -126,6 +140,7 @@ impl GepaArgs {
             ("--max-full-evals", self.max_full_evals.is_some()),
             ("--reflection-minibatch-size", self.reflection_minibatch_size.is_some()),
             ("--candidate-selection-strategy", self.candidate_selection_strategy.is_some()),
+            ("--frontier-type", self.frontier_type.is_some()),
             ("--module-selector", self.module_selector.is_some()),
             ("--no-skip-perfect-score", self.no_skip_perfect_score),
             ("--add-format-failure-as-feedback", self.add_format_failure_as_feedback),
@@ -156,6 +171,11 @@ impl GepaArgs {
                     SelectionName::EpsilonGreedy => CandidateSelection::EpsilonGreedy,
                 },
             ),
+            frontier_type: self.frontier_type.map_or(d.frontier_type, |f| match f {
+                FrontierName::Instance => FrontierType::Instance,
+                FrontierName::Objective => FrontierType::Objective,
+                FrontierName::Hybrid => FrontierType::Hybrid,
+            }),
             module_selector: self.module_selector.map_or(d.module_selector, |m| match m {
                 ModuleSelectorName::RoundRobin => ModuleSelector::RoundRobin,
                 ModuleSelectorName::All => ModuleSelector::All,
@@ -291,7 +311,7 @@ pub(crate) struct OptimizeArgs {
     /// The evolutionary search's settings.
     #[command(flatten)]
     evolutionary: evolutionary::EvolutionaryArgs,
-    /// Objectives besides the metric and constraints on the result (any optimizer).
+    /// Objectives besides the metric, constraints on the result and ensembles (any optimizer).
     #[command(flatten)]
     objectives: evolutionary::ObjectiveArgs,
     /// Metric: a built-in id or a metric spec file (see `eval --help`).
@@ -527,6 +547,7 @@ impl OptimizeArgs {
             name,
             promotion_margin: self.promotion_margin,
             promote: true,
+            actor: None,
         });
         req.out = self.out.clone();
         Ok(req)
@@ -716,6 +737,7 @@ fn print_report(report: &RunReport, state: &Path, out: Option<&Path>, dir: &Path
         evolutionary::print_generations(&report.details);
     }
     evolutionary::print_front(&report.details);
+    evolutionary::print_ensemble(&report.details);
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

@@ -5,11 +5,12 @@ use super::merge::{self, MergeLog, Texts};
 use super::pareto;
 use super::reflection::{shorten, Reflect};
 use super::sampler::EpochSampler;
-use super::{CandidateSelection, Gepa, ModuleSelector, Resolved, EPSILON, MERGE_SUBSAMPLE};
+use super::{CandidateSelection, FrontierType, Gepa, ModuleSelector, Resolved, EPSILON, MERGE_SUBSAMPLE};
 use crate::engine::{Engine, Rollout, Stop};
 use crate::error::Result;
 use crate::events::{Event, TrialKind};
 use crate::optimizers::{trial, Candidate, OptimizeTask, Outcome};
+use crate::pareto::{Direction, Measure, Measures};
 use promptsmith_core::{Example, ProgramState};
 use promptsmith_lm::LmRole;
 use rand::Rng;
@@ -73,6 +74,8 @@ struct Member {
     cand: Candidate,
     texts: Texts,
     val: Vec<f64>,
+    /// Tokens, latency, cost and prompt length on the validation set (objective frontiers).
+    measures: Measures,
     /// Round robin: the predictor its next reflection changes.
     next_predictor: usize,
     lineage: Lineage,
@@ -210,8 +213,31 @@ impl<'a> Search<'a> {
         self.pool.iter().map(|m| m.lineage.val_score).collect()
     }
 
+    /// The score table the frontier is kept over: a row per candidate, a column per validation
+    /// instance, per objective (oriented so that larger is better), or both.
     fn table(&self) -> Vec<Vec<f64>> {
-        self.pool.iter().map(|m| m.val.clone()).collect()
+        let objectives = self.gepa.objective_columns();
+        let by_objective = |m: &Member| -> Vec<f64> {
+            objectives
+                .iter()
+                .map(|o| {
+                    let v = if o.measure == Measure::Score { m.lineage.val_score } else { m.measures.get(o.measure) };
+                    if o.direction == Direction::Max {
+                        v
+                    } else {
+                        -v
+                    }
+                })
+                .collect()
+        };
+        self.pool
+            .iter()
+            .map(|m| match self.gepa.frontier_type {
+                FrontierType::Instance => m.val.clone(),
+                FrontierType::Objective => by_objective(m),
+                FrontierType::Hybrid => m.val.iter().copied().chain(by_objective(m)).collect(),
+            })
+            .collect()
     }
 
     /// The state with `texts` (an instruction equal to the program's own is left as the program
@@ -283,7 +309,8 @@ impl<'a> Search<'a> {
             iteration: self.iteration,
             metric_calls: self.used,
         };
-        self.pool.push(Member { cand, texts, val: scores, next_predictor, lineage });
+        let measures = Measures::of(val, &cand.program);
+        self.pool.push(Member { cand, texts, val: scores, measures, next_predictor, lineage });
     }
 
     /// Scores an accepted child on the validation set and adds it; its pool index.

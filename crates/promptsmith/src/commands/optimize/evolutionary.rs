@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use promptsmith_app::optimize::EvolutionarySpec;
+use promptsmith_app::optimize::{EnsembleRequest, EvolutionarySpec};
 use promptsmith_app::OptimizeRequest;
 use promptsmith_optimize::pareto::{Constraint, Objective};
 use serde_json::Value;
@@ -90,6 +90,13 @@ pub(crate) struct ObjectiveArgs {
     /// Prompt plus completion tokens per LM call at most this (a constraint).
     #[arg(long)]
     max_tokens_per_call: Option<f64>,
+    /// Ensemble the K best candidates scored on the validation set: the result is their
+    /// majority vote when it scores above the optimizer's own result there (2 to 15).
+    #[arg(long, value_name = "K")]
+    ensemble: Option<usize>,
+    /// An output the ensemble votes on, repeatable (default: every output but reasoning).
+    #[arg(long = "ensemble-field", value_name = "FIELD", requires = "ensemble")]
+    ensemble_fields: Vec<String>,
 }
 
 impl ObjectiveArgs {
@@ -102,6 +109,7 @@ impl ObjectiveArgs {
             .collect::<Result<_>>()?;
         req.constraints = self.constraints.iter().map(|c| constraint(c)).collect::<Result<_>>()?;
         req.max_tokens_per_call = self.max_tokens_per_call;
+        req.ensemble = self.ensemble.map(|size| EnsembleRequest { size, fields: self.ensemble_fields.clone() });
         Ok(())
     }
 }
@@ -117,6 +125,16 @@ fn constraint(text: &str) -> Result<Constraint> {
     let Ok(bound) = bound.trim().parse::<f64>() else { bail!("--constraint {text}: '{bound}' is not a number") };
     let (max, min) = if is_max { (Some(bound), None) } else { (None, Some(bound)) };
     Ok(Constraint { measure, max, min })
+}
+
+/// The ensemble's outcome, when the run asked for one.
+pub(crate) fn print_ensemble(details: &Value) {
+    let e = &details["ensemble"];
+    if let Some(why) = e["why"].as_str() {
+        let members = e["members"].as_array().map_or(0, Vec::len);
+        let verdict = if e["kept"] == true { "kept" } else { "not kept" };
+        println!("ensemble of {members}: {verdict}: {why}");
+    }
 }
 
 /// The evolutionary search's generations, one line each.
