@@ -105,16 +105,19 @@ fn child(dir: &std::path::Path, kill: Option<&KillAt>) -> Vec<String> {
     let reader = BufReader::new(c.stdout.take().unwrap());
     let mut lines = Vec::new();
     let mut seen = 0;
+    let mut killed = false;
     for line in reader.lines() {
-        let line = line.unwrap();
+        // After the kill, what the child wrote before it died is still read (its calls count).
+        let Ok(line) = line else { break };
         // A bare `call` line is a model call; other patterns are looked for inside event lines.
-        let hit = kill.is_some_and(|k| if k.pattern == "call" { line == "call" } else { line.contains(k.pattern) });
+        let hit = !killed
+            && kill.is_some_and(|k| if k.pattern == "call" { line == "call" } else { line.contains(k.pattern) });
         lines.push(line);
         if hit {
             seen += 1;
             if seen == kill.unwrap().n {
                 c.kill().unwrap(); // SIGKILL
-                break;
+                killed = true;
             }
         }
     }
