@@ -164,13 +164,18 @@ impl Predictor {
     /// The most model calls one [`Predictor::call`] can make (for budget plans): two per
     /// attempt (the fallback-layout retry), times the wrapper's `n` or the constraint retries.
     pub fn max_lm_calls(&self) -> u32 {
-        let attempts = match &self.wrap {
+        let attempts = self.max_attempts();
+        let per_attempt = if self.adapter.adapter().fallback().is_some() { 2 } else { 1 };
+        attempts.saturating_mul(per_attempt)
+    }
+
+    /// Attempts one call makes at most: the wrapper's `n`, else the constraint retries and one.
+    fn max_attempts(&self) -> u32 {
+        match &self.wrap {
             Some(w) => w.n,
             None if self.constraints.is_empty() => 1,
             None => self.constraints.max_retries.saturating_add(1),
-        };
-        let per_attempt = if self.adapter.adapter().fallback().is_some() { 2 } else { 1 };
-        attempts.saturating_mul(per_attempt)
+        }
     }
 
     /// The model calls one [`Predictor::call`] makes at most when every answer parses (for
@@ -178,11 +183,7 @@ impl Predictor {
     /// attempt of the wrapper or of the constraint retries, and per attempt one more call when
     /// a judge ranks it (a custom Rust [`Reward`] is counted as making none).
     pub fn planned_calls(&self) -> u32 {
-        let attempts = match &self.wrap {
-            Some(w) => w.n,
-            None if self.constraints.is_empty() => 1,
-            None => self.constraints.max_retries.saturating_add(1),
-        };
+        let attempts = self.max_attempts();
         let judged = self.reward.is_none()
             && self
                 .wrap

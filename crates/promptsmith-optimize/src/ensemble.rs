@@ -9,11 +9,11 @@ use crate::engine::{Engine, Stop};
 use crate::error::{OptimizeError, Result};
 use crate::events::{Event, TrialKind};
 use crate::objectives::offer;
-use crate::optimizers::{trial, Candidate, OptimizeTask, Optimizer, Outcome, Plan};
+use crate::optimizers::{trial, with_detail, Candidate, OptimizeTask, Optimizer, Outcome, Plan};
 use crate::pareto::FrontPoint;
 use async_trait::async_trait;
 use promptsmith_core::EnsembleState;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Most members an ensemble may have.
 pub const MAX_ENSEMBLE: usize = 15;
@@ -179,13 +179,7 @@ fn stopped(outcome: Outcome, stop: Stop) -> Outcome {
 /// `outcome` with `ensemble` added to its details (an object is kept; anything else moves under
 /// `optimizer`).
 fn with_ensemble(mut outcome: Outcome, ensemble: Value) -> Outcome {
-    let mut map = match std::mem::take(&mut outcome.details) {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        other => Map::from_iter([("optimizer".to_string(), other)]),
-    };
-    map.insert("ensemble".into(), ensemble);
-    outcome.details = Value::Object(map);
+    outcome.details = with_detail(std::mem::take(&mut outcome.details), "ensemble", ensemble);
     outcome
 }
 

@@ -8,12 +8,12 @@
 use crate::engine::{Engine, Stop};
 use crate::error::{OptimizeError, Result};
 use crate::events::Event;
-use crate::optimizers::{Candidate, OptimizeTask, Optimizer, Outcome, Plan};
+use crate::optimizers::{with_detail, Candidate, OptimizeTask, Optimizer, Outcome, Plan};
 use crate::pareto::{Archive, FrontPoint, Measure, Measures, Selection};
 use async_trait::async_trait;
 use promptsmith_core::ProgramState;
 use promptsmith_lm::LmRole;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// An optimizer whose result is picked from the run's Pareto front.
 pub struct WithObjectives {
@@ -123,19 +123,9 @@ pub(crate) async fn offer(
     }
 }
 
-/// `details` with `pareto` added (an object is kept as is; anything else moves under `optimizer`).
+/// `details` with `pareto` added (see [`with_detail`]).
 fn with_front(details: Value, front: Value) -> Value {
-    let mut map = match details {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        other => {
-            let mut m = Map::new();
-            m.insert("optimizer".into(), other);
-            m
-        }
-    };
-    map.insert("pareto".into(), front);
-    Value::Object(map)
+    with_detail(details, "pareto", front)
 }
 
 /// The front as the report lists it.

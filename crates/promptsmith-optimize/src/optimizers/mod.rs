@@ -183,6 +183,18 @@ pub(crate) async fn trial(
     }
 }
 
+/// An optimizer's report `details` with `key` set to `value`, for wrappers that add their own
+/// part (an object is kept as is; anything else moves under `optimizer`).
+pub(crate) fn with_detail(details: Value, key: &str, value: Value) -> Value {
+    let mut map = match details {
+        Value::Object(m) => m,
+        Value::Null => serde_json::Map::new(),
+        other => serde_json::Map::from_iter([("optimizer".to_string(), other)]),
+    };
+    map.insert(key.into(), value);
+    Value::Object(map)
+}
+
 /// A labeled demo: the example's fields (inputs and labels).
 pub(crate) fn labeled_demo(example: &Example) -> Demo {
     example.fields.clone()
