@@ -29,6 +29,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// The allocator the `promptsmith` binary serves with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn answer(req: &ChatRequest) -> String {
     let last = &req.messages.last().map(|m| m.content.clone()).unwrap_or_default();
     let q = last.split("[[ ## question ## ]]").nth(1).unwrap_or("").trim().to_string();

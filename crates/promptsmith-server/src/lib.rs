@@ -18,4 +18,4 @@ pub mod telemetry;
 
 pub use routes::router;
 pub use serve::{serve, ServeConfig};
-pub use state::{AppState, ServerSettings};
+pub use state::{AppState, ServerSettings, Services};

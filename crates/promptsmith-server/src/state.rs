@@ -44,9 +44,21 @@ impl Default for ServerSettings {
     }
 }
 
-/// The handlers' shared state (cheap to clone).
+/// The handlers' shared state: one allocation shared by every request (axum clones the state
+/// for each extractor, so cloning must be a reference count, not a copy of every service).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Services {
     /// The store.
     pub store: Store,
     /// Optimization jobs.
@@ -74,7 +86,7 @@ pub struct AppState {
 impl AppState {
     /// State over `store`, `jobs` and `lm` with `settings`.
     pub fn new(store: Store, jobs: JobService, lm: Arc<LmStack>, settings: ServerSettings) -> Self {
-        Self {
+        Self(Arc::new(Services {
             predict: PredictService::new(store.clone()),
             experiments: ExperimentService::new(store.clone()),
             rollouts: RolloutService::new(store.clone()),
@@ -86,6 +98,6 @@ impl AppState {
             jobs,
             lm,
             settings: Arc::new(settings),
-        }
+        }))
     }
 }

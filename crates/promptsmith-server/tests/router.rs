@@ -11,7 +11,7 @@ use common::{job_body, world, World};
 use http_body_util::BodyExt;
 use promptsmith_app::keys;
 use promptsmith_app::Tenant;
-use promptsmith_server::{router, ServerSettings};
+use promptsmith_server::{router, AppState, ServerSettings};
 use promptsmith_store::Role;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -188,7 +188,7 @@ async fn limits_answer_503_413_and_429() {
         promptsmith_app::jobs::QueueLimits { max_queued: 1, ..Default::default() },
         w.dir.path().join("work"),
     );
-    w.state.jobs = jobs;
+    w.state = AppState::new(w.store.clone(), jobs, w.state.lm.clone(), (*w.state.settings).clone());
     let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(job_body())).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let (s, v) = call(&w, "POST", "/v1/optimizations", None, Some(job_body())).await;

@@ -97,6 +97,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     url: String,
     pub(crate) keyring: std::sync::Arc<crate::crypto::Keyring>,
+    /// SQLite: the task that checkpoints the WAL while any clone of this store lives.
+    _checkpoints: Option<std::sync::Arc<crate::checkpoint::Checkpointer>>,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool (`SqlitePool` or `PgPool`); the body is
@@ -340,7 +342,11 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(60))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints run beside the writers (`checkpoint`), not inside their commits.
+            .pragma("wal_autocheckpoint", "0")
+            // A WAL grown by a burst shrinks back to this when it restarts.
+            .pragma("journal_size_limit", (64 << 20).to_string());
         let map_err = |source: sqlx::Error| match is_sqlite_corruption(&source) {
             Some(message) => StoreError::Corrupt { path: display.clone(), message },
             // Removed between the check above and the open: SQLite refuses it (no file is made).
@@ -369,7 +375,9 @@ impl Store {
             }
             return Err(StoreError::Migrate { url: display, source });
         }
-        Ok(Store { backend: Backend::Sqlite(pool), url: display, keyring: env_keyring()? })
+        let keyring = env_keyring()?;
+        let checkpoints = std::sync::Arc::new(crate::checkpoint::Checkpointer::start(pool.clone()));
+        Ok(Store { backend: Backend::Sqlite(pool), url: display, keyring, _checkpoints: Some(checkpoints) })
     }
 
     /// Connects to a PostgreSQL database and brings its schema up to date.
@@ -385,7 +393,7 @@ impl Store {
             pool.close().await;
             return Err(StoreError::Migrate { url: shown, source });
         }
-        Ok(Store { backend: Backend::Postgres(pool), url: shown, keyring: env_keyring()? })
+        Ok(Store { backend: Backend::Postgres(pool), url: shown, keyring: env_keyring()?, _checkpoints: None })
     }
 
     /// The same store sealing program states and datasets with `keyring` (instead of the keys

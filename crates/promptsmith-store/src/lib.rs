@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod checkpoint;
 pub mod crypto;
 pub mod datasets;
 pub mod db;

@@ -13,6 +13,11 @@ use clap::Parser;
 use promptsmith_core::{ErrorKind, HasKind};
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: under the server's load glibc's malloc/free were a
+/// fifth of the CPU time (BENCHMARKS.md, "Service").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// promptsmith: optimize, evaluate and run LLM programs.
 #[derive(Debug, Parser)]
 #[command(name = "promptsmith", version, about, long_about = None)]
