@@ -159,16 +159,17 @@ async fn gepa_fixes_the_predictor_whose_failures_the_feedback_explains() {
 
 /// With the instance frontier the seed, beaten by the fix on every instance it is best on, is
 /// pruned; with an objective frontier over the score and the prompt length the seed (the
-/// shortest prompt) stays beside the fix (the best score), and a hybrid one keeps both too.
+/// shortest prompt) stays beside the fix (the best score), and hybrid and cartesian (per
+/// instance and objective) ones keep both too.
 #[tokio::test]
-async fn objective_and_hybrid_frontiers_keep_the_best_on_each_objective() {
+async fn objective_hybrid_and_cartesian_frontiers_keep_the_best_on_each_objective() {
     let task = task(true);
     let front =
         |d: &Value| d["pareto_front"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect::<Vec<_>>();
     let (_, report) = run(&gepa(150), &engine(lm()), &task, &[]).await.unwrap();
     assert!(!front(&report.details).contains(&0), "{:?}", report.details["pareto_front"]);
     let length = "length:min".parse().unwrap();
-    for frontier in [FrontierType::Objective, FrontierType::Hybrid] {
+    for frontier in [FrontierType::Objective, FrontierType::Hybrid, FrontierType::Cartesian] {
         let g = Gepa { frontier_type: frontier, objectives: vec![length], ..gepa(150) };
         let (state, report) = run(&g, &engine(lm()), &task, &[]).await.unwrap();
         assert_eq!(state.predictors["solve"].instruction.as_deref(), Some(FIX), "{frontier:?}");
@@ -177,9 +178,11 @@ async fn objective_and_hybrid_frontiers_keep_the_best_on_each_objective() {
         assert!(f.contains(&0) && f.contains(&best) && best != 0, "{frontier:?}: {f:?}");
     }
     // Without an objective besides the score there is nothing to keep a front over.
-    let g = Gepa { frontier_type: FrontierType::Objective, ..gepa(150) };
-    let err = check(&g, &task).unwrap_err().to_string();
-    assert!(err.contains("frontier_type objective") && err.contains("besides the score"), "{err}");
+    for (frontier, name) in [(FrontierType::Objective, "objective"), (FrontierType::Cartesian, "cartesian")] {
+        let g = Gepa { frontier_type: frontier, ..gepa(150) };
+        let err = check(&g, &task).unwrap_err().to_string();
+        assert!(err.contains(&format!("frontier_type {name}")) && err.contains("besides the score"), "{err}");
+    }
 }
 
 #[tokio::test]

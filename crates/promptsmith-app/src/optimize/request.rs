@@ -840,7 +840,7 @@ mod tests {
         assert_eq!(GepaSpec::default().build().auto, Some(Auto::Light));
         for (bad, want) in [
             (serde_json::json!({"name": "gepa", "breadth": 2}), "unknown field `breadth`"),
-            (serde_json::json!({"name": "gepa", "frontier_type": "cartesian"}), "unknown variant `cartesian`"),
+            (serde_json::json!({"name": "gepa", "frontier_type": "pairs"}), "unknown variant `pairs`"),
             (serde_json::json!({"name": "gepa", "module_selector": "random"}), "unknown variant `random`"),
         ] {
             let err = serde_json::from_value::<OptimizerSpec>(bad).unwrap_err().to_string();

@@ -79,6 +79,9 @@ pub enum FrontierType {
     Objective,
     /// Both: every validation instance and every objective is a column.
     Hybrid,
+    /// Per validation instance and objective pair (that instance's score, tokens, latency and
+    /// cost; prompt length is the candidate's own), the candidates best on it.
+    Cartesian,
 }
 
 /// GEPA settings (the reference's names and defaults; the caps and stop conditions are ours).
@@ -125,7 +128,7 @@ pub struct Gepa {
     pub stop_file: Option<PathBuf>,
     /// Stop once the reflection model's calls cost this many US dollars.
     pub max_reflection_cost_usd: Option<f64>,
-    /// The run's objectives, the columns of the `objective` and `hybrid` frontiers (the
+    /// The run's objectives, the columns of the `objective`, `hybrid` and `cartesian` frontiers (the
     /// validation mean is always one).
     pub objectives: Vec<Objective>,
 }
@@ -170,7 +173,7 @@ pub struct Resolved {
 }
 
 impl Gepa {
-    /// The objective columns of the `objective` and `hybrid` frontiers: the validation mean
+    /// The objective columns of the `objective`, `hybrid` and `cartesian` frontiers: the validation mean
     /// first, then the run's other objectives.
     pub(crate) fn objective_columns(&self) -> Vec<Objective> {
         let mut out = vec![Objective::natural(Measure::Score)];

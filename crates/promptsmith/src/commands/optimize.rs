@@ -67,6 +67,8 @@ pub(crate) enum FrontierName {
     Objective,
     /// Both.
     Hybrid,
+    /// Each pair of a validation instance and an objective.
+    Cartesian,
 }
 
 /// GEPA's choice of predictors per iteration.
@@ -175,6 +177,7 @@ impl GepaArgs {
                 FrontierName::Instance => FrontierType::Instance,
                 FrontierName::Objective => FrontierType::Objective,
                 FrontierName::Hybrid => FrontierType::Hybrid,
+                FrontierName::Cartesian => FrontierType::Cartesian,
             }),
             module_selector: self.module_selector.map_or(d.module_selector, |m| match m {
                 ModuleSelectorName::RoundRobin => ModuleSelector::RoundRobin,

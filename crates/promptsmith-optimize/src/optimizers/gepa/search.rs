@@ -10,7 +10,7 @@ use crate::engine::{Engine, Rollout, Stop};
 use crate::error::Result;
 use crate::events::{Event, TrialKind};
 use crate::optimizers::{trial, Candidate, OptimizeTask, Outcome};
-use crate::pareto::{Direction, Measure, Measures};
+use crate::pareto::{Direction, Measure, Measures, Objective};
 use promptsmith_core::{Example, ProgramState};
 use promptsmith_lm::LmRole;
 use rand::Rng;
@@ -76,6 +76,8 @@ struct Member {
     val: Vec<f64>,
     /// Tokens, latency, cost and prompt length on the validation set (objective frontiers).
     measures: Measures,
+    /// The same per validation instance (the cartesian frontier).
+    per_instance: Vec<Measures>,
     /// Round robin: the predictor its next reflection changes.
     next_predictor: usize,
     lineage: Lineage,
@@ -214,21 +216,26 @@ impl<'a> Search<'a> {
     }
 
     /// The score table the frontier is kept over: a row per candidate, a column per validation
-    /// instance, per objective (oriented so that larger is better), or both.
+    /// instance, per objective (oriented so that larger is better), both, or per pair of them.
     fn table(&self) -> Vec<Vec<f64>> {
         let objectives = self.gepa.objective_columns();
+        let oriented = |o: &Objective, v: f64| if o.direction == Direction::Max { v } else { -v };
         let by_objective = |m: &Member| -> Vec<f64> {
             objectives
                 .iter()
                 .map(|o| {
-                    let v = if o.measure == Measure::Score { m.lineage.val_score } else { m.measures.get(o.measure) };
-                    if o.direction == Direction::Max {
-                        v
-                    } else {
-                        -v
-                    }
+                    oriented(
+                        o,
+                        if o.measure == Measure::Score { m.lineage.val_score } else { m.measures.get(o.measure) },
+                    )
                 })
                 .collect()
+        };
+        let by_pair = |m: &Member| -> Vec<f64> {
+            let cell = |i: usize, o: &Objective| {
+                oriented(o, if o.measure == Measure::Score { m.val[i] } else { m.per_instance[i].get(o.measure) })
+            };
+            (0..m.val.len()).flat_map(|i| objectives.iter().map(move |o| cell(i, o))).collect()
         };
         self.pool
             .iter()
@@ -236,6 +243,7 @@ impl<'a> Search<'a> {
                 FrontierType::Instance => m.val.clone(),
                 FrontierType::Objective => by_objective(m),
                 FrontierType::Hybrid => m.val.iter().copied().chain(by_objective(m)).collect(),
+                FrontierType::Cartesian => by_pair(m),
             })
             .collect()
     }
@@ -310,7 +318,8 @@ impl<'a> Search<'a> {
             metric_calls: self.used,
         };
         let measures = Measures::of(val, &cand.program);
-        self.pool.push(Member { cand, texts, val: scores, measures, next_predictor, lineage });
+        let per_instance = val.iter().map(|r| Measures::of(std::slice::from_ref(r), &cand.program)).collect();
+        self.pool.push(Member { cand, texts, val: scores, measures, per_instance, next_predictor, lineage });
     }
 
     /// Scores an accepted child on the validation set and adds it; its pool index.
