@@ -439,3 +439,79 @@ async fn round_robin_reflects_on_each_predictor_and_merges_join_what_two_lines_f
     assert!(merged_runs > 0, "no seed merged two lines");
     assert!(alternations > 0);
 }
+
+/// The scripted model, but a reflection call waits (at most 10 s) until another one is in flight
+/// beside it: reflections made at once meet, reflections made one after another never do.
+struct Meeting {
+    inner: Arc<ScriptedLm>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    met: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl LanguageModel for Meeting {
+    async fn chat(&self, req: &ChatRequest) -> Result<promptsmith_core::ChatResponse, promptsmith_core::LmError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if is_reflection(req) {
+            let met = self.met.notified();
+            tokio::pin!(met);
+            met.as_mut().enable();
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            if now >= 2 {
+                self.met.notify_waiters();
+            } else {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), met).await;
+            }
+            let out = self.inner.chat(req).await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            return out;
+        }
+        self.inner.chat(req).await
+    }
+    fn model_name(&self) -> String {
+        self.inner.model_name()
+    }
+}
+
+fn meeting() -> Arc<Meeting> {
+    Arc::new(Meeting { inner: lm(), in_flight: 0.into(), most: 0.into(), met: tokio::sync::Notify::new() })
+}
+
+/// `parallel_proposals` 3: an iteration makes up to three proposals whose reflections run at
+/// once; GEPA still fixes the predictor within its budget, two runs end alike (trials are
+/// recorded in the order proposed, not the order finished), and when every proposal is rejected
+/// the budget buys exactly the proposals it buys one at a time.
+#[tokio::test]
+async fn parallel_proposals_reflect_at_once_and_keep_the_budget() {
+    let task = task(true);
+    let opt = Gepa { parallel_proposals: 3, ..gepa(150) };
+    let lm = meeting();
+    let (state, report) = run(&opt, &engine(lm.clone()), &task, &[]).await.unwrap();
+    assert_eq!(state.predictors["solve"].instruction.as_deref(), Some(FIX));
+    assert!(lm.most.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the reflections never overlapped");
+    let d = &report.details;
+    assert!(d["metric_calls_used"].as_u64().unwrap() <= 150);
+    let log = d["log"].as_array().unwrap();
+    let first = log.iter().filter(|e| e["iteration"] == 1).count();
+    assert_eq!(first, 3, "{log:?}");
+    let (again, report2) = run(&opt, &engine(meeting()), &task, &[]).await.unwrap();
+    assert_eq!(again, state);
+    let trial = |t: &promptsmith_optimize::events::TrialRecord| (t.number, t.kind, t.candidate.clone(), t.score);
+    assert_eq!(
+        report.trials.iter().map(trial).collect::<Vec<_>>(),
+        report2.trials.iter().map(trial).collect::<Vec<_>>()
+    );
+
+    let task = self::task(false);
+    let opt = Gepa { skip_perfect_score: false, parallel_proposals: 3, ..gepa(100) };
+    let lm = self::lm();
+    let (_, report) = run(&opt, &engine(lm.clone()), &task, &[]).await.unwrap();
+    assert_eq!(report.details["proposals"], 10);
+    assert_eq!(report.details["metric_calls_used"], 20 + 10 * 6);
+    assert_eq!(reflections(&lm).len(), 10);
+
+    let bad = Gepa { parallel_proposals: 0, ..gepa(100) };
+    assert!(check(&bad, &task).unwrap_err().to_string().contains("parallel_proposals 0 must be between 1 and 64"));
+}

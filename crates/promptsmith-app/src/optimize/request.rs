@@ -339,12 +339,16 @@ pub struct GepaSpec {
     /// pareto (default), current_best or epsilon_greedy.
     #[serde(default)]
     pub candidate_selection_strategy: CandidateSelection,
-    /// instance (default), objective or hybrid (these two need `objectives` besides the score).
+    /// instance (default), objective, hybrid or cartesian (the last three need `objectives`
+    /// besides the score).
     #[serde(default)]
     pub frontier_type: FrontierType,
     /// round_robin (default) or all.
     #[serde(default)]
     pub module_selector: ModuleSelector,
+    /// Proposals an iteration makes at once, each from its own parent and minibatch (default 1).
+    #[serde(default = "one")]
+    pub parallel_proposals: usize,
     /// Skip iterations whose minibatch is already perfect (default true).
     #[serde(default = "yes")]
     pub skip_perfect_score: bool,
@@ -395,6 +399,7 @@ impl Default for GepaSpec {
             candidate_selection_strategy: g.candidate_selection_strategy,
             frontier_type: g.frontier_type,
             module_selector: g.module_selector,
+            parallel_proposals: g.parallel_proposals,
             skip_perfect_score: g.skip_perfect_score,
             add_format_failure_as_feedback: g.add_format_failure_as_feedback,
             use_merge: g.use_merge,
@@ -439,6 +444,7 @@ impl GepaSpec {
             candidate_selection_strategy: self.candidate_selection_strategy,
             frontier_type: self.frontier_type,
             module_selector: self.module_selector,
+            parallel_proposals: self.parallel_proposals,
             skip_perfect_score: self.skip_perfect_score,
             add_format_failure_as_feedback: self.add_format_failure_as_feedback,
             use_merge: self.use_merge,
@@ -824,7 +830,7 @@ mod tests {
     fn a_gepa_spec_parses_with_the_reference_names_and_defaults() {
         let spec: OptimizerSpec = serde_json::from_value(serde_json::json!({
             "name": "gepa", "max_metric_calls": 300, "candidate_selection_strategy": "current_best",
-            "module_selector": "all", "use_merge": false
+            "module_selector": "all", "use_merge": false, "parallel_proposals": 4
         }))
         .unwrap();
         let OptimizerSpec::Gepa(g) = &spec else { panic!("{spec:?}") };
@@ -834,6 +840,7 @@ mod tests {
         assert_eq!((built.auto, built.max_metric_calls, built.use_merge), (None, Some(300), false));
         assert_eq!(built.candidate_selection_strategy, CandidateSelection::CurrentBest);
         assert_eq!(built.module_selector, ModuleSelector::All);
+        assert_eq!(built.parallel_proposals, 4);
         let back: OptimizerSpec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
         assert_eq!(back, spec);
         // No budget given: auto light, as dspy's presets.

@@ -102,6 +102,10 @@ pub struct Gepa {
     pub frontier_type: FrontierType,
     /// Which predictors an iteration changes (default round_robin).
     pub module_selector: ModuleSelector,
+    /// Proposals an iteration makes at once, each from its own parent and minibatch (default 1,
+    /// the reference's one per iteration; more run the parents, reflections and children in
+    /// parallel, gepa #438).
+    pub parallel_proposals: usize,
     /// Skip an iteration whose minibatch is already perfect (default true).
     pub skip_perfect_score: bool,
     /// Show the reflection model the examples whose output could not be parsed (default false).
@@ -143,6 +147,7 @@ impl Default for Gepa {
             candidate_selection_strategy: CandidateSelection::Pareto,
             frontier_type: FrontierType::Instance,
             module_selector: ModuleSelector::RoundRobin,
+            parallel_proposals: 1,
             skip_perfect_score: true,
             add_format_failure_as_feedback: false,
             use_merge: true,
@@ -217,6 +222,9 @@ impl Gepa {
         if self.reflection_minibatch_size == 0 {
             return bad("reflection_minibatch_size must be at least 1".into());
         }
+        if !(1..=64).contains(&self.parallel_proposals) {
+            return bad(format!("parallel_proposals {} must be between 1 and 64", self.parallel_proposals));
+        }
         if !(self.perfect_score.is_finite()
             && self.failure_score.is_finite()
             && self.failure_score < self.perfect_score)
@@ -260,6 +268,7 @@ impl Optimizer for Gepa {
             "candidate_selection_strategy": self.candidate_selection_strategy,
             "frontier_type": self.frontier_type,
             "module_selector": self.module_selector,
+            "parallel_proposals": self.parallel_proposals,
             "skip_perfect_score": self.skip_perfect_score,
             "add_format_failure_as_feedback": self.add_format_failure_as_feedback,
             "use_merge": self.use_merge,

@@ -166,21 +166,58 @@ pub(crate) async fn trial(
 ) -> Result<std::result::Result<(f64, Vec<Rollout>), Stop>> {
     engine.emit(Event::TrialStarted { number: engine.next_trial_number(), kind, n: examples.len() });
     match engine.evaluate(&candidate.program, &candidate.id, examples, &task.metric, LmRole::Task, 0).await {
-        Ok(rollouts) => {
-            let score = mean_score(&rollouts);
-            let record = engine.record_trial(kind, &candidate.id, params, score, rollouts.len())?;
-            if kind == TrialKind::Full && examples.len() == task.valset.len() && engine.keeps_scored() {
-                engine.offer_scored(FrontPoint {
-                    candidate: candidate.id.clone(),
-                    trial: Some(record.number),
-                    measures: Measures::of(&rollouts, &candidate.program),
-                    state: candidate.state.clone(),
-                });
-            }
-            Ok(Ok((score, rollouts)))
-        }
+        Ok(rollouts) => finish_trial(engine, task, candidate, examples, kind, params, rollouts).map(Ok),
         Err(stop) => Ok(Err(stop)),
     }
+}
+
+/// Several trials of `kind` run at once, recorded in the order given (so their numbers do not
+/// depend on which finished first); the first stop, if any run was stopped.
+pub(crate) async fn trials(
+    engine: &Engine,
+    task: &OptimizeTask,
+    runs: Vec<(&Candidate, &[Example], Value)>,
+    kind: TrialKind,
+) -> Result<std::result::Result<Vec<(f64, Vec<Rollout>)>, Stop>> {
+    let first = engine.next_trial_number();
+    for (i, (_, examples, _)) in runs.iter().enumerate() {
+        engine.emit(Event::TrialStarted { number: first + i, kind, n: examples.len() });
+    }
+    let evaluated = futures::future::join_all(
+        runs.iter().map(|(c, examples, _)| engine.evaluate(&c.program, &c.id, examples, &task.metric, LmRole::Task, 0)),
+    )
+    .await;
+    let mut out = Vec::with_capacity(runs.len());
+    for ((c, examples, params), result) in runs.into_iter().zip(evaluated) {
+        match result {
+            Ok(rollouts) => out.push(finish_trial(engine, task, c, examples, kind, params, rollouts)?),
+            Err(stop) => return Ok(Err(stop)),
+        }
+    }
+    Ok(Ok(out))
+}
+
+/// Records a finished trial (and offers a full validation pass to the engine's keepers).
+fn finish_trial(
+    engine: &Engine,
+    task: &OptimizeTask,
+    candidate: &Candidate,
+    examples: &[Example],
+    kind: TrialKind,
+    params: Value,
+    rollouts: Vec<Rollout>,
+) -> Result<(f64, Vec<Rollout>)> {
+    let score = mean_score(&rollouts);
+    let record = engine.record_trial(kind, &candidate.id, params, score, rollouts.len())?;
+    if kind == TrialKind::Full && examples.len() == task.valset.len() && engine.keeps_scored() {
+        engine.offer_scored(FrontPoint {
+            candidate: candidate.id.clone(),
+            trial: Some(record.number),
+            measures: Measures::of(&rollouts, &candidate.program),
+            state: candidate.state.clone(),
+        });
+    }
+    Ok((score, rollouts))
 }
 
 /// An optimizer's report `details` with `key` set to `value`, for wrappers that add their own

@@ -102,6 +102,10 @@ pub(crate) struct GepaArgs {
     /// GEPA: which predictors an iteration changes (default round_robin).
     #[arg(long, value_enum)]
     module_selector: Option<ModuleSelectorName>,
+    /// GEPA: proposals an iteration makes at once, each from its own parent and minibatch
+    /// (default 1).
+    #[arg(long)]
+    parallel_proposals: Option<usize>,
     /// GEPA: reflect even on minibatches that are already perfect.
     #[arg(long)]
     no_skip_perfect_score: bool,
@@ -144,6 +148,7 @@ impl GepaArgs {
             ("--candidate-selection-strategy", self.candidate_selection_strategy.is_some()),
             ("--frontier-type", self.frontier_type.is_some()),
             ("--module-selector", self.module_selector.is_some()),
+            ("--parallel-proposals", self.parallel_proposals.is_some()),
             ("--no-skip-perfect-score", self.no_skip_perfect_score),
             ("--add-format-failure-as-feedback", self.add_format_failure_as_feedback),
             ("--no-merge", self.no_merge),
@@ -183,6 +188,7 @@ impl GepaArgs {
                 ModuleSelectorName::RoundRobin => ModuleSelector::RoundRobin,
                 ModuleSelectorName::All => ModuleSelector::All,
             }),
+            parallel_proposals: self.parallel_proposals.unwrap_or(d.parallel_proposals),
             skip_perfect_score: !self.no_skip_perfect_score,
             add_format_failure_as_feedback: self.add_format_failure_as_feedback,
             use_merge: !self.no_merge,

@@ -3,17 +3,17 @@
 
 use super::merge::{self, MergeLog, Texts};
 use super::pareto;
-use super::reflection::{shorten, Reflect};
+use super::reflection::{shorten, Reflect, Reflection};
 use super::sampler::EpochSampler;
 use super::{CandidateSelection, FrontierType, Gepa, ModuleSelector, Resolved, EPSILON, MERGE_SUBSAMPLE};
 use crate::engine::{Engine, Rollout, Stop};
 use crate::error::Result;
 use crate::events::{Event, TrialKind};
-use crate::optimizers::{trial, Candidate, OptimizeTask, Outcome};
+use crate::optimizers::{trial, trials, Candidate, OptimizeTask, Outcome};
 use crate::pareto::{Direction, Measure, Measures, Objective};
 use promptsmith_core::{Example, ProgramState};
 use promptsmith_lm::LmRole;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -200,11 +200,7 @@ impl<'a> Search<'a> {
     }
 
     fn score(&self, r: &Rollout) -> f64 {
-        if r.failed {
-            self.gepa.failure_score
-        } else {
-            r.score
-        }
+        score_of(self.gepa, r)
     }
 
     fn scores(&self, rollouts: &[Rollout]) -> Vec<f64> {
@@ -261,12 +257,6 @@ impl<'a> Search<'a> {
             }
         }
         state
-    }
-
-    /// Runs `c` on `examples` (not a trial), counting the metric calls.
-    async fn rollouts(&mut self, c: &Candidate, examples: &[Example]) -> std::result::Result<Vec<Rollout>, Stop> {
-        self.used += examples.len() as u64;
-        self.engine.evaluate(&c.program, &c.id, examples, &self.task.metric, LmRole::Task, 0).await
     }
 
     /// Runs `c` on `examples` as a trial, counting the metric calls.
@@ -374,68 +364,185 @@ impl<'a> Search<'a> {
     }
 }
 
+/// One proposal of an iteration: the parent, its minibatch and the predictors to change.
+struct Probe {
+    parent: usize,
+    idx: Vec<usize>,
+    batch: Vec<Example>,
+    names: Vec<String>,
+    entry: Value,
+}
+
+/// What running the parent on its minibatch and reflecting on it gave.
+enum Explored {
+    /// Every minibatch score perfect (these): nothing to reflect on.
+    Perfect(Vec<f64>),
+    /// The parent's scores and the reflection on its rollouts.
+    Reflected(Vec<f64>, Reflection),
+}
+
+/// A child proposed by a reflection, waiting for its minibatch score.
+struct Proposed {
+    probe: Probe,
+    before: Vec<f64>,
+    reflection: Reflection,
+    child: Candidate,
+}
+
+/// Runs the parent `pc` on the probe's minibatch and, unless it is perfect, reflects on it.
+async fn explore(
+    ctx: (&Engine, &Gepa, &OptimizeTask, usize),
+    pc: Candidate,
+    probe: &Probe,
+    rng: &mut ChaCha8Rng,
+) -> std::result::Result<Explored, Stop> {
+    let (engine, gepa, task, iteration) = ctx;
+    let rollouts = engine.evaluate(&pc.program, &pc.id, &probe.batch, &task.metric, LmRole::Task, 0).await?;
+    let scores: Vec<f64> = rollouts.iter().map(|r| score_of(gepa, r)).collect();
+    if gepa.skip_perfect_score && scores.iter().all(|s| *s >= gepa.perfect_score) {
+        return Ok(Explored::Perfect(scores));
+    }
+    let reflect = Reflect { engine, gepa, trainset: &task.trainset, iteration };
+    let reflection = reflect.propose(&pc.program, &probe.names, &probe.batch, &rollouts, rng).await?;
+    Ok(Explored::Reflected(scores, reflection))
+}
+
+/// The score GEPA gives a rollout (a failed one gets `failure_score`).
+fn score_of(gepa: &Gepa, r: &Rollout) -> f64 {
+    if r.failed {
+        gepa.failure_score
+    } else {
+        r.score
+    }
+}
+
 impl Search<'_> {
-    /// One reflective iteration.
+    /// One reflective iteration: `parallel_proposals` proposals (fewer when the rest of the
+    /// budget covers fewer), each from its own parent and minibatch; the parents' runs and the
+    /// reflections go on at once, then the children's minibatch runs, and every child that beats
+    /// its parent is scored on the validation set and added, in the order proposed.
     async fn reflect_step(&mut self) -> Result<Step> {
-        let (engine, gepa, task) = (self.engine, self.gepa, self.task);
+        let left = self.r.max_metric_calls.saturating_sub(self.used);
+        let n = (self.gepa.parallel_proposals as u64).min(left / self.r.costs.reflection().max(1)).max(1) as usize;
+        let probes: Vec<Probe> = (0..n).map(|_| self.probe()).collect();
+        self.used += probes.iter().map(|p| p.batch.len() as u64).sum::<u64>();
+        let ctx = (self.engine, self.gepa, self.task, self.iteration);
+        let explored = if n == 1 {
+            vec![explore(ctx, self.pool[probes[0].parent].cand.clone(), &probes[0], &mut self.reflect_rng).await]
+        } else {
+            let mut rngs: Vec<ChaCha8Rng> = (0..n).map(|_| ChaCha8Rng::seed_from_u64(self.reflect_rng.gen())).collect();
+            let runs = probes.iter().zip(rngs.iter_mut()).map(|(p, rng)| {
+                let pc = self.pool[p.parent].cand.clone();
+                explore(ctx, pc, p, rng)
+            });
+            futures::future::join_all(runs).await
+        };
+        let mut proposed = Vec::new();
+        for (probe, explored) in probes.into_iter().zip(explored) {
+            match explored {
+                Err(stop) => return Ok(Err(stop)),
+                Ok(Explored::Perfect(before)) => {
+                    let mut entry = probe.entry;
+                    entry["parent_sum"] = json!(sum(&before));
+                    self.note(entry, "skipped_perfect").ok();
+                }
+                Ok(Explored::Reflected(before, reflection)) => {
+                    if let Some(p) = self.child(probe, before, reflection)? {
+                        proposed.push(p);
+                    }
+                }
+            }
+        }
+        self.judge(proposed).await
+    }
+
+    /// Draws the next proposal's parent, minibatch and predictors.
+    fn probe(&mut self) -> Probe {
         let parent = self.select_parent();
         let idx = self.sampler.next_batch();
-        let batch: Vec<Example> = idx.iter().map(|i| task.trainset[*i].clone()).collect();
-        let pc = self.pool[parent].cand.clone();
-        let before = match self.rollouts(&pc, &batch).await {
-            Ok(r) => self.scores(&r).into_iter().zip(r).collect::<Vec<_>>(),
-            Err(stop) => return Ok(Err(stop)),
-        };
-        let (before_scores, before): (Vec<f64>, Vec<Rollout>) = before.into_iter().unzip();
-        let mut entry = json!({"iteration": self.iteration, "kind": "reflection", "parent": parent,
-                               "minibatch": idx, "parent_sum": sum(&before_scores)});
-        if gepa.skip_perfect_score && before_scores.iter().all(|s| *s >= gepa.perfect_score) {
-            return Ok(self.note(entry, "skipped_perfect"));
-        }
+        let batch: Vec<Example> = idx.iter().map(|i| self.task.trainset[*i].clone()).collect();
         let names = self.select_predictors(parent);
-        let reflect = Reflect { engine, gepa, trainset: &task.trainset, iteration: self.iteration };
-        let reflection = match reflect.propose(&pc.program, &names, &batch, &before, &mut self.reflect_rng).await {
+        let entry = json!({"iteration": self.iteration, "kind": "reflection", "parent": parent, "minibatch": idx});
+        Probe { parent, idx, batch, names, entry }
+    }
+
+    /// The child a reflection proposes, unless it proposed nothing or a candidate already in the
+    /// pool. (Two proposals of one iteration may propose the same child, each judged on its own
+    /// minibatch, as one after the other would be; only the first accepted one is added.)
+    fn child(&mut self, mut probe: Probe, before: Vec<f64>, reflection: Reflection) -> Result<Option<Proposed>> {
+        self.rejected.extend(reflection.rejected.iter().cloned());
+        probe.entry["parent_sum"] = json!(sum(&before));
+        probe.entry["predictors"] = json!(probe.names);
+        if reflection.texts.is_empty() {
+            self.note(probe.entry, "no_proposal").ok();
+            return Ok(None);
+        }
+        let mut texts = self.pool[probe.parent].texts.clone();
+        texts.extend(reflection.texts.clone());
+        let child = Candidate::new(&self.task.program, self.state_for(&texts))?;
+        if self.known(&child) {
+            self.note(probe.entry, "duplicate").ok();
+            return Ok(None);
+        }
+        self.proposals += 1;
+        Ok(Some(Proposed { probe, before, reflection, child }))
+    }
+
+    /// Runs the children on their minibatches (at once) and adds, in order, those that beat
+    /// their parents there.
+    async fn judge(&mut self, proposed: Vec<Proposed>) -> Result<Step> {
+        if proposed.is_empty() {
+            return Ok(Ok(()));
+        }
+        self.used += proposed.iter().map(|p| p.probe.batch.len() as u64).sum::<u64>();
+        let runs = proposed
+            .iter()
+            .map(|p| {
+                let changed: Vec<&String> = p.reflection.texts.keys().collect();
+                let params = json!({"iteration": self.iteration, "parent": p.probe.parent, "predictors": changed,
+                                    "parent_minibatch_sum": sum(&p.before)});
+                (&p.child, p.probe.batch.as_slice(), params)
+            })
+            .collect();
+        let afters = match trials(self.engine, self.task, runs, TrialKind::Minibatch).await? {
             Ok(r) => r,
             Err(stop) => return Ok(Err(stop)),
         };
-        self.rejected.extend(reflection.rejected.iter().cloned());
-        entry["predictors"] = json!(names);
-        if reflection.texts.is_empty() {
-            return Ok(self.note(entry, "no_proposal"));
+        for (p, (_, rollouts)) in proposed.into_iter().zip(afters) {
+            let after = self.scores(&rollouts);
+            if let Err(stop) = self.admit(p, after).await? {
+                return Ok(Err(stop));
+            }
         }
-        let mut texts = self.pool[parent].texts.clone();
-        texts.extend(reflection.texts.clone());
-        let child = Candidate::new(&task.program, self.state_for(&texts))?;
+        Ok(Ok(()))
+    }
+
+    /// Adds a child that beat its parent on the minibatch (after its validation pass).
+    async fn admit(&mut self, p: Proposed, after: Vec<f64>) -> Result<Step> {
+        let Proposed { probe, before, reflection, child } = p;
+        let mut entry = probe.entry;
+        entry["child_sum"] = json!(sum(&after));
+        if sum(&after) <= sum(&before) {
+            return Ok(self.note(entry, "rejected"));
+        }
         if self.known(&child) {
             return Ok(self.note(entry, "duplicate"));
         }
-        self.proposals += 1;
-        let changed: Vec<String> = reflection.texts.keys().cloned().collect();
-        let params = json!({"iteration": self.iteration, "parent": parent, "predictors": changed,
-                            "parent_minibatch_sum": sum(&before_scores)});
-        let after = match self.trial(&child, &batch, TrialKind::Minibatch, params).await? {
-            Ok(r) => self.scores(&r),
-            Err(stop) => return Ok(Err(stop)),
-        };
-        entry["child_sum"] = json!(sum(&after));
-        if sum(&after) <= sum(&before_scores) {
-            return Ok(self.note(entry, "rejected"));
-        }
         let diagnoses = reflection.diagnoses.iter().map(|(k, v)| (k.clone(), shorten(v, 1000))).collect();
         let origin = Origin::Reflection {
-            predictors: changed,
+            predictors: reflection.texts.keys().cloned().collect(),
             reflection: diagnoses,
-            minibatch: idx,
-            minibatch_before: before_scores,
+            minibatch: probe.idx,
+            minibatch_before: before,
             minibatch_after: after,
         };
-        let next = self.pool[parent].next_predictor;
-        match self.accept(child, vec![parent], origin, next).await? {
+        let next = self.pool[probe.parent].next_predictor;
+        match self.accept(child, vec![probe.parent], origin, next).await? {
             Ok(index) => entry["child"] = json!(index),
             Err(stop) => return Ok(Err(stop)),
         }
         self.merges.last_found = true;
-        if gepa.use_merge && self.merges.accepted < gepa.max_merge_invocations {
+        if self.gepa.use_merge && self.merges.accepted < self.gepa.max_merge_invocations {
             self.merges.due += 1;
         }
         Ok(self.note(entry, "accepted"))
