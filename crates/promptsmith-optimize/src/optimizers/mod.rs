@@ -164,11 +164,8 @@ pub(crate) async fn trial(
     kind: TrialKind,
     params: Value,
 ) -> Result<std::result::Result<(f64, Vec<Rollout>), Stop>> {
-    engine.emit(Event::TrialStarted { number: engine.next_trial_number(), kind, n: examples.len() });
-    match engine.evaluate(&candidate.program, &candidate.id, examples, &task.metric, LmRole::Task, 0).await {
-        Ok(rollouts) => finish_trial(engine, task, candidate, examples, kind, params, rollouts).map(Ok),
-        Err(stop) => Ok(Err(stop)),
-    }
+    let ran = trials(engine, task, vec![(candidate, examples, params)], kind).await?;
+    Ok(ran.map(|mut one| one.remove(0)))
 }
 
 /// Several trials of `kind` run at once, recorded in the order given (so their numbers do not
