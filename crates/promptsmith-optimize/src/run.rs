@@ -158,6 +158,23 @@ pub async fn score(
     })
 }
 
+/// Why the test split went unscored, when it was given and a side of it was not scored.
+fn unscored_test(
+    engine: &Engine,
+    testset: &[Example],
+    baseline: &Option<SplitScore>,
+    result: &Option<SplitScore>,
+) -> Option<String> {
+    let which = match (testset.is_empty(), baseline.is_some(), result.is_some()) {
+        (true, _, _) | (false, true, true) => return None,
+        (false, false, false) => "the program as written and the result",
+        (false, true, false) => "the result",
+        (false, false, true) => "the program as written",
+    };
+    let why = engine.should_stop().map_or_else(|| "the run stopped first".to_string(), |s| s.to_string());
+    Some(format!("the test split was not scored for {which} ({why}): give the run a larger budget to see both"))
+}
+
 /// Runs `optimizer` on `task` with the default [`RunOptions`] (a result that scores below the
 /// program as written on validation is not kept).
 pub async fn run(
@@ -211,6 +228,10 @@ pub async fn run_with(
     }
     if let Some(e) = engine.checkpoint_error() {
         warnings.push(format!("a checkpoint write failed, so this run cannot be resumed exactly: {e}"));
+    }
+    if let Some(w) = unscored_test(engine, testset, &baseline_test, &final_test) {
+        engine.emit(Event::Message(format!("warning: {w}")));
+        warnings.push(w);
     }
     let report = RunReport {
         optimizer: optimizer.name().to_string(),

@@ -221,6 +221,15 @@ async fn same_seed_same_result_and_budget_caps_are_exact() {
     );
     assert_eq!(lm.calls(), 50, "the call cap is exact");
     assert_eq!(report.spent.total().calls, 50);
+    // A test split the spent budget cannot score is reported, not silently left out.
+    let testset = common::examples(10, 900);
+    let capped = engine(common::lm(), 9, Budget { max_calls: Some(50), ..Budget::default() });
+    let (_, report) = run(&opt, &capped, &task, &testset).await.unwrap();
+    assert!(report.final_test.is_none());
+    let w = report.warnings.iter().find(|w| w.starts_with("the test split was not scored")).expect("a warning");
+    assert!(w.contains("call cap of 50"), "{w}");
+    let (_, report) = run(&opt, &engine(common::lm(), 9, Budget::default()), &task, &testset).await.unwrap();
+    assert!(report.final_test.is_some() && report.warnings.iter().all(|w| !w.contains("test split")));
 }
 
 #[tokio::test]
