@@ -3,7 +3,9 @@
 //! leave a template placeholder such as "[role suited to the task]" unfilled. Such an
 //! instruction speaks to one example rather than the task, so it is re-asked once and then
 //! dropped. So is a "proposal" that merely restates the step's signature
-//! (`question -> answer: enum(...)`): it tells the model nothing the prompt does not say already.
+//! (`question -> answer: enum(...)`): it tells the model nothing the prompt does not say already,
+//! and a "proposal" that repeats the directions the proposer was given (a small model asked again
+//! answered with the re-ask's own wording, and MIPROv2 kept it as the judge's instruction).
 
 use promptsmith_core::{value_to_text, Example, Signature};
 use serde_json::{Map, Value};
@@ -15,6 +17,11 @@ const SHINGLE: usize = 6;
 /// Texts shorter than this many words are never counted as quoted.
 const MIN_QUOTED: usize = 4;
 
+/// What a re-asked proposal is told besides its tip (and what no proposal may repeat).
+pub(crate) const REASK: &str = "Write a general instruction that fits every input: do not quote, answer or work \
+                                through any particular example, do not merely restate the input and output fields, \
+                                and leave no placeholder to be filled in.";
+
 /// Why a proposal was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Defect {
@@ -24,6 +31,8 @@ pub(crate) enum Defect {
     Placeholder(String),
     /// Only restates the step's signature (its field names and types).
     RestatesSignature,
+    /// Repeats the directions the proposer was given (the repeated words).
+    EchoesDirections(String),
 }
 
 impl fmt::Display for Defect {
@@ -32,6 +41,7 @@ impl fmt::Display for Defect {
             Defect::QuotesExample(q) => write!(f, "quotes a training example (\"{q}\")"),
             Defect::Placeholder(p) => write!(f, "keeps the placeholder {p}"),
             Defect::RestatesSignature => write!(f, "only restates the signature"),
+            Defect::EchoesDirections(d) => write!(f, "repeats the directions it was given (\"{d}\")"),
         }
     }
 }
@@ -39,6 +49,8 @@ impl fmt::Display for Defect {
 /// What a proposal may not repeat: runs of words from the training inputs and the demos shown.
 pub(crate) struct ProposalGuard {
     needles: HashSet<Vec<String>>,
+    /// Runs of [`SHINGLE`] words from the proposer's own directions ([`REASK`] and any added).
+    directions: HashSet<Vec<String>>,
     /// Words of the step's signature (field names, types, enum labels), when it is known.
     signature: Option<HashSet<String>>,
 }
@@ -96,7 +108,16 @@ impl ProposalGuard {
         for d in demos {
             d.values().for_each(&mut add);
         }
-        ProposalGuard { needles, signature: None }
+        ProposalGuard { needles, directions: HashSet::new(), signature: None }.with_directions(&[REASK])
+    }
+
+    /// Also turns away proposals that repeat six words in a row of any of `texts` (the
+    /// proposer's own instruction, say).
+    pub(crate) fn with_directions(mut self, texts: &[&str]) -> Self {
+        for t in texts {
+            self.directions.extend(words(t).windows(SHINGLE).map(<[String]>::to_vec));
+        }
+        self
     }
 
     /// Also turns away proposals that only restate `signature`.
@@ -125,6 +146,9 @@ impl ProposalGuard {
             return Some(Defect::RestatesSignature);
         }
         let w = words(instruction);
+        if let Some(hit) = w.windows(SHINGLE).find(|win| self.directions.contains(*win)) {
+            return Some(Defect::EchoesDirections(hit.join(" ")));
+        }
         for n in MIN_QUOTED..=SHINGLE {
             if let Some(hit) = w.windows(n).find(|win| self.needles.contains(*win)) {
                 return Some(Defect::QuotesExample(hit.join(" ")));
@@ -239,5 +263,23 @@ mod tests {
         // Without the signature the guard does not know its words.
         assert_eq!(guard().check("query -> label"), None);
         assert_eq!(Defect::RestatesSignature.to_string(), "only restates the signature");
+    }
+
+    #[test]
+    fn repeating_the_directions_is_caught() {
+        // What qwen0.5b answered when asked again (MIPROv2 kept it as a judge's instruction).
+        let echo = "Write a general instruction that fits every input: do not quote, answer or work through any \
+                    particular example, do not merely restate the input and output fields, and leave no placeholder \
+                    to be filled in.";
+        let d = guard().check(echo).unwrap();
+        assert!(matches!(d, Defect::EchoesDirections(_)), "{d:?}");
+        assert!(d.to_string().starts_with("repeats the directions it was given"), "{d}");
+        let own = guard().with_directions(&["Answer with the instruction only and make it different from the others."]);
+        assert!(matches!(
+            own.check("Answer with the instruction only and make it short."),
+            Some(Defect::EchoesDirections(_))
+        ));
+        // Sharing a few words with the directions is fine.
+        assert_eq!(guard().check("Give a general answer that fits the question; do not quote the input."), None);
     }
 }

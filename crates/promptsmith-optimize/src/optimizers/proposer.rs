@@ -231,10 +231,7 @@ pub(crate) struct Proposals {
     pub(crate) rejected: Vec<Value>,
 }
 
-/// What a re-asked proposal is told besides its tip.
-pub(crate) const REASK: &str = "Write a general instruction that fits every input: do not quote, answer or work \
-                                through any particular example, do not merely restate the input and output fields, \
-                                and leave no placeholder to be filled in.";
+pub(crate) use super::proposal_guard::REASK;
 
 /// `n` instruction candidates for `predictor`: candidate 0 is its current instruction, the rest
 /// are proposals. A proposal that quotes an example or keeps a placeholder is asked again once
@@ -253,7 +250,8 @@ pub(crate) async fn propose(
 ) -> std::result::Result<Proposals, Stop> {
     let Some(target) = program.predictor(predictor_name) else { return Ok(Proposals::default()) };
     let guard = ProposalGuard::new(trainset, demo_sets.iter().filter_map(|d| d.demos.get(predictor_name)).flatten())
-        .with_signature(&target.signature);
+        .with_signature(&target.signature)
+        .with_directions(&[PROPOSER_INSTRUCTION]);
     let current = target.signature.instruction();
     let mut out = Proposals { instructions: vec![current.clone()], rejected: Vec::new() };
     let mut rng = engine.rng(&format!("propose-{predictor_name}"));
@@ -301,6 +299,12 @@ pub(crate) async fn propose(
 /// Rollout ids of re-asked proposals start here.
 const REASK_ROLLOUT: usize = 1_000;
 
+/// The proposer's own instruction (which no proposal may repeat).
+const PROPOSER_INSTRUCTION: &str = "Write a new instruction for one step of a language-model program. Use what is \
+                                    known about the data and the program, learn from the worked examples, follow the \
+                                    tip, and make it different from the instructions already tried. Answer with the \
+                                    instruction only.";
+
 fn proposal_predictor() -> Option<Predictor> {
     predictor(
         "propose_instruction",
@@ -313,9 +317,7 @@ fn proposal_predictor() -> Option<Predictor> {
             ("tip", "a suggestion on how to write the instruction (may be empty)"),
         ],
         ("proposed_instruction", "the new instruction, as it would be given to the model"),
-        "Write a new instruction for one step of a language-model program. Use what is known about the data and \
-         the program, learn from the worked examples, follow the tip, and make it different from the instructions \
-         already tried. Answer with the instruction only.",
+        PROPOSER_INSTRUCTION,
     )
 }
 
