@@ -186,35 +186,24 @@ pub(crate) async fn trials(
     .await;
     let mut out = Vec::with_capacity(runs.len());
     for ((c, examples, params), result) in runs.into_iter().zip(evaluated) {
-        match result {
-            Ok(rollouts) => out.push(finish_trial(engine, task, c, examples, kind, params, rollouts)?),
+        let rollouts = match result {
+            Ok(rollouts) => rollouts,
             Err(stop) => return Ok(Err(stop)),
+        };
+        let score = mean_score(&rollouts);
+        let record = engine.record_trial(kind, &c.id, params, score, rollouts.len())?;
+        // A full validation pass is offered to the engine's keepers (Pareto front, ensemble).
+        if kind == TrialKind::Full && examples.len() == task.valset.len() && engine.keeps_scored() {
+            engine.offer_scored(FrontPoint {
+                candidate: c.id.clone(),
+                trial: Some(record.number),
+                measures: Measures::of(&rollouts, &c.program),
+                state: c.state.clone(),
+            });
         }
+        out.push((score, rollouts));
     }
     Ok(Ok(out))
-}
-
-/// Records a finished trial (and offers a full validation pass to the engine's keepers).
-fn finish_trial(
-    engine: &Engine,
-    task: &OptimizeTask,
-    candidate: &Candidate,
-    examples: &[Example],
-    kind: TrialKind,
-    params: Value,
-    rollouts: Vec<Rollout>,
-) -> Result<(f64, Vec<Rollout>)> {
-    let score = mean_score(&rollouts);
-    let record = engine.record_trial(kind, &candidate.id, params, score, rollouts.len())?;
-    if kind == TrialKind::Full && examples.len() == task.valset.len() && engine.keeps_scored() {
-        engine.offer_scored(FrontPoint {
-            candidate: candidate.id.clone(),
-            trial: Some(record.number),
-            measures: Measures::of(&rollouts, &candidate.program),
-            state: candidate.state.clone(),
-        });
-    }
-    Ok((score, rollouts))
 }
 
 /// An optimizer's report `details` with `key` set to `value`, for wrappers that add their own

@@ -76,7 +76,7 @@ struct Member {
     val: Vec<f64>,
     /// Tokens, latency, cost and prompt length on the validation set (objective frontiers).
     measures: Measures,
-    /// The same per validation instance (the cartesian frontier).
+    /// The same per validation instance (kept for the cartesian frontier only).
     per_instance: Vec<Measures>,
     /// Round robin: the predictor its next reflection changes.
     next_predictor: usize,
@@ -308,7 +308,12 @@ impl<'a> Search<'a> {
             metric_calls: self.used,
         };
         let measures = Measures::of(val, &cand.program);
-        let per_instance = val.iter().map(|r| Measures::of(std::slice::from_ref(r), &cand.program)).collect();
+        let per_instance = match self.gepa.frontier_type {
+            FrontierType::Cartesian => {
+                val.iter().map(|r| Measures::of(std::slice::from_ref(r), &cand.program)).collect()
+            }
+            _ => Vec::new(),
+        };
         self.pool.push(Member { cand, texts, val: scores, measures, per_instance, next_predictor, lineage });
     }
 
