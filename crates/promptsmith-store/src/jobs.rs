@@ -233,15 +233,16 @@ impl Store {
     }
 
     /// Claims the oldest claimable job (queued, or running with an expired lease) for `owner`
-    /// until `lease_ms` from now; `None` when there is none. Concurrent claimers never get the
+    /// until `lease_ms` from now, first in first out (jobs submitted within one millisecond in
+    /// insertion order); `None` when there is none. Concurrent claimers never get the
     /// same job.
     pub async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>> {
         let now = now_ms();
         let pick = match self.kind() {
             DbKind::Postgres => {
-                format!("SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED")
+                format!("SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY created_at, enqueued_seq LIMIT 1 FOR UPDATE SKIP LOCKED")
             }
-            DbKind::Sqlite => format!("SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY created_at, id LIMIT 1"),
+            DbKind::Sqlite => format!("SELECT id FROM jobs WHERE {CLAIMABLE} ORDER BY created_at, rowid LIMIT 1"),
         };
         let sql = format!(
             "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \

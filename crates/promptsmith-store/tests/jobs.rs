@@ -87,6 +87,23 @@ async fn leases_expire_and_only_the_holder_finishes(engine: Engine) {
     store.close().await;
 }
 
+/// Jobs are claimed in the order they were submitted, also when many share a millisecond
+/// (ids chosen to sort the other way round).
+async fn claims_are_first_in_first_out(engine: Engine) {
+    let db = fresh(engine).await;
+    let store = db.open().await;
+    let ids: Vec<String> = (0..30).rev().map(|i| format!("job_{i:02}")).collect();
+    for id in &ids {
+        store.enqueue_job(&job(id, "t")).await.unwrap();
+    }
+    let mut claimed = Vec::new();
+    while let Some(next) = store.claim_job("w", 60_000).await.unwrap() {
+        claimed.push(next.id);
+    }
+    assert_eq!(claimed, ids);
+    store.close().await;
+}
+
 async fn cancel_events_list_and_purge(engine: Engine) {
     let db = fresh(engine).await;
     let store = db.open().await;
@@ -179,4 +196,12 @@ async fn sqlite_cancel_events_list_and_purge() {
 #[tokio::test]
 async fn postgres_cancel_events_list_and_purge() {
     cancel_events_list_and_purge(Engine::Postgres).await;
+}
+#[tokio::test]
+async fn sqlite_claims_are_first_in_first_out() {
+    claims_are_first_in_first_out(Engine::Sqlite).await;
+}
+#[tokio::test]
+async fn postgres_claims_are_first_in_first_out() {
+    claims_are_first_in_first_out(Engine::Postgres).await;
 }
