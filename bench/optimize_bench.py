@@ -20,6 +20,17 @@ timed in-process and their calls read from the proxy's /_stats between the two.
 
 promptsmith:mipro-adapter is MIPROv2-light with --search-adapter (beyond DSPy: chat, json or
 plain per predictor), reported apart from the DSPy comparison.
+
+GEPA runs (`promptsmith:gepa`, `dspy:gepa`) reflect with a second, larger model behind its own
+counting proxy (`--reflection-upstream`, e.g. qwen1.5b on port 8097) and share one budget in
+metric calls (`--max-metric-calls`); both reflect at temperature 1.0 with at most 1,512 tokens
+(promptsmith's default for a 3,000-character instruction), and both metrics give the same
+feedback text (bench/optimize_dspy.py mirrors promptsmith's label_match / numeric_match).
+
+    promptsmith --local-port 8096 lm serve --slots 2 --threads 2
+    promptsmith --local-port 8097 lm serve --model qwen1.5b --slots 1 --threads 2
+    python3 bench/optimize_bench.py --datasets banking77,gsm8k --seeds 0,1,2 \
+        --runs promptsmith:gepa,dspy:gepa,promptsmith:mipro --max-metric-calls 300
 """
 
 import argparse
@@ -45,6 +56,10 @@ SPLIT_SEED = 2026
 DATASETS = {
     # sizes: train, val, test
     "banking77": {"program": "banking77_predict_chat.json", "metric": "label_match", "field": "label", "input": "query", "sizes": (100, 100, 100)},
+    # two steps (find_facts, answer) over the example's trimmed paragraphs: its 30 training and
+    # 40 test questions, and the 29 it does not ship as validation (examples/hotpotqa/make_sample.py)
+    "hotpotqa": {"program": "../../examples/hotpotqa/program.json", "metric": "f1", "field": "answer", "input": "question",
+                 "sizes": (30, 29, 40)},
     "gsm8k": {"program": "gsm8k_cot_chat.json", "metric": "numeric_match", "field": "answer", "input": "question", "sizes": (200, 100, 200)},
     # beyond DSPy: the shipped example as written (plain adapter, the hand-written prompt's
     # layout), searched from there; same splits as gsm8k
@@ -71,6 +86,10 @@ def make_splits(dataset, out_dir):
     if all(os.path.exists(p) for p in paths.values()):
         return paths
     os.makedirs(d, exist_ok=True)
+    if dataset == "hotpotqa":
+        subprocess.run([sys.executable, os.path.join(ROOT, "examples", "hotpotqa", "make_sample.py"), "--out", d,
+                        "--unused", paths["val"]], check=True, stdout=subprocess.DEVNULL)
+        return paths
     n_train, n_val, n_test = DATASETS[dataset]["sizes"]
     rng = random.Random(SPLIT_SEED)
     if dataset == "banking77":
@@ -102,6 +121,20 @@ def make_splits(dataset, out_dir):
     write_jsonl(paths["val"], picked[n_train:])
     write_jsonl(paths["test"], test)
     return paths
+
+
+def limit_splits(splits, args, work):
+    """The splits with validation and test cut to their first `--val-limit` / `--test-limit`
+    rows (copies in the run's work directory); unchanged without those options."""
+    out = dict(splits)
+    for split, limit in (("val", args.val_limit), ("test", args.test_limit)):
+        if limit:
+            with open(splits[split]) as f:
+                rows = [l for l in f if l.strip()][:limit]
+            out[split] = os.path.join(work, f"{split}-first{limit}.jsonl")
+            with open(out[split], "w") as f:
+                f.writelines(rows)
+    return out
 
 
 class RecordTail(threading.Thread):
@@ -212,6 +245,7 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
         if os.path.exists(src_cache) and not resumed:
             shutil.copyfile(src_cache, cache)
             log(f"{name}: proxy cache seeded from {src_cache}")
+    splits = limit_splits(splits, args, work)
     with open(splits["test"]) as f:
         test_inputs = [json.loads(l)[cfg["input"]] for l in f if l.strip()]
     program = os.path.normpath(os.path.join(HERE, "programs", cfg["program"]))
@@ -220,14 +254,29 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
         proxy_argv += ["--cache", cache]
     proxy = Server(proxy_argv, "lm-proxy")
     base = f"http://{proxy.addr}"
+    reflection = None
+    if optimizer == "gepa":
+        reflection_record = os.path.join(work, "reflection-calls.jsonl")
+        if os.path.exists(reflection_record):
+            os.remove(reflection_record)
+        argv = [os.path.join(args.bin_dir, "lm-proxy"), "--port", "0", "--upstream", args.reflection_upstream,
+                "--record", reflection_record]
+        if use_cache:
+            argv += ["--cache", os.path.join(work, "reflection-proxy-cache.jsonl")]
+        reflection = Server(argv, "lm-proxy (reflection)")
     load_before = uptime()
     result = {"dataset": dataset, "system": system, "optimizer": optimizer, "seed": seed, "slots": args.slots,
               "splits": {k: os.path.relpath(v, ROOT) for k, v in splits.items()}, "sizes": cfg["sizes"],
+              "val_limit": args.val_limit, "test_limit": args.test_limit,
               "program": os.path.relpath(program, ROOT), "metric": cfg["metric"], "upstream": args.upstream,
               "model": os.path.basename(args.model_file), "proxy_cache": use_cache, "resumed_from_proxy_cache": resumed,
+              "reflection_upstream": args.reflection_upstream if reflection else None,
+              "max_metric_calls": args.max_metric_calls if reflection else None,
               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg_before": load_before}
     try:
         http_json(f"{base}/_reset", method="POST")
+        if reflection:
+            http_json(f"http://{reflection.addr}/_reset", method="POST")
         contention = Contention(args.upstream.rsplit(":", 1)[-1])
         contention.start()
         t0 = time.perf_counter()
@@ -236,7 +285,15 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
             shutil.rmtree(run_dir, ignore_errors=True)
             tail = RecordTail(record, test_inputs, t0)
             tail.start()
-            argv = [os.path.join(args.bin_dir, "promptsmith"), "--lm-base-url", f"{base}/v1", "--model", "local", "--no-cache",
+            lm_flags = ["--lm-base-url", f"{base}/v1", "--model", "local"]
+            if reflection:
+                # the task model and the reflection model ([proposer]) from one config file
+                config = os.path.join(work, "promptsmith.toml")
+                with open(config, "w") as f:
+                    f.write(f'[lm]\nbase_url = "{base}/v1"\nmodel = "local"\n\n'
+                            f'[proposer]\nbase_url = "http://{reflection.addr}/v1"\nmodel = "local"\n')
+                lm_flags = ["--config", config]
+            argv = [os.path.join(args.bin_dir, "promptsmith"), *lm_flags, "--no-cache",
                     "--concurrency", str(args.slots), "optimize", "--program", program, "--data", splits["train"],
                     "--val-data", splits["val"], "--test-data", splits["test"], "--optimizer", optimizer.split("-")[0],
                     "--seed", str(seed), "--metric", cfg["metric"], "--field", cfg["field"], "--no-store", "--quiet", "--run-dir", run_dir,
@@ -245,6 +302,8 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
                     "--keep-regression"]
             if optimizer.startswith("mipro"):
                 argv += ["--auto", args.auto]
+            if optimizer == "gepa":
+                argv += ["--max-metric-calls", str(args.max_metric_calls)]
             if optimizer == "mipro-adapter":
                 argv += ["--search-adapter"]  # beyond DSPy: the prompt layout is one more dimension
             result["command"] = " ".join(argv)
@@ -277,6 +336,8 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
                     "--val", splits["val"], "--test", splits["test"], "--proxy", base, "--optimizer", optimizer, "--auto", args.auto,
                     "--seed", str(seed), "--threads", str(args.slots), "--metric", cfg["metric"], "--field", cfg["field"],
                     "--out", summary_path, "--save", os.path.join(work, "dspy-program.json")]
+            if reflection:
+                argv += ["--reflection-proxy", f"http://{reflection.addr}", "--max-metric-calls", str(args.max_metric_calls)]
             result["command"] = " ".join(argv)
             env = dict(os.environ, DSPY_CACHEDIR=os.path.join(work, "dspy-cache"))
             with open(os.path.join(work, "stderr.log"), "w") as err:
@@ -297,10 +358,16 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
             except (OSError, ValueError):
                 pass
         stats = http_json(f"{base}/_stats")
+        if reflection:
+            r = http_json(f"http://{reflection.addr}/_stats")
+            result["reflection_proxy"] = {k: r[k] for k in ("chat_completions", "upstream_chat_calls", "cache_hits",
+                                                            "prompt_tokens", "completion_tokens")}
         contention.stop.set()
         result["other_llama_servers_seen"] = sorted(contention.seen)
     finally:
         proxy.stop()
+        if reflection:
+            reflection.stop()
     result["proxy"] = {k: stats[k] for k in ("chat_completions", "upstream_chat_calls", "cache_hits", "other_requests", "prompt_tokens", "completion_tokens")}
     result["loadavg_after"] = uptime()
     result["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -321,6 +388,11 @@ def main():
                     help="system:optimizer list, run in this order for each dataset and seed")
     ap.add_argument("--auto", default="light")
     ap.add_argument("--upstream", default="http://127.0.0.1:8096")
+    ap.add_argument("--reflection-upstream", default="http://127.0.0.1:8097",
+                    help="the reflection model's server (GEPA runs), e.g. qwen1.5b")
+    ap.add_argument("--max-metric-calls", type=int, default=300, help="GEPA runs' budget (both systems)")
+    ap.add_argument("--val-limit", type=int, help="use only the first N validation rows (both systems)")
+    ap.add_argument("--test-limit", type=int, help="use only the first N test rows (both systems)")
     ap.add_argument("--slots", type=int, default=2, help="the server's slots (-np); both systems' concurrency")
     ap.add_argument("--model-file", default=os.path.join(CACHE, "models", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"))
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """DSPy 3.4.1 side of bench/optimize_bench.py: optimize a single-predictor promptsmith spec
-with DSPy's MIPROv2 (or BootstrapFewShot), then score the result on the test split.
+with DSPy's MIPROv2, GEPA (or BootstrapFewShot), then score the result on the test split.
 
 The spec becomes one `dspy.Predict` / `dspy.ChainOfThought` over the same signature,
 instruction and field descriptions (an `enum(a, b)` output becomes `Literal['a', 'b']`),
 with the ChatAdapter. The task model has the spec's temperature and max_tokens; the prompt
 (proposer) model is the same endpoint with max_tokens 512, as promptsmith's proposer. DSPy's
-caches are off. Calls are counted by the proxy (`--proxy`, its `/_stats` is read after
+caches are off. GEPA reflects with the model behind `--reflection-proxy` at temperature 1.0 and
+at most 1,512 tokens (as promptsmith's GEPA), within `--max-metric-calls`; its metric returns
+the same feedback text as promptsmith's metric. Calls are counted by the proxy (`--proxy`, its `/_stats` is read after
 the compile and after the test evaluation); wall times are measured in-process.
 
     python bench/optimize_dspy.py --program P --train T --val V --test X --proxy http://127.0.0.1:PORT \
@@ -14,10 +16,12 @@ the compile and after the test evaluation); wall times are measured in-process.
 """
 
 import argparse
+import collections
 import json
 import math
 import os
 import re
+import string
 import sys
 import time
 import urllib.request
@@ -49,6 +53,78 @@ def norm_label(value):
     return re.sub(r"[\s_\-]+", " ", s).strip()
 
 
+def format_number(x):
+    """promptsmith's number display: integers without a fractional part."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
+def excerpt(text, limit=200):
+    """promptsmith's excerpt: trimmed, cut after `limit` characters with an ellipsis."""
+    text = str(text).strip()
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def normalize_squad(text):
+    text = "".join(c for c in str(text).lower() if not (c.isascii() and c in string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def token_f1(pred, gold):
+    """SQuAD token F1 as promptsmith's f1 metric: (f1, precision, recall)."""
+    p, g = normalize_squad(pred).split(), normalize_squad(gold).split()
+    if not p or not g:
+        same = 1.0 if p == g else 0.0
+        return same, same, same
+    common = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if common == 0:
+        return 0.0, 0.0, 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall), precision, recall
+
+
+def make_feedback_metric(kind, field):
+    """The metric with promptsmith's feedback text (crates/promptsmith-eval/src/metric.rs), in
+    DSPy GEPA's shape: (gold, pred, trace, pred_name, pred_trace) -> Prediction(score, feedback)."""
+    def get(prediction):
+        try:
+            return prediction.get(field) if hasattr(prediction, "get") else getattr(prediction, field, None)
+        except Exception:
+            return None
+
+    def score(example, prediction):
+        pred, gold = get(prediction), example.get(field)
+        if kind == "f1":
+            if pred is None:
+                return 0.0, f"the prediction has no field '{field}'"
+            f1, precision, recall = token_f1(pred, gold)
+            if f1 >= 1.0:
+                return 1.0, f"correct: '{excerpt(pred)}'"
+            return f1, (f"token F1 {f1:.2f} (precision {precision:.2f}, recall {recall:.2f}): "
+                        f"expected '{excerpt(gold)}', got '{excerpt(pred)}'")
+        if kind == "label_match":
+            if pred is None:
+                return 0.0, f"the prediction has no field '{field}'"
+            got = norm_label(pred)
+            if norm_label(gold) == got:
+                return 1.0, f"correct label '{got}'"
+            return 0.0, f"expected label '{excerpt(gold)}', got '{excerpt(pred)}'"
+        expected, got = last_number(gold), last_number(pred)
+        if expected is None:
+            return 0.0, f"expected value '{excerpt(gold)}' holds no number"
+        if got is None:
+            return 0.0, f"expected {format_number(expected)}, got no number in '{excerpt(pred if pred is not None else '')}'"
+        if expected == got or math.isclose(expected, got, rel_tol=1e-6, abs_tol=0.0):
+            return 1.0, f"correct: {format_number(got)}"
+        return 0.0, f"expected {format_number(expected)}, got {format_number(got)}"
+
+    def metric(gold, pred, trace=None, pred_name=None, pred_trace=None):
+        s, feedback = score(gold, pred)
+        return dspy.Prediction(score=s, feedback=feedback)
+
+    return metric
+
+
 def make_metric(kind, field):
     def get(prediction):
         try:
@@ -68,7 +144,11 @@ def make_metric(kind, field):
             return 0.0
         return 1.0 if norm_label(example.get(field)) == norm_label(pred) else 0.0
 
-    return {"numeric_match": numeric_match, "label_match": label_match}[kind]
+    def f1(example, prediction, trace=None, *args, **kwargs):
+        pred = get(prediction)
+        return 0.0 if pred is None else token_f1(pred, example.get(field))[0]
+
+    return {"numeric_match": numeric_match, "label_match": label_match, "f1": f1}[kind]
 
 
 def parse_signature(sig):
@@ -106,8 +186,8 @@ def parse_signature(sig):
     return fields(left), fields(right)
 
 
-def build_program(spec):
-    (p,) = spec["predictors"]
+def build_predictor(p, spec):
+    """One promptsmith predictor as a dspy.Predict / dspy.ChainOfThought, and its input names."""
     if p.get("adapter", spec.get("adapter", "chat")) != "chat":
         sys.exit("chat adapter only")
     ins, outs = parse_signature(p["signature"])
@@ -119,8 +199,56 @@ def build_program(spec):
         fields[name] = (t, dspy.OutputField(desc=desc[name]) if name in desc else dspy.OutputField())
     signature = dspy.Signature(fields, p.get("instruction") or None)
     module = p.get("module", "predict")
-    program = dspy.ChainOfThought(signature) if module == "chain_of_thought" else dspy.Predict(signature)
-    return program, [n for n, _ in ins]
+    predictor = dspy.ChainOfThought(signature) if module == "chain_of_thought" else dspy.Predict(signature)
+    return predictor, [n for n, _ in ins]
+
+
+class Steps(dspy.Module):
+    """A promptsmith multi-step program: each step calls a predictor with inputs taken from the
+    example (`example.x`, or the same name by default) or an earlier step (`step.field`); the
+    program's outputs map names to `step.field`."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.names, self.steps, self.outputs = [], spec["steps"], spec["outputs"]
+        for p in spec["predictors"]:
+            predictor, _ = build_predictor(p, spec)
+            setattr(self, p["name"], predictor)
+            self.names.append(p["name"])
+
+    def forward(self, **example):
+        done = {}
+        for step in self.steps:
+            name = step["predictor"]
+            predictor = getattr(self, name)
+            wanted = [k for k in predictor.signature.input_fields]
+            mapping = step.get("inputs") or {}
+            kwargs = {}
+            for k in wanted:
+                source = mapping.get(k, f"example.{k}")
+                where, _, field = source.partition(".")
+                kwargs[k] = example[field] if where == "example" else done[where][field]
+            done[name] = predictor(**kwargs)
+        values = {}
+        for out, source in self.outputs.items():
+            where, _, field = source.partition(".")
+            values[out] = done[where][field]
+        return dspy.Prediction(**values)
+
+
+def build_program(spec):
+    """The spec as a DSPy program and the example's input names (one predictor, or steps)."""
+    if len(spec["predictors"]) == 1 and not spec.get("steps"):
+        return build_predictor(spec["predictors"][0], spec)
+    program = Steps(spec)
+    inputs = []
+    for step in spec["steps"]:
+        mapping = step.get("inputs") or {}
+        for k in getattr(program, step["predictor"]).signature.input_fields:
+            source = mapping.get(k, f"example.{k}")
+            if source.startswith("example.") and source[8:] not in inputs:
+                inputs.append(source[8:])
+    return program, inputs
 
 
 def read_jsonl(path, inputs):
@@ -141,11 +269,13 @@ def main():
     ap.add_argument("--test", required=True)
     ap.add_argument("--proxy", required=True, help="the counting proxy, e.g. http://127.0.0.1:8123 (no /v1)")
     ap.add_argument("--model", default="local")
-    ap.add_argument("--optimizer", default="mipro", choices=["mipro", "bootstrap"])
+    ap.add_argument("--optimizer", default="mipro", choices=["mipro", "gepa", "bootstrap"])
+    ap.add_argument("--reflection-proxy", help="GEPA: the reflection model's counting proxy (no /v1)")
+    ap.add_argument("--max-metric-calls", type=int, help="GEPA: the budget in metric calls")
     ap.add_argument("--auto", default="light")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--metric", required=True, choices=["numeric_match", "label_match"])
+    ap.add_argument("--metric", required=True, choices=["numeric_match", "label_match", "f1"])
     ap.add_argument("--field", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--save", help="write the optimized program (DSPy save format) here")
@@ -154,7 +284,8 @@ def main():
     with open(args.program) as f:
         spec = json.load(f)
     program, inputs = build_program(spec)
-    options = {**(spec.get("options") or {}), **(spec["predictors"][0].get("options") or {})}
+    # per-predictor options (max_tokens) of a multi-step program are set on each predictor below
+    options = {**(spec.get("options") or {}), **(spec["predictors"][0].get("options") or {} if len(spec["predictors"]) == 1 else {})}
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     base = f"{args.proxy}/v1"
     key = os.environ.get("OPENAI_API_KEY", "bench")
@@ -162,6 +293,11 @@ def main():
                       max_tokens=options.get("max_tokens", 1024), cache=False)
     prompt_lm = dspy.LM(f"openai/{args.model}", api_base=base, api_key=key, temperature=1.0, max_tokens=512, cache=False)
     dspy.configure(lm=task_lm, adapter=dspy.ChatAdapter())
+    if isinstance(program, Steps):
+        for p in spec["predictors"]:
+            own = {**(spec.get("options") or {}), **(p.get("options") or {})}
+            getattr(program, p["name"]).set_lm(task_lm.copy(temperature=own.get("temperature", 0.0),
+                                                            max_tokens=own.get("max_tokens", 1024)))
     trainset, valset, testset = (read_jsonl(p, inputs) for p in (args.train, args.val, args.test))
     metric = make_metric(args.metric, args.field)
 
@@ -171,6 +307,14 @@ def main():
         opt = dspy.MIPROv2(metric=metric, prompt_model=prompt_lm, task_model=task_lm, auto=args.auto, seed=args.seed,
                            num_threads=args.threads, max_errors=1_000_000)
         compiled = opt.compile(program, trainset=trainset, valset=valset, requires_permission_to_run=False)
+    elif args.optimizer == "gepa":
+        if not args.reflection_proxy or not args.max_metric_calls:
+            sys.exit("gepa needs --reflection-proxy and --max-metric-calls")
+        reflection_lm = dspy.LM(f"openai/{args.model}", api_base=f"{args.reflection_proxy}/v1", api_key=key,
+                                temperature=1.0, max_tokens=1512, cache=False)
+        opt = dspy.GEPA(metric=make_feedback_metric(args.metric, args.field), max_metric_calls=args.max_metric_calls,
+                        reflection_lm=reflection_lm, seed=args.seed, num_threads=args.threads)
+        compiled = opt.compile(program, trainset=trainset, valset=valset)
     else:
         opt = dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=4, max_labeled_demos=16, max_rounds=1)
         compiled = opt.compile(program, trainset=trainset)
@@ -195,6 +339,7 @@ def main():
         "dspy_version": dspy.__version__,
         "optimizer": args.optimizer,
         "auto": args.auto if args.optimizer == "mipro" else None,
+        "max_metric_calls": args.max_metric_calls if args.optimizer == "gepa" else None,
         "seed": args.seed,
         "threads": args.threads,
         "test_score": float(result.score) / 100.0,

@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def contention(monitor, start, end):
-    """Share of the monitor's 10 s samples in [start, end] (HH:MM:SS, same UTC day) that saw
+    """Share of the monitor's 10 s samples in [start, end] (YYYY-MM-DDTHH:MM:SS, UTC) that saw
     a compiler, another llama-server or another client of the model server; mean load."""
     if not monitor:
         return None
@@ -34,8 +34,10 @@ def read_monitor(path):
             if len(parts) < 5 or "=" not in parts[1]:
                 continue
             kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-            clients = line.split("other_clients_8096=[", 1)[1].rstrip().rstrip("]") if "other_clients_8096=[" in line else ""
-            out.append({"t": parts[0], "load": float(kv["load"]), "rustc": int(kv["rustc"]),
+            clients = line.split("other_clients_", 1)[1].split("=[", 1)[1].rstrip().rstrip("]") if "other_clients_" in line else ""
+            # lines before 2026-11-24 carry the time only; they were all written on 2026-11-23
+            t = parts[0] if "T" in parts[0] else f"2026-11-23T{parts[0]}"
+            out.append({"t": t, "load": float(kv["load"]), "rustc": int(kv["rustc"]),
                         "other_llama": line.split("other_llama=[", 1)[1].split("]", 1)[0].strip(), "other_clients": clients.strip()})
     return out
 
@@ -58,29 +60,39 @@ def main():
         if system == "promptsmith" and opt == "mipro":
             print(f"| {ds} | {seed} | promptsmith | baseline (program as written; the MIPROv2 report's baseline_test) | {r['baseline_test']:.3f} | (in the MIPROv2 run's test calls) | — | — | — | — |")
         wall_opt = r.get("optimize_wall_s")
-        c = contention(monitor, r["started_utc"][11:19], r["finished_utc"][11:19])
+        c = contention(monitor, r["started_utc"][:19], r["finished_utc"][:19])
         busy = f"{c[0]:.0%} / {c[1]:.1f}" if c else "—"
-        print(f"| {ds} | {seed} | {system} | {opt}{' light' if opt == 'mipro' else ''} | {r['test_score']:.3f} | "
+        label = f"{opt} light" if opt == "mipro" else f"{opt} ({r['max_metric_calls']} metric calls)" if opt == "gepa" else opt
+        print(f"| {ds} | {seed} | {system} | {label} | {r['test_score']:.3f} | "
               f"{rc['optimize_calls']} + {rc['test_calls']} = {r['proxy']['chat_completions']} | {r['proxy']['cache_hits']} | "
               f"{wall_opt:.0f} | {r['wall_s']:.0f} | {busy} |")
 
     print()
     for (ds, seed, system, opt), r in sorted(runs.items()):
-        if system != "promptsmith" or opt != "mipro":
+        if system != "promptsmith" or opt not in ("mipro", "gepa"):
             continue
-        d = runs.get((ds, seed, "dspy", "mipro"))
+        d = runs.get((ds, seed, "dspy", opt))
+        name = {"mipro": "MIPROv2", "gepa": "GEPA"}[opt]
         if not d:
-            print(f"- {ds} seed {seed}: DSPy MIPROv2 did not run")
+            print(f"- {ds} seed {seed}: DSPy {name} did not run")
             continue
         ps_calls, d_calls = r["record_counts"]["optimize_calls"], d["record_counts"]["optimize_calls"]
         ratio = r["optimize_wall_s"] / d["optimize_wall_s"]
         ok_score = r["test_score"] >= d["test_score"]
         ok_calls = ps_calls <= d_calls
         ok_wall = ratio <= 0.8
-        print(f"- {ds} seed {seed}: test {r['test_score']:.3f} vs {d['test_score']:.3f} ({'met' if ok_score else 'NOT met'}); "
-              f"optimizing calls {ps_calls} vs {d_calls} ({'met' if ok_calls else 'NOT met'}); "
+        reflection = ""
+        if opt == "gepa":
+            rp, dp = r.get("reflection_proxy") or {}, d.get("reflection_proxy") or {}
+            reflection = f"; reflection calls {rp.get('chat_completions')} vs {dp.get('chat_completions')}"
+        print(f"- {ds} seed {seed} {name}: test {r['test_score']:.3f} vs {d['test_score']:.3f} ({'met' if ok_score else 'NOT met'}); "
+              f"optimizing calls {ps_calls} vs {d_calls} ({'met' if ok_calls else 'NOT met'}){reflection}; "
               f"optimizing wall {r['optimize_wall_s']:.0f} s vs {d['optimize_wall_s']:.0f} s = {ratio:.2f}x ({'met' if ok_wall else 'NOT met'})")
-
+    for (ds, seed, system, opt), r in sorted(runs.items()):
+        m = runs.get((ds, seed, "promptsmith", "mipro"))
+        if system == "promptsmith" and opt == "gepa" and m:
+            print(f"- {ds} seed {seed}: promptsmith GEPA {r['test_score']:.3f} ({r['record_counts']['optimize_calls']} task calls) "
+                  f"vs promptsmith MIPROv2-light {m['test_score']:.3f} ({m['record_counts']['optimize_calls']} calls)")
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,8 @@ Reads distractor_sample100.jsonl (100 HotpotQA dev questions, each with 10 Wikip
 two of them holding the supporting facts; CC BY-SA 4.0) and writes data/train.jsonl (30 rows)
 and data/test.jsonl (40 rows), each row {"question", "context", "answer"}. The 99 questions
 with a clean answer (one answer, 'Jonny" Craig', is garbled in the source and left out) are
-shuffled with SEED; the first 30 are train, the next 40 test, the other 29 are not used.
+shuffled with SEED; the first 30 are train, the next 40 test, the other 29 are not shipped
+(`--unused PATH` writes them, trimmed alike).
 
 The context is trimmed so that a prompt with two demos fits a 4,096-token server slot (a
 llama-server with -c 8192 and 2 slots): it keeps the two supporting paragraphs and
@@ -36,6 +37,8 @@ ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDe
 ap.add_argument("--source", default=os.path.join(here, "..", "..", "..", "shared", "data", "hotpotqa",
                                                   "distractor_sample100.jsonl"))
 ap.add_argument("--out", default=os.path.join(here, "data"))
+ap.add_argument("--unused", help="also write the 29 questions the sample leaves out here (bench/optimize_bench.py "
+                                 "uses them as its HotpotQA validation split)")
 args = ap.parse_args()
 
 
@@ -69,9 +72,13 @@ rows = [r for r in rows if r["answer"] not in GARBLED]
 random.Random(SEED).shuffle(rows)
 out = [{"question": clean(r["question"]), "context": trimmed_context(r), "answer": clean(r["answer"])} for r in rows]
 os.makedirs(args.out, exist_ok=True)
-for name, part in (("train.jsonl", out[:N_TRAIN]), ("test.jsonl", out[N_TRAIN:N_TRAIN + N_TEST])):
-    with open(os.path.join(args.out, name), "w", encoding="utf-8") as f:
+parts = [(os.path.join(args.out, "train.jsonl"), out[:N_TRAIN]),
+         (os.path.join(args.out, "test.jsonl"), out[N_TRAIN:N_TRAIN + N_TEST])]
+if args.unused:
+    parts.append((args.unused, out[N_TRAIN + N_TEST:]))
+for path, part in parts:
+    with open(path, "w", encoding="utf-8") as f:
         for r in part:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     longest = max(len(r["context"]) for r in part)
-    print(f"wrote {len(part)} rows to {os.path.join(args.out, name)} (longest context {longest} characters)")
+    print(f"wrote {len(part)} rows to {path} (longest context {longest} characters)")
