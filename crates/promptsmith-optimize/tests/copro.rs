@@ -10,10 +10,12 @@ use promptsmith_core::{ChatRequest, LanguageModel, Predictor, Program, ProgramBu
 use promptsmith_eval::Evaluator;
 use promptsmith_lm::ScriptedLm;
 use promptsmith_optimize::budget::Budget;
-use promptsmith_optimize::events::TrialRecord;
+use promptsmith_optimize::checkpoint::NoCheckpoint;
+use promptsmith_optimize::events::{Event, TrialRecord};
 use promptsmith_optimize::optimizers::copro::Copro;
 use promptsmith_optimize::optimizers::{OptimizeTask, Optimizer};
 use promptsmith_optimize::run::{check, run};
+use promptsmith_optimize::{Engine, EngineConfig, RoleModels};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -357,4 +359,40 @@ async fn several_predictors_are_scored_with_the_others_at_their_current_best() {
     assert_eq!(state.predictors["draft"].instruction.as_deref(), Some(COMBINED));
     assert!(state.predictors["fix"].instruction.as_deref().unwrap().contains("carefully"));
     assert!(exhaustive > report.baseline_val.as_ref().unwrap().score);
+}
+
+/// A proposer that answers with the step's signature (as a small model did for MIPROv2) has
+/// that proposal dropped by the proposal guard: never scored, never kept, said in a message,
+/// and the planned proposer calls are spent as before.
+#[tokio::test]
+async fn proposals_that_restate_the_signature_are_dropped() {
+    fn echoing(req: &ChatRequest) -> String {
+        if is_proposal(req) && !is_refinement(req) {
+            let last = &req.messages.last().unwrap().content;
+            return field("proposed_instruction", section(last, "task_signature"));
+        }
+        learning_answer(req)
+    }
+    let task = common::task(10, 40);
+    let signature = task.program.predictors[0].signature.to_signature_string();
+    let lm = Arc::new(ScriptedLm::from_fn(echoing).with_model_name("scripted"));
+    let messages = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = messages.clone();
+    let sink = move |event: &Event| {
+        if let Event::Message(m) = event {
+            seen.lock().unwrap().push(m.clone());
+        }
+    };
+    let config = EngineConfig { concurrency: 4, seed: 7, budget: Budget::default(), failure_score: 0.0 };
+    let e = Engine::new(RoleModels::single(lm), config, Arc::new(NoCheckpoint), Arc::new(sink)).unwrap();
+    let opt = Copro { breadth: 4, depth: 2, ..Copro::default() };
+    let (_, report) = run(&opt, &e, &task, &[]).await.unwrap();
+    let tried: Vec<String> = report.trials.iter().map(|t| instructions_of(t)["solve"].clone()).collect();
+    assert_eq!(tried[0], BASIC, "round 1 keeps only the instruction as written");
+    assert_eq!(report.trials.iter().filter(|t| t.params["round"] == 1).count(), 1);
+    assert!(!tried.contains(&signature), "{tried:?}");
+    assert_eq!(report.spent.proposer.calls, 3 + 4);
+    let dropped =
+        messages.lock().unwrap().iter().filter(|m| m.contains("dropped: it only restates the signature")).count();
+    assert_eq!(dropped, 3);
 }

@@ -27,7 +27,12 @@
 //!   `n` completions, so every proposal is cached and journaled on its own.
 //! - The proposer also sees the step's signature, and the proposal temperature defaults to 1.0
 //!   rather than DSPy's 1.4, which small local models handle badly (it is a setting).
+//! - Proposals go through the proposal guard (as MIPROv2's, GEPA's and the evolutionary
+//!   optimizer's do): one that quotes a training example, keeps a placeholder, only restates the
+//!   signature or repeats the proposer's directions is dropped, with a message. It is not asked
+//!   again, so the planned proposer calls stay exact; the round has one candidate fewer.
 
+use super::proposal_guard::ProposalGuard;
 use super::proposer::{ask, predictor};
 use super::{require_examples, Candidate, OptimizeTask, Optimizer, Outcome, Plan};
 use crate::engine::{Engine, Stop};
@@ -143,6 +148,22 @@ fn render_history(attempts: &[(&str, f64)]) -> String {
         .map(|(i, (instruction, score))| format!("Attempt {} (score {:.1}%):\n{}", i + 1, score * 100.0, instruction))
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+/// The proposal guard for `target`'s proposals: the training inputs and the step's signature.
+fn guard_for(task: &OptimizeTask, target: &Predictor) -> ProposalGuard {
+    ProposalGuard::new(&task.trainset, std::iter::empty()).with_signature(&target.signature)
+}
+
+/// Whether `text` passes `guard`; a defective proposal is reported and dropped.
+fn passes(engine: &Engine, guard: &ProposalGuard, predictor: &str, text: &str) -> bool {
+    match guard.check(text) {
+        None => true,
+        Some(defect) => {
+            engine.emit(Event::Message(format!("COPRO proposal for {predictor} dropped: it {defect}")));
+            false
+        }
+    }
 }
 
 impl Copro {
@@ -266,6 +287,7 @@ impl Copro {
         let mut done = 0;
         for target in &task.program.predictors {
             let basic = progress.originals.get(&target.name).cloned().unwrap_or_default();
+            let guard = guard_for(task, target);
             let mut list = vec![basic.clone()];
             for _ in 1..self.breadth {
                 if let Some(stop) = engine.should_stop() {
@@ -273,7 +295,9 @@ impl Copro {
                 }
                 progress.proposals += 1;
                 match self.propose_initial(engine, target, &basic, progress.proposals).await {
-                    Ok(Some(text)) if !list.contains(&text) => list.push(text),
+                    Ok(Some(text)) if !list.contains(&text) && passes(engine, &guard, &target.name, &text) => {
+                        list.push(text)
+                    }
                     Ok(_) => {}
                     Err(stop) => return Ok(Err(stop)),
                 }
@@ -342,6 +366,7 @@ impl Copro {
                     history(attempts, self.breadth).iter().map(|a| (a.instruction.as_str(), a.score)).collect();
                 let text = render_history(&shown);
                 let known = all.entry(target.name.clone()).or_default();
+                let guard = guard_for(task, target);
                 let mut fresh = Vec::new();
                 for _ in 0..self.breadth {
                     if let Some(stop) = engine.should_stop() {
@@ -349,7 +374,13 @@ impl Copro {
                     }
                     progress.proposals += 1;
                     match self.propose_refined(engine, target, &text, progress.proposals).await {
-                        Ok(Some(p)) if !known.contains(&p) && !fresh.contains(&p) => fresh.push(p),
+                        Ok(Some(p))
+                            if !known.contains(&p)
+                                && !fresh.contains(&p)
+                                && passes(engine, &guard, &target.name, &p) =>
+                        {
+                            fresh.push(p)
+                        }
                         Ok(_) => {}
                         Err(stop) => return Ok(Err(stop)),
                     }
