@@ -62,7 +62,8 @@ pub struct Summary {
     pub std: f64,
     /// Standard error of the mean (0 when n < 2).
     pub std_error: f64,
-    /// 95% confidence interval of the mean from Student's t; absent when n < 2.
+    /// 95% confidence interval of the mean score ([`score_interval`]: Wilson's for 0/1 scores,
+    /// else Student's t kept within [0, 1]); absent when n < 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci95: Option<Interval>,
 }
@@ -121,14 +122,37 @@ pub fn t_interval(xs: &[f64], confidence: f64) -> Result<Interval> {
     Ok(Interval { low: m - half, high: m + half, confidence })
 }
 
-/// Mean, standard deviation, standard error and 95% t-interval.
+/// Confidence interval of a mean metric score (scores lie in [0, 1]). For 0/1 scores it is
+/// Wilson's score interval, which stays within [0, 1] and is not empty when every score is the
+/// same (3 right of 3 gives 43.9-100%, where Student's t gives 100-100%); for other scores it
+/// is Student's t ([`t_interval`]) cut to [0, 1]. Needs at least two values.
+pub fn score_interval(xs: &[f64], confidence: f64) -> Result<Interval> {
+    if !is_binary(xs) {
+        let t = t_interval(xs, confidence)?;
+        return Ok(Interval { low: t.low.max(0.0), high: t.high.min(1.0), confidence });
+    }
+    check_confidence(confidence)?;
+    if xs.len() < 2 {
+        return Err(EvalError::Stats(format!("an interval needs at least 2 scores, got {}", xs.len())));
+    }
+    let n = xs.len() as f64;
+    let p = mean(xs);
+    let z = statrs::distribution::Normal::standard().inverse_cdf(0.5 + confidence / 2.0);
+    let z2 = z * z;
+    let denominator = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denominator;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    Ok(Interval { low: (center - half).max(0.0), high: (center + half).min(1.0), confidence })
+}
+
+/// Mean, standard deviation, standard error and the 95% [`score_interval`].
 pub fn summarize(xs: &[f64]) -> Summary {
     Summary {
         n: xs.len(),
         mean: mean(xs),
         std: sample_std(xs),
         std_error: std_error(xs),
-        ci95: t_interval(xs, 0.95).ok(),
+        ci95: score_interval(xs, 0.95).ok(),
     }
 }
 

@@ -33,9 +33,30 @@ fn summary_of_binary_scores_matches_scipy() {
     assert!(close(s.mean, 0.7, 1e-12));
     assert!(close(s.std, 0.4830458915396479, 1e-12));
     assert!(close(s.std_error, 0.15275252316519464, 1e-12));
+    // Student's t (SciPy) runs past 1 on 0/1 scores ...
+    let t = t_interval(&x, 0.95).unwrap();
+    assert!(close(t.low, 0.3544497855863562, 1e-9));
+    assert!(close(t.high, 1.0455502144136437, 1e-9));
+    // ... so the summary gives Wilson's interval (statsmodels proportion_confint(7, 10,
+    // method="wilson"), the closed form with NormalDist().inv_cdf(0.975) in Python).
     let ci = s.ci95.unwrap();
-    assert!(close(ci.low, 0.3544497855863562, 1e-9));
-    assert!(close(ci.high, 1.0455502144136437, 1e-9));
+    assert!(close(ci.low, 0.39677814746114537, 1e-9), "{ci:?}");
+    assert!(close(ci.high, 0.8922087325936989, 1e-9), "{ci:?}");
+    let few = score_interval(
+        &[
+            0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ],
+        0.95,
+    )
+    .unwrap();
+    assert!(close(few.low, 0.013820667386148358, 1e-9) && close(few.high, 0.16503877369140957, 1e-9), "{few:?}");
+    let all = score_interval(&[1.0; 3], 0.95).unwrap();
+    assert!(close(all.low, 0.4385029682449546, 1e-9) && all.high == 1.0, "{all:?}");
+    // Scores that are not 0/1 keep Student's t, cut to [0, 1].
+    let high = score_interval(&[1.0, 1.0, 0.9, 1.0], 0.95).unwrap();
+    assert_eq!(high.high, 1.0);
+    assert!(close(high.low, t_interval(&[1.0, 1.0, 0.9, 1.0], 0.95).unwrap().low, 1e-12));
 }
 
 #[test]
@@ -44,9 +65,9 @@ fn degenerate_summaries() {
     assert_eq!((empty.n, empty.mean, empty.std, empty.std_error, empty.ci95), (0, 0.0, 0.0, 0.0, None));
     let one = summarize(&[0.5]);
     assert_eq!((one.mean, one.std, one.ci95), (0.5, 0.0, None));
-    let constant = summarize(&[1.0, 1.0, 1.0]);
+    let constant = summarize(&[0.5, 0.5, 0.5]);
     let ci = constant.ci95.unwrap();
-    assert_eq!((ci.low, ci.high), (1.0, 1.0));
+    assert_eq!((ci.low, ci.high), (0.5, 0.5));
     assert!(t_interval(&A, 1.0).is_err());
     assert!(t_interval(&A, 0.0).is_err());
     // Serializes without NaN (JSON has none).

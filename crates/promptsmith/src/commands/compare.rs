@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use promptsmith_app::compare::CompareOutcome;
 use promptsmith_app::{CompareRequest, CompareService, DataRequest, StoreTarget};
-use promptsmith_eval::stats::{t_interval, Interval, PairedTest};
+use promptsmith_eval::stats::{score_interval, Interval, PairedTest};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -172,7 +172,7 @@ fn level(confidence: f64) -> String {
 
 /// "  (95% CI 41.2–63.0%)", or nothing for fewer than two scores.
 fn mean_ci(scores: &[f64], confidence: f64) -> String {
-    t_interval(scores, confidence)
+    score_interval(scores, confidence)
         .map(|c: Interval| format!("  ({}% CI {:.1}–{:.1}%)", level(confidence), c.low * 100.0, c.high * 100.0))
         .unwrap_or_default()
 }
