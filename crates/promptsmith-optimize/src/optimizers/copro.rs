@@ -279,6 +279,8 @@ impl Copro {
     ) -> Result<std::result::Result<(), Stop>> {
         let names: Vec<String> = task.program.predictors.iter().map(|p| p.name.clone()).collect();
         let several = names.len() > 1;
+        let guards: HashMap<&str, ProposalGuard> =
+            task.program.predictors.iter().map(|p| (p.name.as_str(), guard_for(task, p))).collect();
 
         // Round 1's candidates: the basic instruction and breadth - 1 proposals from it.
         engine.emit(Event::Phase { name: "propose".into(), steps: Some(names.len() * (self.breadth - 1)) });
@@ -287,7 +289,7 @@ impl Copro {
         let mut done = 0;
         for target in &task.program.predictors {
             let basic = progress.originals.get(&target.name).cloned().unwrap_or_default();
-            let guard = guard_for(task, target);
+            let guard = &guards[target.name.as_str()];
             let mut list = vec![basic.clone()];
             for _ in 1..self.breadth {
                 if let Some(stop) = engine.should_stop() {
@@ -295,7 +297,7 @@ impl Copro {
                 }
                 progress.proposals += 1;
                 match self.propose_initial(engine, target, &basic, progress.proposals).await {
-                    Ok(Some(text)) if !list.contains(&text) && passes(engine, &guard, &target.name, &text) => {
+                    Ok(Some(text)) if !list.contains(&text) && passes(engine, guard, &target.name, &text) => {
                         list.push(text)
                     }
                     Ok(_) => {}
@@ -366,7 +368,7 @@ impl Copro {
                     history(attempts, self.breadth).iter().map(|a| (a.instruction.as_str(), a.score)).collect();
                 let text = render_history(&shown);
                 let known = all.entry(target.name.clone()).or_default();
-                let guard = guard_for(task, target);
+                let guard = &guards[target.name.as_str()];
                 let mut fresh = Vec::new();
                 for _ in 0..self.breadth {
                     if let Some(stop) = engine.should_stop() {
@@ -377,7 +379,7 @@ impl Copro {
                         Ok(Some(p))
                             if !known.contains(&p)
                                 && !fresh.contains(&p)
-                                && passes(engine, &guard, &target.name, &p) =>
+                                && passes(engine, guard, &target.name, &p) =>
                         {
                             fresh.push(p)
                         }
