@@ -223,14 +223,24 @@ class Contention(threading.Thread):
                     self.seen.add(line.split()[0])
 
 
+def start_proxy(args, upstream, record, cache, label):
+    """A counting lm-proxy in front of `upstream`, recording to `record` (started afresh: cached
+    answers are recorded again, so the file is always complete), answering repeats from `cache`
+    when given."""
+    if os.path.exists(record):
+        os.remove(record)
+    argv = [os.path.join(args.bin_dir, "lm-proxy"), "--port", "0", "--upstream", upstream, "--record", record]
+    if cache:
+        argv += ["--cache", cache]
+    return Server(argv, label)
+
+
 def run_one(args, dataset, system, optimizer, seed, splits, out_path):
     cfg = DATASETS[dataset]
     name = os.path.basename(out_path)[: -len(".json")]
     work = os.path.join(args.cache_dir, name)
     os.makedirs(work, exist_ok=True)
     record = os.path.join(work, "calls.jsonl")
-    if os.path.exists(record):
-        os.remove(record)  # cached answers are recorded again, so the file is always complete
     cache = os.path.join(work, "proxy-cache.jsonl")
     # DSPy with its caches off repeats byte-identical requests within a run (e.g. a full
     # evaluation re-asks a minibatch's examples); a proxy cache would answer those for free
@@ -249,21 +259,13 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
     with open(splits["test"]) as f:
         test_inputs = [json.loads(l)[cfg["input"]] for l in f if l.strip()]
     program = os.path.normpath(os.path.join(HERE, "programs", cfg["program"]))
-    proxy_argv = [os.path.join(args.bin_dir, "lm-proxy"), "--port", "0", "--upstream", args.upstream, "--record", record]
-    if use_cache:
-        proxy_argv += ["--cache", cache]
-    proxy = Server(proxy_argv, "lm-proxy")
+    proxy = start_proxy(args, args.upstream, record, cache if use_cache else None, "lm-proxy")
     base = f"http://{proxy.addr}"
     reflection = None
     if optimizer == "gepa":
-        reflection_record = os.path.join(work, "reflection-calls.jsonl")
-        if os.path.exists(reflection_record):
-            os.remove(reflection_record)
-        argv = [os.path.join(args.bin_dir, "lm-proxy"), "--port", "0", "--upstream", args.reflection_upstream,
-                "--record", reflection_record]
-        if use_cache:
-            argv += ["--cache", os.path.join(work, "reflection-proxy-cache.jsonl")]
-        reflection = Server(argv, "lm-proxy (reflection)")
+        reflection_cache = os.path.join(work, "reflection-proxy-cache.jsonl") if use_cache else None
+        reflection = start_proxy(args, args.reflection_upstream, os.path.join(work, "reflection-calls.jsonl"),
+                                 reflection_cache, "lm-proxy (reflection)")
     load_before = uptime()
     result = {"dataset": dataset, "system": system, "optimizer": optimizer, "seed": seed, "slots": args.slots,
               "splits": {k: os.path.relpath(v, ROOT) for k, v in splits.items()}, "sizes": cfg["sizes"],

@@ -83,9 +83,9 @@ def token_f1(pred, gold):
     return 2 * precision * recall / (precision + recall), precision, recall
 
 
-def make_feedback_metric(kind, field):
-    """The metric with promptsmith's feedback text (crates/promptsmith-eval/src/metric.rs), in
-    DSPy GEPA's shape: (gold, pred, trace, pred_name, pred_trace) -> Prediction(score, feedback)."""
+def make_scorer(kind, field):
+    """`score(example, prediction) -> (score, feedback)` with promptsmith's scores and feedback
+    text (crates/promptsmith-eval/src/metric.rs) for `kind` on `field`."""
     def get(prediction):
         try:
             return prediction.get(field) if hasattr(prediction, "get") else getattr(prediction, field, None)
@@ -118,6 +118,16 @@ def make_feedback_metric(kind, field):
             return 1.0, f"correct: {format_number(got)}"
         return 0.0, f"expected {format_number(expected)}, got {format_number(got)}"
 
+    if kind not in ("f1", "label_match", "numeric_match"):
+        raise KeyError(kind)
+    return score
+
+
+def make_feedback_metric(kind, field):
+    """The metric in DSPy GEPA's shape: (gold, pred, trace, pred_name, pred_trace) ->
+    Prediction(score, feedback)."""
+    score = make_scorer(kind, field)
+
     def metric(gold, pred, trace=None, pred_name=None, pred_trace=None):
         s, feedback = score(gold, pred)
         return dspy.Prediction(score=s, feedback=feedback)
@@ -126,29 +136,13 @@ def make_feedback_metric(kind, field):
 
 
 def make_metric(kind, field):
-    def get(prediction):
-        try:
-            return prediction.get(field) if hasattr(prediction, "get") else getattr(prediction, field, None)
-        except Exception:
-            return None
+    """The metric as DSPy's other optimizers and Evaluate call it: the score alone."""
+    score = make_scorer(kind, field)
 
-    def numeric_match(example, prediction, trace=None, *args, **kwargs):
-        gold, pred = last_number(example.get(field)), last_number(get(prediction))
-        if gold is None or pred is None:
-            return 0.0
-        return 1.0 if gold == pred or math.isclose(gold, pred, rel_tol=1e-6, abs_tol=0.0) else 0.0
+    def metric(example, prediction, trace=None, *args, **kwargs):
+        return score(example, prediction)[0]
 
-    def label_match(example, prediction, trace=None, *args, **kwargs):
-        pred = get(prediction)
-        if pred is None:
-            return 0.0
-        return 1.0 if norm_label(example.get(field)) == norm_label(pred) else 0.0
-
-    def f1(example, prediction, trace=None, *args, **kwargs):
-        pred = get(prediction)
-        return 0.0 if pred is None else token_f1(pred, example.get(field))[0]
-
-    return {"numeric_match": numeric_match, "label_match": label_match, "f1": f1}[kind]
+    return metric
 
 
 def parse_signature(sig):
@@ -203,6 +197,15 @@ def build_predictor(p, spec):
     return predictor, [n for n, _ in ins]
 
 
+def step_sources(step, predictor):
+    """Where each input of a step comes from: (input, "example" or a step name, field); an input
+    the step does not map comes from the example's field of the same name."""
+    mapping = step.get("inputs") or {}
+    for k in predictor.signature.input_fields:
+        where, _, field = mapping.get(k, f"example.{k}").partition(".")
+        yield k, where, field
+
+
 class Steps(dspy.Module):
     """A promptsmith multi-step program: each step calls a predictor with inputs taken from the
     example (`example.x`, or the same name by default) or an earlier step (`step.field`); the
@@ -210,25 +213,18 @@ class Steps(dspy.Module):
 
     def __init__(self, spec):
         super().__init__()
-        self.names, self.steps, self.outputs = [], spec["steps"], spec["outputs"]
+        self.steps, self.outputs = spec["steps"], spec["outputs"]
         for p in spec["predictors"]:
             predictor, _ = build_predictor(p, spec)
             setattr(self, p["name"], predictor)
-            self.names.append(p["name"])
 
     def forward(self, **example):
         done = {}
         for step in self.steps:
-            name = step["predictor"]
-            predictor = getattr(self, name)
-            wanted = [k for k in predictor.signature.input_fields]
-            mapping = step.get("inputs") or {}
-            kwargs = {}
-            for k in wanted:
-                source = mapping.get(k, f"example.{k}")
-                where, _, field = source.partition(".")
-                kwargs[k] = example[field] if where == "example" else done[where][field]
-            done[name] = predictor(**kwargs)
+            predictor = getattr(self, step["predictor"])
+            kwargs = {k: example[field] if where == "example" else done[where][field]
+                      for k, where, field in step_sources(step, predictor)}
+            done[step["predictor"]] = predictor(**kwargs)
         values = {}
         for out, source in self.outputs.items():
             where, _, field = source.partition(".")
@@ -243,11 +239,9 @@ def build_program(spec):
     program = Steps(spec)
     inputs = []
     for step in spec["steps"]:
-        mapping = step.get("inputs") or {}
-        for k in getattr(program, step["predictor"]).signature.input_fields:
-            source = mapping.get(k, f"example.{k}")
-            if source.startswith("example.") and source[8:] not in inputs:
-                inputs.append(source[8:])
+        for _, where, field in step_sources(step, getattr(program, step["predictor"])):
+            if where == "example" and field not in inputs:
+                inputs.append(field)
     return program, inputs
 
 
