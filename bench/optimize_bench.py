@@ -19,7 +19,9 @@ timed in-process and their calls read from the proxy's /_stats between the two.
         --runs promptsmith:mipro,dspy:mipro,promptsmith:bootstrap [--upstream http://127.0.0.1:8096]
 
 promptsmith:mipro-adapter is MIPROv2-light with --search-adapter (beyond DSPy: chat, json or
-plain per predictor), reported apart from the DSPy comparison.
+plain per predictor), reported apart from the DSPy comparison. promptsmith:mipro-budget is
+MIPROv2 sized to a GEPA run's budget (3 candidates, 4 trials, at most --max-metric-calls + 20
+calls in all, proposals by the reflection model), to compare the two algorithms at equal calls.
 
 GEPA runs (`promptsmith:gepa`, `dspy:gepa`) reflect with a second, larger model behind its own
 counting proxy (`--reflection-upstream`, e.g. qwen1.5b on port 8097) and share one budget in
@@ -35,6 +37,7 @@ feedback text (bench/optimize_dspy.py mirrors promptsmith's label_match / numeri
 
 import argparse
 import csv
+import glob
 import json
 import os
 import random
@@ -235,6 +238,33 @@ def start_proxy(args, upstream, record, cache, label):
     return Server(argv, label)
 
 
+def reflection_timing(record_path):
+    """The recorded reflection-model calls' seconds and completion tokens, in call order (where a
+    GEPA run's wall time goes: on 2 CPU cores a 1.5B model's answer takes seconds)."""
+    secs, tokens = [], []
+    with open(record_path) as f:
+        for line in f:
+            rec = json.loads(line)
+            secs.append(round(rec["ms"] / 1000, 2))
+            tokens.append(((rec.get("response") or {}).get("usage") or {}).get("completion_tokens"))
+    return {"total_s": round(sum(secs), 1), "seconds": secs, "completion_tokens": tokens}
+
+
+def backfill_reflection_timing(args):
+    """Adds `reflection_calls` to finished GEPA results whose run directory still holds its record."""
+    for path in sorted(glob.glob(os.path.join(args.out, "*-gepa-seed*.json")) + sorted(glob.glob(os.path.join(args.out, "*-mipro-budget-seed*.json")))):
+        with open(path) as f:
+            result = json.load(f)
+        record = os.path.join(args.cache_dir, os.path.basename(path)[: -len(".json")], "reflection-calls.jsonl")
+        if "reflection_calls" in result or not os.path.exists(record):
+            continue
+        result["reflection_calls"] = reflection_timing(record)
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+        log(f"{os.path.basename(path)}: reflection calls {result['reflection_calls']['total_s']} s")
+
+
 def run_one(args, dataset, system, optimizer, seed, splits, out_path):
     cfg = DATASETS[dataset]
     name = os.path.basename(out_path)[: -len(".json")]
@@ -262,7 +292,7 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
     proxy = start_proxy(args, args.upstream, record, cache if use_cache else None, "lm-proxy")
     base = f"http://{proxy.addr}"
     reflection = None
-    if optimizer == "gepa":
+    if optimizer in ("gepa", "mipro-budget"):
         reflection_cache = os.path.join(work, "reflection-proxy-cache.jsonl") if use_cache else None
         reflection = start_proxy(args, args.reflection_upstream, os.path.join(work, "reflection-calls.jsonl"),
                                  reflection_cache, "lm-proxy (reflection)")
@@ -302,8 +332,14 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
                     # measure the optimizer's own result, as DSPy returns it (MIPROv2 is unaffected:
                     # the program as written is one of its candidates)
                     "--keep-regression"]
-            if optimizer.startswith("mipro"):
+            if optimizer in ("mipro", "mipro-adapter"):
                 argv += ["--auto", args.auto]
+            if optimizer == "mipro-budget":
+                # GEPA's budget for MIPROv2: sized by --dry-run to about max_metric_calls task-model
+                # calls (bootstrapping included), proposals by the reflection model, and a hard cap
+                # of max_metric_calls + 20 calls in all (GEPA reflected 14-24 times)
+                argv += ["--num-candidates", "3", "--num-trials", "4",
+                         "--max-calls", str(args.max_metric_calls + 20)]
             if optimizer == "gepa":
                 argv += ["--max-metric-calls", str(args.max_metric_calls)]
             if optimizer == "mipro-adapter":
@@ -364,6 +400,7 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
             r = http_json(f"http://{reflection.addr}/_stats")
             result["reflection_proxy"] = {k: r[k] for k in ("chat_completions", "upstream_chat_calls", "cache_hits",
                                                             "prompt_tokens", "completion_tokens")}
+            result["reflection_calls"] = reflection_timing(os.path.join(work, "reflection-calls.jsonl"))
         contention.stop.set()
         result["other_llama_servers_seen"] = sorted(contention.seen)
     finally:
@@ -403,7 +440,11 @@ def main():
     ap.add_argument("--cache-dir", default=os.path.join(CACHE, "bench-optimize"))
     ap.add_argument("--dspy-proxy-cache", action="store_true", help="give DSPy runs a proxy cache too (resume; untimed)")
     ap.add_argument("--stop-at", help="UTC HH:MM: start no run after this time")
+    ap.add_argument("--backfill-reflection-timing", action="store_true",
+                    help="only add the reflection calls' timing to finished GEPA results, from their recordings")
     args = ap.parse_args()
+    if args.backfill_reflection_timing:
+        return backfill_reflection_timing(args)
     # promptsmith bootstrap's wall time is not compared, so it may reuse the same seed's
     # promptsmith MIPROv2 answers (baseline on val and test, teacher traces).
     # The adapter-search variant is reported apart from the DSPy comparison, so it may reuse them too.

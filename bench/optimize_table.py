@@ -8,6 +8,7 @@ import argparse
 import glob
 import json
 import os
+from math import comb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -62,7 +63,8 @@ def main():
         wall_opt = r.get("optimize_wall_s")
         c = contention(monitor, r["started_utc"][:19], r["finished_utc"][:19])
         busy = f"{c[0]:.0%} / {c[1]:.1f}" if c else "—"
-        label = f"{opt} light" if opt == "mipro" else f"{opt} ({r['max_metric_calls']} metric calls)" if opt == "gepa" else opt
+        label = {"mipro": "mipro light", "gepa": f"gepa ({r.get('max_metric_calls')} metric calls)",
+                 "mipro-budget": f"mipro sized to {r.get('max_metric_calls')} metric calls"}.get(opt, opt)
         print(f"| {ds} | {seed} | {system} | {label} | {r['test_score']:.3f} | "
               f"{rc['optimize_calls']} + {rc['test_calls']} = {r['proxy']['chat_completions']} | {r['proxy']['cache_hits']} | "
               f"{wall_opt:.0f} | {r['wall_s']:.0f} | {busy} |")
@@ -84,15 +86,55 @@ def main():
         reflection = ""
         if opt == "gepa":
             rp, dp = r.get("reflection_proxy") or {}, d.get("reflection_proxy") or {}
-            reflection = f"; reflection calls {rp.get('chat_completions')} vs {dp.get('chat_completions')}"
+            secs = lambda x: f" ({x['reflection_calls']['total_s']:.0f} s)" if x.get("reflection_calls") else ""
+            reflection = f"; reflection calls {rp.get('chat_completions')}{secs(r)} vs {dp.get('chat_completions')}{secs(d)}"
         print(f"- {ds} seed {seed} {name}: test {r['test_score']:.3f} vs {d['test_score']:.3f} ({'met' if ok_score else 'NOT met'}); "
               f"optimizing calls {ps_calls} vs {d_calls} ({'met' if ok_calls else 'NOT met'}){reflection}; "
               f"optimizing wall {r['optimize_wall_s']:.0f} s vs {d['optimize_wall_s']:.0f} s = {ratio:.2f}x ({'met' if ok_wall else 'NOT met'})")
     for (ds, seed, system, opt), r in sorted(runs.items()):
-        m = runs.get((ds, seed, "promptsmith", "mipro"))
-        if system == "promptsmith" and opt == "gepa" and m:
-            print(f"- {ds} seed {seed}: promptsmith GEPA {r['test_score']:.3f} ({r['record_counts']['optimize_calls']} task calls) "
-                  f"vs promptsmith MIPROv2-light {m['test_score']:.3f} ({m['record_counts']['optimize_calls']} calls)")
+        if system != "promptsmith" or opt != "gepa":
+            continue
+        for other, name in (("mipro", "MIPROv2-light"), ("mipro-budget", "MIPROv2 at GEPA's budget")):
+            m = runs.get((ds, seed, "promptsmith", other))
+            if m:
+                print(f"- {ds} seed {seed}: promptsmith GEPA {r['test_score']:.3f} on {ntest(r)} test rows ({calls(r)}) "
+                      f"vs promptsmith {name} {m['test_score']:.3f} on {ntest(m)} ({calls(m)})")
+    print()
+    pooled(runs, ("promptsmith", "gepa"), ("dspy", "gepa"))
+    pooled(runs, ("promptsmith", "gepa"), ("promptsmith", "mipro-budget"))
+
+
+def ntest(r):
+    """How many test rows a run was scored on."""
+    return len(r.get("test_scores") or []) or "?"
+
+
+def calls(r):
+    """A run's optimizing calls of the task model, and of the reflection model where it had one."""
+    rp = r.get("reflection_proxy")
+    extra = f" + {rp['chat_completions']} reflection-model" if rp else ""
+    return f"{r['record_counts']['optimize_calls']} task-model{extra} calls"
+
+
+def pooled(runs, a, b):
+    """Per dataset, the seeds both runs finished, pooled: mean test score of each and the exact
+    McNemar test on the examples only one of them got right (0/1 scores, same test order)."""
+    for ds in sorted({k[0] for k in runs}):
+        pairs = [(runs[(ds, s, *a)], runs[(ds, s, *b)]) for s in sorted({k[1] for k in runs})
+                 if (ds, s, *a) in runs and (ds, s, *b) in runs]
+        xs = [(x, y) for ra, rb in pairs for x, y in zip(ra.get("test_scores") or [], rb.get("test_scores") or [])]
+        if not xs:
+            continue
+        only_a = sum(1 for x, y in xs if x >= 1 and y < 1)
+        only_b = sum(1 for x, y in xs if y >= 1 and x < 1)
+        n = only_a + only_b
+        k = min(only_a, only_b)
+        p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+        mean = lambda i: sum(p_[i] for p_ in xs) / len(xs)
+        print(f"- {ds}, {len(pairs)} seed(s) pooled, {len(xs)} test predictions: {' '.join(a)} {mean(0):.3f} vs "
+              f"{' '.join(b)} {mean(1):.3f}; right only for the first {only_a}, only for the second {only_b}, "
+              f"exact McNemar p = {p:.2f}")
+
 
 if __name__ == "__main__":
     main()
