@@ -21,7 +21,8 @@ timed in-process and their calls read from the proxy's /_stats between the two.
 promptsmith:mipro-adapter is MIPROv2-light with --search-adapter (beyond DSPy: chat, json or
 plain per predictor), reported apart from the DSPy comparison. promptsmith:mipro-budget is
 MIPROv2 sized to a GEPA run's budget (3 candidates, 4 trials, at most --max-metric-calls + 20
-calls besides the test passes, proposals by the reflection model), to compare the two algorithms at equal calls.
+calls besides the test passes, proposals by the reflection model), to compare the two
+algorithms at equal calls.
 
 GEPA runs (`promptsmith:gepa`, `dspy:gepa`) reflect with a second, larger model behind its own
 counting proxy (`--reflection-upstream`, e.g. qwen1.5b on port 8097) and share one budget in
@@ -338,10 +339,12 @@ def run_one(args, dataset, system, optimizer, seed, splits, out_path):
                 # GEPA's budget for MIPROv2: sized by --dry-run to about max_metric_calls task-model
                 # calls (bootstrapping included), proposals by the reflection model, and a hard cap
                 # of max_metric_calls + 20 calls (GEPA reflected 14-31 times) plus the two test
-                # passes (program as written and result, a retry per row at most): --max-calls
-                # counts every call of the command, and a cap of max_metric_calls + 20 alone left
-                # banking77 seed 0's test split unscored
-                cap = args.max_metric_calls + 20 + 2 * 2 * len(test_inputs)
+                # passes (program as written and result: a call per predictor per row, a retry
+                # each at most): --max-calls counts every call of the command, and a cap of
+                # max_metric_calls + 20 alone left banking77 seed 0's test split unscored
+                with open(program) as f:
+                    calls_per_row = 2 * len(json.load(f)["predictors"])
+                cap = args.max_metric_calls + 20 + 2 * calls_per_row * len(test_inputs)
                 argv += ["--num-candidates", "3", "--num-trials", "4", "--max-calls", str(cap)]
             if optimizer == "gepa":
                 argv += ["--max-metric-calls", str(args.max_metric_calls)]
