@@ -5,7 +5,9 @@
 //! dropped. So is a "proposal" that merely restates the step's signature
 //! (`question -> answer: enum(...)`): it tells the model nothing the prompt does not say already,
 //! and a "proposal" that repeats the directions the proposer was given (a small model asked again
-//! answered with the re-ask's own wording, and MIPROv2 kept it as the judge's instruction).
+//! answered with the re-ask's own wording, and MIPROv2 kept it as the judge's instruction), and
+//! one that only asks questions (a proposer echoing its data-summary prompt as "can the model
+//! generate a concise observation about the task ...?" gave the model nothing to do).
 
 use promptsmith_core::{value_to_text, Example, Signature};
 use serde_json::{Map, Value};
@@ -20,7 +22,7 @@ const MIN_QUOTED: usize = 4;
 /// What a re-asked proposal is told besides its tip (and what no proposal may repeat).
 pub(crate) const REASK: &str = "Write a general instruction that fits every input: do not quote, answer or work \
                                 through any particular example, do not merely restate the input and output fields, \
-                                and leave no placeholder to be filled in.";
+                                leave no placeholder to be filled in, and give directions rather than ask questions.";
 
 /// Why a proposal was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub(crate) enum Defect {
     RestatesSignature,
     /// Repeats the directions the proposer was given (the repeated words).
     EchoesDirections(String),
+    /// Only asks questions instead of telling the model what to do.
+    AsksQuestion,
 }
 
 impl fmt::Display for Defect {
@@ -42,6 +46,7 @@ impl fmt::Display for Defect {
             Defect::Placeholder(p) => write!(f, "keeps the placeholder {p}"),
             Defect::RestatesSignature => write!(f, "only restates the signature"),
             Defect::EchoesDirections(d) => write!(f, "repeats the directions it was given (\"{d}\")"),
+            Defect::AsksQuestion => write!(f, "asks a question instead of giving an instruction"),
         }
     }
 }
@@ -145,6 +150,9 @@ impl ProposalGuard {
         if self.restates_signature(instruction) {
             return Some(Defect::RestatesSignature);
         }
+        if only_questions(instruction) {
+            return Some(Defect::AsksQuestion);
+        }
         let w = words(instruction);
         if let Some(hit) = w.windows(SHINGLE).find(|win| self.directions.contains(*win)) {
             return Some(Defect::EchoesDirections(hit.join(" ")));
@@ -156,6 +164,24 @@ impl ProposalGuard {
         }
         None
     }
+}
+
+/// Whether every sentence of `text` ends with a question mark (and there is one at least).
+fn only_questions(text: &str) -> bool {
+    let mut sentences = 0;
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some(end) = rest.find(['.', '!', '?', '\n']) else { return false };
+        let (sentence, mark) = (rest[..end].trim(), &rest[end..end + 1]);
+        if !sentence.is_empty() {
+            if mark != "?" {
+                return false;
+            }
+            sentences += 1;
+        }
+        rest = rest[end + 1..].trim_start();
+    }
+    sentences > 0
 }
 
 /// A bracketed run of two or more plain words, like `[role suited to the task]` or `{your name}`.
@@ -269,7 +295,7 @@ mod tests {
     fn repeating_the_directions_is_caught() {
         // What qwen0.5b answered when asked again (MIPROv2 kept it as a judge's instruction).
         let echo = "Write a general instruction that fits every input: do not quote, answer or work through any \
-                    particular example, do not merely restate the input and output fields, and leave no placeholder \
+                    particular example, do not merely restate the input and output fields, leave no placeholder \
                     to be filled in.";
         let d = guard().check(echo).unwrap();
         assert!(matches!(d, Defect::EchoesDirections(_)), "{d:?}");
@@ -281,5 +307,26 @@ mod tests {
         ));
         // Sharing a few words with the directions is fine.
         assert_eq!(guard().check("Give a general answer that fits the question; do not quote the input."), None);
+    }
+
+    #[test]
+    fn a_proposal_that_only_asks_questions_is_caught() {
+        let g = guard();
+        for asked in [
+            // What MIPROv2's proposer returned for HotpotQA's answer step (seed 0).
+            "Based on the information provided, can the model generate a concise observation about the task, the \
+             kind of inputs, the form of the outputs, and anything a model must get right?",
+            "What is the intent of the query? Which label fits it best?",
+        ] {
+            assert_eq!(g.check(asked), Some(Defect::AsksQuestion), "{asked}");
+        }
+        for ok in [
+            "Which intent fits the query? Answer with that label only.",
+            "Answer the question with a short phrase",
+            "Read the facts. If the answer is yes or no, say which.",
+        ] {
+            assert_eq!(g.check(ok), None, "{ok}");
+        }
+        assert_eq!(Defect::AsksQuestion.to_string(), "asks a question instead of giving an instruction");
     }
 }

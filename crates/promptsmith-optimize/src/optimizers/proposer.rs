@@ -141,6 +141,20 @@ fn show_example(fields: &Map<String, Value>) -> String {
     fields.iter().map(|(k, v)| format!("{k}: {}", show(v, 300))).collect::<Vec<_>>().join("\n")
 }
 
+/// What the data-summary's observation calls are told.
+const OBSERVE_INSTRUCTION: &str = "Study the examples from a dataset and write down concise observations about the \
+                                   task, the kind of inputs, the form of the outputs, and anything a model must get \
+                                   right. Add to the prior observations rather than repeating them.";
+/// What the data-summary's last call is told.
+const SUMMARIZE_INSTRUCTION: &str =
+    "Summarize the observations into a short description of the dataset and the task it poses.";
+/// What the program-description call is told.
+const DESCRIBE_INSTRUCTION: &str =
+    "Describe what this language-model program does: the task it solves and the role of each step.";
+/// Every direction the proposer's own calls are given: no proposal may repeat them.
+const PROPOSER_DIRECTIONS: [&str; 4] =
+    [PROPOSER_INSTRUCTION, OBSERVE_INSTRUCTION, SUMMARIZE_INSTRUCTION, DESCRIBE_INSTRUCTION];
+
 /// A short description of the training data (observation calls over batches, then a summary).
 pub(crate) async fn dataset_summary(
     engine: &Engine,
@@ -158,11 +172,12 @@ pub(crate) async fn dataset_summary(
         inputs.insert("examples".into(), Value::String(examples));
         let p = predictor(
             "observe_data",
-            &[("prior_observations", "what was noted so far (may be empty)"), ("examples", "a batch of dataset examples")],
+            &[
+                ("prior_observations", "what was noted so far (may be empty)"),
+                ("examples", "a batch of dataset examples"),
+            ],
             ("observations", "a few sentences on patterns that hold across the examples"),
-            "Study the examples from a dataset and write down concise observations about the task, the kind of inputs, \
-             the form of the outputs, and anything a model must get right. Add to the prior observations rather than \
-             repeating them.",
+            OBSERVE_INSTRUCTION,
         );
         if let Some(text) = ask(engine, p, inputs, Some(0.0), Some(i as u64)).await? {
             observations = text;
@@ -177,7 +192,7 @@ pub(crate) async fn dataset_summary(
         "summarize_data",
         &[("observations", "observations about a dataset")],
         ("summary", "two or three sentences"),
-        "Summarize the observations into a short description of the dataset and the task it poses.",
+        SUMMARIZE_INSTRUCTION,
     );
     Ok(ask(engine, p, inputs, Some(0.0), None).await?.unwrap_or(observations))
 }
@@ -211,7 +226,7 @@ pub(crate) async fn program_description(
         "describe_program",
         &[("program", "the steps of a language-model program")],
         ("description", "two or three sentences"),
-        "Describe what this language-model program does: the task it solves and the role of each step.",
+        DESCRIBE_INSTRUCTION,
     );
     Ok(ask(engine, p, inputs, Some(0.0), None).await?.unwrap_or_default())
 }
@@ -251,7 +266,7 @@ pub(crate) async fn propose(
     let Some(target) = program.predictor(predictor_name) else { return Ok(Proposals::default()) };
     let guard = ProposalGuard::new(trainset, demo_sets.iter().filter_map(|d| d.demos.get(predictor_name)).flatten())
         .with_signature(&target.signature)
-        .with_directions(&[PROPOSER_INSTRUCTION]);
+        .with_directions(&PROPOSER_DIRECTIONS);
     let current = target.signature.instruction();
     let mut out = Proposals { instructions: vec![current.clone()], rejected: Vec::new() };
     let mut rng = engine.rng(&format!("propose-{predictor_name}"));
@@ -324,6 +339,15 @@ fn proposal_predictor() -> Option<Predictor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proposal_may_not_echo_the_data_summary_directions() {
+        let guard = ProposalGuard::new(&[], std::iter::empty()).with_directions(&PROPOSER_DIRECTIONS);
+        let echo = "Write down concise observations about the task, the kind of inputs, and the outputs.";
+        let defect = guard.check(echo).map(|d| d.to_string()).unwrap_or_default();
+        assert!(defect.starts_with("repeats the directions it was given"), "{defect}");
+        assert_eq!(guard.check("Answer with the short phrase the facts support."), None);
+    }
 
     #[test]
     fn examples_are_shown_field_by_field_and_long_values_cut() {
