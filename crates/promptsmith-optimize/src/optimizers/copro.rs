@@ -39,7 +39,7 @@ use crate::engine::{Engine, Stop};
 use crate::error::{OptimizeError, Result};
 use crate::events::{Event, TrialKind};
 use async_trait::async_trait;
-use promptsmith_core::{Predictor, ProgramState};
+use promptsmith_core::{Example, Predictor, ProgramState};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -150,9 +150,27 @@ fn render_history(attempts: &[(&str, f64)]) -> String {
         .join("\n\n")
 }
 
-/// The proposal guard for `target`'s proposals: the training inputs and the step's signature.
-fn guard_for(task: &OptimizeTask, target: &Predictor) -> ProposalGuard {
-    ProposalGuard::new(&task.trainset, std::iter::empty()).with_signature(&target.signature)
+/// What the proposer is told for a first proposal (also what no proposal may repeat).
+const INITIAL_DIRECTIONS: &str =
+    "You write instructions for language models. You are shown one step of a language-model program: the \
+             fields it reads and writes, and the instruction it is given now. Write one new instruction that would \
+             lead a capable model to do this step as well as possible. You may reword it, add guidance on how to \
+             reach a good answer, or approach the task from a fresh angle. Answer with the instruction only.";
+
+/// What the proposer is told for a refined proposal (also what no proposal may repeat).
+const REFINE_DIRECTIONS: &str =
+    "You write instructions for language models. You are shown instructions that were already tried for one \
+             step of a language-model program, each with the score it earned on held-out examples (higher is better), \
+             ordered from the lowest score to the highest. Work out what the higher-scoring ones do that the others \
+             do not, and write one new instruction that should score higher than all of them. Answer with the \
+             instruction only.";
+
+/// The proposal guard for `target`'s proposals: the training inputs, the step's signature and
+/// the proposer's own directions.
+fn guard_for(trainset: &[Example], target: &Predictor) -> ProposalGuard {
+    ProposalGuard::new(trainset, std::iter::empty())
+        .with_signature(&target.signature)
+        .with_directions(&[INITIAL_DIRECTIONS, REFINE_DIRECTIONS])
 }
 
 /// Whether `text` passes `guard`; a defective proposal is reported and dropped.
@@ -184,10 +202,7 @@ impl Copro {
                 ("basic_instruction", "the instruction the step is given now"),
             ],
             ("proposed_instruction", "the new instruction, exactly as the model would be given it"),
-            "You write instructions for language models. You are shown one step of a language-model program: the \
-             fields it reads and writes, and the instruction it is given now. Write one new instruction that would \
-             lead a capable model to do this step as well as possible. You may reword it, add guidance on how to \
-             reach a good answer, or approach the task from a fresh angle. Answer with the instruction only.",
+            INITIAL_DIRECTIONS,
         );
         ask(engine, p, inputs, Some(self.init_temperature), Some(rollout)).await
     }
@@ -212,11 +227,7 @@ impl Copro {
                 ),
             ],
             ("proposed_instruction", "the new instruction, exactly as the model would be given it"),
-            "You write instructions for language models. You are shown instructions that were already tried for one \
-             step of a language-model program, each with the score it earned on held-out examples (higher is better), \
-             ordered from the lowest score to the highest. Work out what the higher-scoring ones do that the others \
-             do not, and write one new instruction that should score higher than all of them. Answer with the \
-             instruction only.",
+            REFINE_DIRECTIONS,
         );
         ask(engine, p, inputs, Some(self.init_temperature), Some(rollout)).await
     }
@@ -280,7 +291,7 @@ impl Copro {
         let names: Vec<String> = task.program.predictors.iter().map(|p| p.name.clone()).collect();
         let several = names.len() > 1;
         let guards: HashMap<&str, ProposalGuard> =
-            task.program.predictors.iter().map(|p| (p.name.as_str(), guard_for(task, p))).collect();
+            task.program.predictors.iter().map(|p| (p.name.as_str(), guard_for(&task.trainset, p))).collect();
 
         // Round 1's candidates: the basic instruction and breadth - 1 proposals from it.
         engine.emit(Event::Phase { name: "propose".into(), steps: Some(names.len() * (self.breadth - 1)) });
@@ -513,6 +524,19 @@ mod tests {
 
     fn attempt(instruction: &str, score: f64) -> Attempt {
         Attempt { instruction: instruction.into(), score, round: 1 }
+    }
+
+    #[test]
+    fn proposals_may_not_echo_the_proposers_directions() {
+        let p = Predictor::new("solve", promptsmith_core::Signature::parse("question -> answer").unwrap());
+        let g = guard_for(&[], &p);
+        for echo in [
+            "Write one new instruction that would lead a capable model to do this step as well as possible.",
+            "Work out what the higher-scoring ones do that the others do not.",
+        ] {
+            assert!(g.check(echo).is_some(), "{echo}");
+        }
+        assert_eq!(g.check("Answer with one word, taken from the passage."), None);
     }
 
     #[test]

@@ -87,6 +87,18 @@ pub(super) fn draw_tip(rng: &mut impl Rng) -> &'static str {
     TIPS[rng.gen_range(0..TIPS.len())].1
 }
 
+/// What a mutation asks of the proposer (also what no proposal may repeat).
+const MUTATE_DIRECTIONS: &str =
+    "Rewrite the instruction of one step of a language-model program so that the step does its task better. \
+     Keep what works, change what may help, and follow the style suggestion. The instruction must hold for \
+     every input of the task. Answer with the new instruction only.";
+
+/// What a crossover asks of the proposer (also what no proposal may repeat).
+const CROSSOVER_DIRECTIONS: &str =
+    "Combine two instructions for the same step of a language-model program into one instruction that keeps \
+     the strengths of both and drops what they repeat. The instruction must hold for every input of the task. \
+     Answer with the new instruction only.";
+
 fn mutation_predictor() -> Option<Predictor> {
     predictor(
         "mutate_instruction",
@@ -97,9 +109,7 @@ fn mutation_predictor() -> Option<Predictor> {
             ("note", "a remark on an earlier answer (may be empty)"),
         ],
         ("new_instruction", "the rewritten instruction, exactly as the step will be given it"),
-        "Rewrite the instruction of one step of a language-model program so that the step does its task better. \
-         Keep what works, change what may help, and follow the style suggestion. The instruction must hold for \
-         every input of the task. Answer with the new instruction only.",
+        MUTATE_DIRECTIONS,
     )
 }
 
@@ -113,10 +123,16 @@ fn crossover_predictor() -> Option<Predictor> {
             ("note", "a remark on an earlier answer (may be empty)"),
         ],
         ("new_instruction", "the combined instruction, exactly as the step will be given it"),
-        "Combine two instructions for the same step of a language-model program into one instruction that keeps \
-         the strengths of both and drops what they repeat. The instruction must hold for every input of the task. \
-         Answer with the new instruction only.",
+        CROSSOVER_DIRECTIONS,
     )
+}
+
+/// The guard for proposals for `p` showing `demos`: the training inputs, the demos, the step's
+/// signature and the operations' own directions.
+fn guard(trainset: &[Example], p: &Predictor, demos: &[Demo]) -> ProposalGuard {
+    ProposalGuard::new(trainset, demos.iter())
+        .with_signature(&p.signature)
+        .with_directions(&[MUTATE_DIRECTIONS, CROSSOVER_DIRECTIONS])
 }
 
 /// What an operation needs to ask and check.
@@ -176,7 +192,7 @@ impl Asker<'_> {
     /// Runs `op` for predictor `p` (whose child will show `demos`) under rollout ids `rollout`
     /// and `rollout + 1` (the re-ask).
     pub(super) async fn run(&self, op: &Op, p: &Predictor, demos: &[Demo], rollout: u64) -> Result<Asked, Stop> {
-        let guard = ProposalGuard::new(self.trainset, demos.iter()).with_signature(&p.signature);
+        let guard = guard(self.trainset, p, demos);
         let Some(text) = self.once(op, p, "", rollout).await? else { return Ok(Asked::default()) };
         let Some(defect) = self.defect(&guard, &text) else { return Ok(Asked { text: Some(text), rejected: None }) };
         self.engine.emit(Event::Message(format!("evolutionary proposal for {} {defect}; asking again", p.name)));
@@ -222,6 +238,19 @@ mod tests {
         apply_demo_op(&mut d, DemoOp::Replace(0, 0), &t);
         apply_demo_op(&mut d, DemoOp::Remove(7), &t);
         assert_eq!(d, vec![labeled_demo(&t[0])]);
+    }
+
+    #[test]
+    fn proposals_may_not_echo_the_operations_directions() {
+        let p = Predictor::new("solve", promptsmith_core::Signature::parse("question -> answer").unwrap());
+        let g = guard(&train(3), &p, &[]);
+        for echo in [
+            "Keep what works, change what may help, and follow the style suggestion.",
+            "Combine two instructions into one instruction that keeps the strengths of both and drops what they repeat.",
+        ] {
+            assert!(g.check(echo).is_some(), "{echo}");
+        }
+        assert_eq!(g.check("Answer with the number only."), None);
     }
 
     #[test]

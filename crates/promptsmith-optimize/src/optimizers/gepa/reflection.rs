@@ -121,22 +121,27 @@ fn field(name: &str, desc: &str) -> Field {
     Field::new(name, FieldType::Str).describe(desc)
 }
 
+/// What the reflection model is told to do (also what no proposal may repeat).
+fn reflector_instruction(max_chars: usize) -> String {
+    format!(
+        "You improve the instruction of one step of a language-model program. You see the instruction the step \
+         was given and examples of what it received, what it produced, and feedback on how well that scored. In one \
+         or two sentences, say what the step got wrong and what it must know or do to get inputs like these right, \
+         including any facts about the task the feedback reveals. Then write a complete new instruction for the \
+         step. It must hold for every input of the task: do not copy, quote or answer the examples. Keep it under \
+         {max_chars} characters."
+    )
+}
+
 /// The reflection predictor.
 fn reflector(max_chars: usize) -> Option<Predictor> {
-    let instruction = format!(
-        "You improve the instruction of one step of a language-model program. You see the instruction the step \
-         was given and examples of what it received, what it produced, and feedback on how well that scored. Work \
-         out what the step got wrong and what it must know or do to get inputs like these right, including any facts \
-         about the task the feedback reveals. Then write a complete new instruction for the step. It must hold for \
-         every input of the task: do not copy, quote or answer the examples. Keep it under {max_chars} characters."
-    );
     let sig = Signature::builder()
         .input(field("current_instruction", "the instruction the step is given now"))
         .input(field("examples_with_feedback", "inputs, outputs and feedback of the step on a few examples"))
         .input(field("note", "a remark on an earlier answer (may be empty)"))
-        .output(field("diagnosis", "what went wrong and what the step must know or do"))
+        .output(field("diagnosis", "in one or two sentences, what went wrong and what the step must know or do"))
         .output(field("new_instruction", "the new instruction, exactly as the step will be given it"))
-        .instruction(instruction)
+        .instruction(reflector_instruction(max_chars))
         .build()
         .ok()?;
     Some(Predictor::new("gepa_reflect", sig))
@@ -148,6 +153,14 @@ fn clean(text: &str) -> String {
     let t = t.strip_prefix("```").map(|r| r.trim_start_matches(|c: char| c.is_alphanumeric())).unwrap_or(t);
     let t = t.strip_suffix("```").unwrap_or(t);
     t.trim().trim_matches('"').trim().to_string()
+}
+
+/// The guard for proposals for `p`: the training inputs, `p`'s demos and signature, and the
+/// reflection prompt's own directions.
+fn guard(trainset: &[Example], p: &Predictor, max_chars: usize) -> ProposalGuard {
+    ProposalGuard::new(trainset, p.demos.iter())
+        .with_signature(&p.signature)
+        .with_directions(&[&reflector_instruction(max_chars)])
 }
 
 /// What the engine, the settings and the guard need for one reflection.
@@ -190,8 +203,7 @@ impl Reflect<'_> {
         if text == p.signature.instruction() {
             return Some("repeats the current instruction".into());
         }
-        let guard = ProposalGuard::new(self.trainset, p.demos.iter()).with_signature(&p.signature);
-        guard.check(text).map(|d| d.to_string())
+        guard(self.trainset, p, self.gepa.max_instruction_chars).check(text).map(|d| d.to_string())
     }
 
     /// A new instruction for predictor `p` from `records`; the proposal is asked again once
@@ -326,6 +338,15 @@ mod tests {
         // A first example longer than the cap is cut, never dropped.
         assert!(render(&[Record { inputs: map(&[("q", "x")]), outputs: None, feedback: "y".repeat(900) }], 1000)
             .contains("(could not be read)"));
+    }
+
+    #[test]
+    fn the_guard_turns_away_an_echo_of_the_reflection_prompt() {
+        let p = Predictor::new("solve", Signature::parse("question -> answer").unwrap());
+        let g = guard(&[], &p, 3000);
+        let echo = "Say what the step got wrong and what it must know or do to get inputs like these right.";
+        assert!(matches!(g.check(echo), Some(crate::optimizers::proposal_guard::Defect::EchoesDirections(_))));
+        assert_eq!(g.check("Solve the problem step by step and give the final number."), None);
     }
 
     #[test]
