@@ -7,11 +7,14 @@
 //! and a "proposal" that repeats the directions the proposer was given (a small model asked again
 //! answered with the re-ask's own wording, and MIPROv2 kept it as the judge's instruction), and
 //! one that only asks questions (a proposer echoing its data-summary prompt as "can the model
-//! generate a concise observation about the task ...?" gave the model nothing to do).
+//! generate a concise observation about the task ...?" gave the model nothing to do). A
+//! paraphrase of one training input escapes the word-run check, so a proposal is also refused
+//! when several of its words occur in one training input and in no other ("the actress,
+//! courtesan, or mistress whose birthday is asked for" from a HotpotQA question; GEPA kept it).
 
 use promptsmith_core::{value_to_text, Example, Signature};
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 /// Words in a row that count as quoting a text (shorter texts must be quoted whole).
@@ -23,6 +26,17 @@ const MIN_QUOTED: usize = 4;
 pub(crate) const REASK: &str = "Write a general instruction that fits every input: do not quote, answer or work \
                                 through any particular example, do not merely restate the input and output fields, \
                                 leave no placeholder to be filled in, and give directions rather than ask questions.";
+
+/// Words of at least this many characters count as content words.
+const CONTENT_CHARS: usize = 4;
+/// Training examples needed before a word found in only one of them counts as that example's own
+/// (in a handful of examples most words are found in one only).
+const MIN_EXAMPLES_FOR_OWN: usize = 10;
+/// One example's own words a proposal may use; one more and it speaks to that example...
+const MAX_OWN_WORDS: usize = 2;
+/// ...when they are also at least this share of the proposal's content words (a long, general
+/// text may pick up a few by chance).
+const OWN_SHARE: f64 = 0.125;
 
 /// Why a proposal was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +51,8 @@ pub(crate) enum Defect {
     EchoesDirections(String),
     /// Only asks questions instead of telling the model what to do.
     AsksQuestion,
+    /// Uses several words found in one training example and in no other (those words).
+    SpeaksToOneExample(Vec<String>),
 }
 
 impl fmt::Display for Defect {
@@ -47,6 +63,9 @@ impl fmt::Display for Defect {
             Defect::RestatesSignature => write!(f, "only restates the signature"),
             Defect::EchoesDirections(d) => write!(f, "repeats the directions it was given (\"{d}\")"),
             Defect::AsksQuestion => write!(f, "asks a question instead of giving an instruction"),
+            Defect::SpeaksToOneExample(w) => {
+                write!(f, "speaks to one training example (its words \"{}\")", w.join("\", \""))
+            }
         }
     }
 }
@@ -58,6 +77,10 @@ pub(crate) struct ProposalGuard {
     directions: HashSet<Vec<String>>,
     /// Words of the step's signature (field names, types, enum labels), when it is known.
     signature: Option<HashSet<String>>,
+    /// Content words found in one training example only, with that example's index.
+    own: HashMap<String, usize>,
+    /// Words that never count as an example's own: the signature's and the directions'.
+    known: HashSet<String>,
 }
 
 /// Words a signature restatement may use besides the signature's own.
@@ -84,6 +107,23 @@ const SIGNATURE_WORDS: &[&str] = &[
 ];
 /// Words of its own an instruction needs beyond a restated signature.
 const MIN_OWN_WORDS: usize = 4;
+
+/// The content words found in exactly one of `examples`' inputs, each with its example's index
+/// (none for fewer than [`MIN_EXAMPLES_FOR_OWN`] examples).
+fn own_words(examples: &[Example]) -> HashMap<String, usize> {
+    if examples.len() < MIN_EXAMPLES_FOR_OWN {
+        return HashMap::new();
+    }
+    let mut found: HashMap<String, Option<usize>> = HashMap::new();
+    for (i, e) in examples.iter().enumerate() {
+        let mine: HashSet<String> = e.inputs().values().flat_map(|v| words(&value_to_text(v))).collect();
+        for w in mine.into_iter().filter(|w| w.chars().count() >= CONTENT_CHARS) {
+            // Each example's words are distinct, so a second sighting is another example.
+            found.entry(w).and_modify(|o| *o = None).or_insert(Some(i));
+        }
+    }
+    found.into_iter().filter_map(|(w, i)| Some((w, i?))).collect()
+}
 
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\''))
@@ -113,14 +153,18 @@ impl ProposalGuard {
         for d in demos {
             d.values().for_each(&mut add);
         }
-        ProposalGuard { needles, directions: HashSet::new(), signature: None }.with_directions(&[REASK])
+        let own = own_words(examples);
+        ProposalGuard { needles, directions: HashSet::new(), signature: None, own, known: HashSet::new() }
+            .with_directions(&[REASK])
     }
 
     /// Also turns away proposals that repeat six words in a row of any of `texts` (the
     /// proposer's own instruction, say).
     pub(crate) fn with_directions(mut self, texts: &[&str]) -> Self {
         for t in texts {
-            self.directions.extend(words(t).windows(SHINGLE).map(<[String]>::to_vec));
+            let w = words(t);
+            self.directions.extend(w.windows(SHINGLE).map(<[String]>::to_vec));
+            self.known.extend(w);
         }
         self
     }
@@ -129,6 +173,7 @@ impl ProposalGuard {
     pub(crate) fn with_signature(mut self, signature: &Signature) -> Self {
         let mut known: HashSet<String> = words(&signature.to_signature_string()).into_iter().collect();
         known.extend(SIGNATURE_WORDS.iter().map(|w| w.to_string()));
+        self.known.extend(known.iter().cloned());
         self.signature = Some(known);
         self
     }
@@ -140,6 +185,20 @@ impl ProposalGuard {
         let w = words(instruction);
         let own = w.iter().filter(|x| !known.contains(*x)).count();
         arrow && w.len() > own && own < MIN_OWN_WORDS
+    }
+
+    /// The words of one training example that `w` (a proposal's words) speaks to, if any.
+    fn one_examples_words(&self, w: &[String]) -> Option<Vec<String>> {
+        let content: BTreeSet<&String> =
+            w.iter().filter(|x| x.chars().count() >= CONTENT_CHARS && !self.known.contains(*x)).collect();
+        let mut by_example: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for x in &content {
+            if let Some(&i) = self.own.get(*x) {
+                by_example.entry(i).or_default().push(x.to_string());
+            }
+        }
+        let share = |n: usize| n as f64 >= OWN_SHARE * content.len() as f64;
+        by_example.into_values().find(|ws| ws.len() > MAX_OWN_WORDS && share(ws.len()))
     }
 
     /// The first defect of `instruction`, if any.
@@ -162,7 +221,7 @@ impl ProposalGuard {
                 return Some(Defect::QuotesExample(hit.join(" ")));
             }
         }
-        None
+        self.one_examples_words(&w).map(Defect::SpeaksToOneExample)
     }
 }
 
@@ -328,5 +387,78 @@ mod tests {
             assert_eq!(g.check(ok), None, "{ok}");
         }
         assert_eq!(Defect::AsksQuestion.to_string(), "asks a question instead of giving an instruction");
+    }
+
+    fn shipped(path: &str, inputs: &[&str]) -> Vec<Example> {
+        let file = format!("{}/../../examples/{path}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        text.lines().map(|l| Example::new(serde_json::from_str(l).unwrap(), inputs)).collect()
+    }
+
+    #[test]
+    fn several_words_of_one_training_input_are_caught() {
+        let mut train: Vec<Example> = (0..12).map(|i| example(&format!("where is my card number {i}"))).collect();
+        train.push(example("Which courtesan had a birthday party for the duke in Lisbon?"));
+        let g = ProposalGuard::new(&train, std::iter::empty());
+        let d = g.check("Name the courtesan whose birthday the duke attended.");
+        assert_eq!(d, Some(Defect::SpeaksToOneExample(vec!["birthday".into(), "courtesan".into(), "duke".into()])));
+        assert_eq!(g.check("Name the courtesan whose birthday is asked for."), None, "two words only");
+        // The same words in a long general text are a small share of it.
+        let long = "Read the question and the paragraphs with care, find the person or thing it names, follow \
+                    each link the question makes between facts, check every date, title and place against the \
+                    paragraphs, and answer with a short name; a courtesan, a duke or a birthday may be asked about.";
+        assert_eq!(g.check(long), None);
+        // With fewer than ten training examples no word counts as one example's own.
+        let few = ProposalGuard::new(&train[10..], std::iter::empty());
+        assert_eq!(few.check("Name the courtesan whose birthday the duke attended."), None);
+        // Nor do the signature's words or the directions'.
+        let sig = Signature::parse("courtesan, duke -> birthday").unwrap();
+        let g = ProposalGuard::new(&train, std::iter::empty()).with_signature(&sig);
+        assert_eq!(g.check("Name the courtesan whose birthday the duke attended."), None);
+    }
+
+    #[test]
+    fn on_the_shipped_data_paraphrases_of_one_input_are_caught_and_real_instructions_pass() {
+        let hotpot = shipped("hotpotqa/data/train.jsonl", &["question", "context"]);
+        let g = ProposalGuard::new(&hotpot, std::iter::empty());
+        // Proposals seen in the GEPA benchmark runs (bench/results/optimize).
+        let paraphrase = "Provide the full name of the actress, courtesan, or mistress whose birthday is asked \
+                          for, and then proceed with the rest of the instruction.";
+        let words = ["birthday", "courtesan", "mistress"].map(String::from).to_vec();
+        assert_eq!(g.check(paraphrase), Some(Defect::SpeaksToOneExample(words)));
+        let copied = "Identify the number of different schools that the university where Andrew J. Elliot is a \
+                      professor of psychology has.";
+        assert!(matches!(g.check(copied), Some(Defect::QuotesExample(_))), "{copied}");
+        for ok in [
+            "Answer the question from the facts. Give only the answer, as short as possible: a name, a place, a \
+             date, a number, or yes or no, copied from the facts where it appears there; not a sentence.",
+            "The question needs two facts, usually from two different paragraphs: one about the thing the question \
+             names, and one about the thing that fact leads to. Copy from the paragraphs the two or three sentences \
+             that hold these facts, each after its paragraph's title. Copy the sentences exactly; do not answer the \
+             question.",
+            "The task requires the step to extract two facts from a paragraph and then combine them to form a new \
+             statement. The specific format for extracting the facts and combining them is not provided in the \
+             examples. Therefore, the new instruction should be written in such a way that it can be applied to \
+             any given paragraph and generate a new statement based on the extracted facts.",
+            "Provide two facts, usually from different paragraphs, based on the given context.",
+        ] {
+            assert_eq!(g.check(ok), None, "{ok}");
+        }
+        let banking = ProposalGuard::new(&shipped("banking77/data/train.jsonl", &["query"]), std::iter::empty());
+        for ok in [
+            "Classify the online-banking customer query into one of the 77 intents, but clarify the difference \
+             between 'virtual_disposable_cards' and 'disposable_card_limits' by explicitly asking the model to \
+             distinguish between these two intents.",
+            "Classify the online-banking customer query into one of the 77 intents, including 'failed_transfer', \
+             'declined_cash_withdrawal', 'card_not_working', and any other relevant intents.",
+        ] {
+            assert_eq!(banking.check(ok), None, "{ok}");
+        }
+        let gsm = ProposalGuard::new(&shipped("gsm8k/data/gsm8k/train.jsonl", &["question"]), std::iter::empty());
+        let ok = "Solve the math word problem step by step, including all necessary calculations. Clearly define \
+                  the variables and their values. Ensure that the student understands the order of operations and \
+                  how to handle each step of the problem. Provide the final numeric answer after performing all the \
+                  calculations.";
+        assert_eq!(gsm.check(ok), None);
     }
 }
