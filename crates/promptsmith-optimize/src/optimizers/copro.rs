@@ -153,17 +153,17 @@ fn render_history(attempts: &[(&str, f64)]) -> String {
 /// What the proposer is told for a first proposal (also what no proposal may repeat).
 const INITIAL_DIRECTIONS: &str =
     "You write instructions for language models. You are shown one step of a language-model program: the \
-             fields it reads and writes, and the instruction it is given now. Write one new instruction that would \
-             lead a capable model to do this step as well as possible. You may reword it, add guidance on how to \
-             reach a good answer, or approach the task from a fresh angle. Answer with the instruction only.";
+     fields it reads and writes, and the instruction it is given now. Write one new instruction that would \
+     lead a capable model to do this step as well as possible. You may reword it, add guidance on how to \
+     reach a good answer, or approach the task from a fresh angle. Answer with the instruction only.";
 
 /// What the proposer is told for a refined proposal (also what no proposal may repeat).
 const REFINE_DIRECTIONS: &str =
     "You write instructions for language models. You are shown instructions that were already tried for one \
-             step of a language-model program, each with the score it earned on held-out examples (higher is better), \
-             ordered from the lowest score to the highest. Work out what the higher-scoring ones do that the others \
-             do not, and write one new instruction that should score higher than all of them. Answer with the \
-             instruction only.";
+     step of a language-model program, each with the score it earned on held-out examples (higher is better), \
+     ordered from the lowest score to the highest. Work out what the higher-scoring ones do that the others \
+     do not, and write one new instruction that should score higher than all of them. Answer with the \
+     instruction only.";
 
 /// The proposal guard for `target`'s proposals: the training inputs, the step's signature and
 /// the proposer's own directions.

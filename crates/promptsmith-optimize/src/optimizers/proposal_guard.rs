@@ -79,7 +79,7 @@ pub(crate) struct ProposalGuard {
     signature: Option<HashSet<String>>,
     /// Content words found in one training example only, with that example's index.
     own: HashMap<String, usize>,
-    /// Words that never count as an example's own: the signature's and the directions'.
+    /// The directions' words (they, and the signature's, never count as an example's own).
     known: HashSet<String>,
 }
 
@@ -173,7 +173,6 @@ impl ProposalGuard {
     pub(crate) fn with_signature(mut self, signature: &Signature) -> Self {
         let mut known: HashSet<String> = words(&signature.to_signature_string()).into_iter().collect();
         known.extend(SIGNATURE_WORDS.iter().map(|w| w.to_string()));
-        self.known.extend(known.iter().cloned());
         self.signature = Some(known);
         self
     }
@@ -187,10 +186,15 @@ impl ProposalGuard {
         arrow && w.len() > own && own < MIN_OWN_WORDS
     }
 
+    /// Whether `word` is the directions' or the signature's.
+    fn is_known(&self, word: &str) -> bool {
+        self.known.contains(word) || self.signature.as_ref().is_some_and(|s| s.contains(word))
+    }
+
     /// The words of one training example that `w` (a proposal's words) speaks to, if any.
     fn one_examples_words(&self, w: &[String]) -> Option<Vec<String>> {
         let content: BTreeSet<&String> =
-            w.iter().filter(|x| x.chars().count() >= CONTENT_CHARS && !self.known.contains(*x)).collect();
+            w.iter().filter(|x| x.chars().count() >= CONTENT_CHARS && !self.is_known(x)).collect();
         let mut by_example: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for x in &content {
             if let Some(&i) = self.own.get(*x) {
